@@ -1,0 +1,37 @@
+# Parley — build, run and test.
+GO        ?= go
+BIN       := bin/parley
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+# Packages whose concurrency matters most run under the race detector in CI.
+RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/...
+
+.PHONY: all build run test test-unit test-race test-e2e deps deps-test vet bench load clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh run
+
+deps-test:
+	@./scripts/deps.sh test
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/parley
+
+run: deps build
+	./$(BIN) serve
+
+vet:
+	@test -z "$$(gofmt -l cmd internal test)" || { echo "gofmt needed:"; gofmt -l cmd internal test; exit 1; }
+	$(GO) vet ./...
+
+test: deps-test vet build
+	$(GO) test -count=1 -timeout 10m ./...
+	CGO_ENABLED=1 $(GO) test -count=1 -race -timeout 10m $(RACE_PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/media/... ./internal/conference/... ./internal/vxml/...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,390 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-voice/parley/internal/media"
+)
+
+// fakeLeg is a Leg whose far end is the test.
+type fakeLeg struct {
+	mu       sync.Mutex
+	written  []writtenPacket
+	answered bool
+	early    bool
+	rejected int
+	hungUp   bool
+	done     chan struct{}
+	doneOnce sync.Once
+	endedBy  LegEnd
+	rx       chan media.Packet
+	sends    bool
+}
+
+type writtenPacket struct {
+	payload []byte
+	pt      uint8
+	marker  bool
+	tsInc   uint32
+	at      time.Time
+}
+
+func newFakeLeg() *fakeLeg {
+	return &fakeLeg{done: make(chan struct{}), rx: make(chan media.Packet, 64), sends: true}
+}
+
+func (l *fakeLeg) Info() LegInfo              { return LegInfo{Inbound: true} }
+func (l *fakeLeg) Ring(context.Context) error { return nil }
+func (l *fakeLeg) EarlyMedia(context.Context) error {
+	l.mu.Lock()
+	l.early = true
+	l.mu.Unlock()
+	return nil
+}
+func (l *fakeLeg) Answer(context.Context) error {
+	l.mu.Lock()
+	l.answered = true
+	l.mu.Unlock()
+	return nil
+}
+func (l *fakeLeg) Codec() media.Codec      { return media.PCMU }
+func (l *fakeLeg) TelephoneEventPT() uint8 { return 101 }
+func (l *fakeLeg) RemoteSendsMedia() bool  { return l.sends }
+func (l *fakeLeg) Done() <-chan struct{}   { return l.done }
+func (l *fakeLeg) EndedBy() LegEnd         { l.mu.Lock(); defer l.mu.Unlock(); return l.endedBy }
+func (l *fakeLeg) Reject(status int, _ string, _ ...string) error {
+	l.mu.Lock()
+	l.rejected = status
+	l.mu.Unlock()
+	l.end(EndedLocal)
+	return nil
+}
+func (l *fakeLeg) Hangup(context.Context) error {
+	l.mu.Lock()
+	l.hungUp = true
+	l.mu.Unlock()
+	l.end(EndedLocal)
+	return nil
+}
+
+func (l *fakeLeg) end(by LegEnd) {
+	l.doneOnce.Do(func() {
+		l.mu.Lock()
+		l.endedBy = by
+		l.mu.Unlock()
+		close(l.done)
+	})
+}
+
+func (l *fakeLeg) ReadPacket(buf []byte) (media.Packet, error) {
+	select {
+	case p := <-l.rx:
+		n := copy(buf, p.Payload)
+		p.Payload = buf[:n]
+		return p, nil
+	case <-l.done:
+		return media.Packet{}, io.EOF
+	}
+}
+
+func (l *fakeLeg) WriteRTP(payload []byte, pt uint8, marker bool, ts uint32) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.written = append(l.written, writtenPacket{append([]byte(nil), payload...), pt, marker, ts, time.Now()})
+	return nil
+}
+
+func (l *fakeLeg) packets() []writtenPacket {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]writtenPacket(nil), l.written...)
+}
+
+func newTestCall(t *testing.T, leg *fakeLeg, opts Options) *Call {
+	t.Helper()
+	c := New(Identity{AccountID: "MA_TEST", Direction: Inbound, From: "14155550100", To: "14155550199"}, leg, opts)
+	t.Cleanup(func() { c.Hangup(CauseNormalHangup, SourceVobiz, 0) })
+	return c
+}
+
+func TestPlayIsPacedAndComplete(t *testing.T) {
+	leg := newFakeLeg()
+	c := newTestCall(t, leg, Options{})
+	if err := c.Play(context.Background(), media.Silence(time.Second)); !errors.Is(err, ErrMediaNotReady) {
+		t.Fatalf("Play before answer: got %v, want ErrMediaNotReady", err)
+	}
+	if err := c.Answer(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tone := media.ReadAll(media.Tone(1000, 200*time.Millisecond, -6), 0)
+	start := time.Now()
+	if err := c.Play(context.Background(), media.NewPCMSource(tone)); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < 150*time.Millisecond {
+		t.Fatalf("200 ms of audio played in %v: not paced", el)
+	}
+	var toneFrames int
+	for _, p := range leg.packets() {
+		if p.pt != 0 || p.tsInc != media.FrameSamples || len(p.payload) != media.FrameSamples {
+			t.Fatalf("unexpected packet %+v", p)
+		}
+		pcm := make([]int16, media.FrameSamples)
+		media.PCMU.Decode(pcm, p.payload)
+		if media.ToneDBFS(pcm, 1000) > -12 {
+			toneFrames++
+		}
+	}
+	if toneFrames != 10 {
+		t.Fatalf("got %d frames of tone, want 10", toneFrames)
+	}
+}
+
+func TestPlayInterruptedByContext(t *testing.T) {
+	leg := newFakeLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := c.Play(ctx, media.Silence(10*time.Second))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("interrupt took too long")
+	}
+}
+
+func TestRemoteByeSetsCallerOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		answer   bool
+		by       LegEnd
+		wantCode int
+	}{
+		{"bye after answer", true, EndedRemoteBye, 4000},
+		{"cancel before answer", false, EndedRemoteCancel, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leg := newFakeLeg()
+			c := newTestCall(t, leg, Options{})
+			if tc.answer {
+				_ = c.Answer(context.Background())
+			}
+			leg.end(tc.by)
+			select {
+			case <-c.Done():
+			case <-time.After(2 * time.Second):
+				t.Fatal("call did not end")
+			}
+			o, ok := c.Outcome()
+			if !ok || o.Cause.Code != tc.wantCode || o.Source != SourceCaller {
+				t.Fatalf("outcome %+v, want %d Caller", o, tc.wantCode)
+			}
+			if c.Context().Err() == nil {
+				t.Fatal("call context not cancelled")
+			}
+		})
+	}
+}
+
+func TestHangupUnansweredInboundRejects(t *testing.T) {
+	leg := newFakeLeg()
+	c := newTestCall(t, leg, Options{})
+	c.Hangup(CauseBusy, SourceAnswerXML, 486)
+	<-c.Done()
+	if leg.rejected != 486 {
+		t.Fatalf("rejected with %d, want 486", leg.rejected)
+	}
+	o, _ := c.Outcome()
+	if o.Cause != CauseBusy || o.Source != SourceAnswerXML {
+		t.Fatalf("outcome %+v", o)
+	}
+	// The first cause wins.
+	c.Hangup(CauseNormalHangup, SourceCaller, 0)
+	if o2, _ := c.Outcome(); o2 != o {
+		t.Fatalf("outcome changed to %+v", o2)
+	}
+}
+
+func TestMediaTimeout(t *testing.T) {
+	leg := newFakeLeg()
+	c := newTestCall(t, leg, Options{MediaTimeout: 150 * time.Millisecond})
+	_ = c.Answer(context.Background())
+	select {
+	case <-c.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("media timeout did not fire")
+	}
+	o, _ := c.Outcome()
+	if o.Cause != CauseMediaTimeout || o.Source != SourceVobiz {
+		t.Fatalf("outcome %+v", o)
+	}
+}
+
+func TestMediaTimeoutNotForSendonlyPeer(t *testing.T) {
+	leg := newFakeLeg()
+	leg.sends = false
+	c := newTestCall(t, leg, Options{MediaTimeout: 100 * time.Millisecond})
+	_ = c.Answer(context.Background())
+	select {
+	case <-c.Done():
+		t.Fatal("media timeout fired although the peer does not send")
+	case <-time.After(400 * time.Millisecond):
+	}
+}
+
+func TestReceivedAudioAndDigitsReachSinks(t *testing.T) {
+	leg := newFakeLeg()
+	c := newTestCall(t, leg, Options{})
+	frames := make(chan int, 10)
+	digits := make(chan rune, 10)
+	c.SetAudioSink(func(pcm []int16) { frames <- len(pcm) })
+	c.SetDigitSink(func(d rune) { digits <- d })
+	_ = c.Answer(context.Background())
+	payload := make([]byte, media.FrameSamples)
+	media.PCMU.Encode(payload, make([]int16, media.FrameSamples))
+	leg.rx <- media.Packet{PayloadType: 0, Payload: payload}
+	// An RFC 4733 event whose first packet has duration 0, then its end packets.
+	for i, dur := range []uint16{0, 160, 800, 800, 800} {
+		ev := media.EncodeDTMFEvent(media.DTMFEvent{Event: 4, Duration: dur, End: i >= 2})
+		leg.rx <- media.Packet{PayloadType: 101, Marker: i == 0, Timestamp: 1000, Payload: ev}
+	}
+	select {
+	case n := <-frames:
+		if n != media.FrameSamples {
+			t.Fatalf("frame of %d samples", n)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no audio frame")
+	}
+	select {
+	case d := <-digits:
+		if d != '4' {
+			t.Fatalf("digit %q", d)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no digit")
+	}
+	select {
+	case d := <-digits:
+		t.Fatalf("event reported twice: %q", d)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestSendDigitsTrain(t *testing.T) {
+	leg := newFakeLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	if err := c.SendDigits(context.Background(), "12", true); err != nil {
+		t.Fatal(err)
+	}
+	var events []writtenPacket
+	for _, p := range leg.packets() {
+		if p.pt == 101 {
+			events = append(events, p)
+		}
+	}
+	// 100 ms events: 4 progress packets + 3 end packets each... DTMFPackets sends n-1 updates
+	// and three end packets.
+	if len(events) < 8 {
+		t.Fatalf("only %d event packets", len(events))
+	}
+	var markers, advances int
+	var total uint32
+	for _, e := range events {
+		if e.marker {
+			markers++
+		}
+		if e.tsInc > 0 {
+			advances++
+			total += e.tsInc
+		}
+	}
+	if markers != 2 || advances != 2 {
+		t.Fatalf("markers %d advances %d, want 2 and 2", markers, advances)
+	}
+	if total < 2*800 {
+		t.Fatalf("timestamp advanced %d samples for two 100 ms events", total)
+	}
+	if err := c.SendDigits(context.Background(), "x", false); err == nil {
+		t.Fatal("bad digit accepted")
+	}
+}
+
+func TestTakeOutputStopsPump(t *testing.T) {
+	leg := newFakeLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	time.Sleep(60 * time.Millisecond)
+	out, err := c.TakeOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TakeOutput(); err == nil {
+		t.Fatal("output taken twice")
+	}
+	n := len(leg.packets())
+	time.Sleep(100 * time.Millisecond)
+	if got := len(leg.packets()); got != n {
+		t.Fatalf("pump wrote %d packets while a room owned the output", got-n)
+	}
+	if err := out.WriteFrame(make([]byte, 160)); err != nil {
+		t.Fatal(err)
+	}
+	out.Release()
+	if err := out.WriteFrame(make([]byte, 160)); err == nil {
+		t.Fatal("write after release accepted")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := len(leg.packets()); got < n+3 {
+		t.Fatalf("pump did not resume after release (%d new packets)", got-n)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	r := NewRegistry()
+	leg := newFakeLeg()
+	c := newTestCall(t, leg, Options{})
+	r.Add(c)
+	if got, ok := r.Get("MA_TEST", c.UUID()); !ok || got != c {
+		t.Fatal("call not found")
+	}
+	if _, ok := r.Get("MA_OTHER", c.UUID()); ok {
+		t.Fatal("another account sees the call")
+	}
+	if r.Count("MA_TEST") != 1 || len(r.List("MA_TEST")) != 1 {
+		t.Fatal("count/list wrong")
+	}
+	c.Hangup(CauseNormalHangup, SourceAPIRequest, 0)
+	deadline := time.Now().Add(time.Second)
+	for r.Len() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r.Len() != 0 {
+		t.Fatal("ended call still registered")
+	}
+}
+
+func TestParty(t *testing.T) {
+	for _, tc := range []struct{ user, host, want string }{
+		{"+14155550100", "gw.example.com", "14155550100"},
+		{"14155550100", "1.2.3.4:5060", "14155550100"},
+		{"alice", "sip.example.com:5060", "sip:alice@sip.example.com"},
+		{"1234567890123456", "h", "sip:1234567890123456@h"},
+		{"", "h:5060", "sip:h"},
+		{"bob", "[::1]:5060", "sip:bob@[::1]"},
+		{"bob", "[::1]", "sip:bob@[::1]"},
+	} {
+		if got := Party(tc.user, tc.host); got != tc.want {
+			t.Errorf("Party(%q,%q) = %q, want %q", tc.user, tc.host, got, tc.want)
+		}
+	}
+}

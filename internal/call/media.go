@@ -1,0 +1,355 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-voice/parley/internal/media"
+)
+
+// mediaPath owns a call's RTP: one goroutine reads every received packet and hands audio and
+// digits to whoever listens now; another (the pump) is the clock of outgoing audio while the
+// flow owns it. A conference takes the output over with TakeOutput and gives it back.
+type mediaPath struct {
+	c *Call
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	stopped   chan struct{}
+
+	lastRx atomic.Int64 // unix nanos of the last received packet
+
+	audioSink atomic.Pointer[func([]int16)]
+	digitSink atomic.Pointer[func(rune)]
+
+	// outMu guards the output state below and serialises writes to the leg.
+	outMu    sync.Mutex
+	taken    bool
+	playing  *playback
+	digits   []dtmfSlot    // pending RFC 4733 packets, one per tick
+	digitsCh chan struct{} // closed when the pending digits are sent
+}
+
+type playback struct {
+	src  media.Source
+	done chan error
+}
+
+func newMediaPath(c *Call) *mediaPath {
+	return &mediaPath{c: c, stopped: make(chan struct{})}
+}
+
+func (m *mediaPath) start() {
+	m.startOnce.Do(func() {
+		m.lastRx.Store(time.Now().UnixNano())
+		go m.readLoop()
+		go m.pump()
+	})
+}
+
+func (m *mediaPath) stop() {
+	m.stopOnce.Do(func() { close(m.stopped) })
+	m.outMu.Lock()
+	if m.playing != nil {
+		m.playing.done <- ErrEnded
+		m.playing = nil
+	}
+	if m.digitsCh != nil {
+		close(m.digitsCh)
+		m.digitsCh, m.digits = nil, nil
+	}
+	m.outMu.Unlock()
+}
+
+// readLoop hands every received packet to the current listeners.
+func (m *mediaPath) readLoop() {
+	buf := make([]byte, 1500)
+	pcm := make([]int16, media.FrameSamples)
+	var dtmf *media.DTMFDetector
+	for {
+		pkt, err := m.c.leg.ReadPacket(buf)
+		if err != nil {
+			return
+		}
+		m.lastRx.Store(time.Now().UnixNano())
+		if te := m.c.leg.TelephoneEventPT(); te != 0 && pkt.PayloadType == te {
+			if dtmf == nil {
+				dtmf = media.NewDTMFDetector(te)
+			}
+			if digit, ok := dtmf.Feed(pkt); ok {
+				m.c.log.Debug("dtmf received", "digit", string(digit))
+				if sink := m.digitSink.Load(); sink != nil {
+					(*sink)(digit)
+				}
+			}
+			continue
+		}
+		codec, ok := media.CodecFromPayloadType(pkt.PayloadType)
+		if !ok || len(pkt.Payload) == 0 {
+			continue // comfort noise and unknown payloads are not audio for us
+		}
+		sink := m.audioSink.Load()
+		if sink == nil {
+			continue
+		}
+		n := len(pkt.Payload)
+		if n > len(pcm) {
+			pcm = make([]int16, n)
+		}
+		codec.Decode(pcm[:n], pkt.Payload)
+		(*sink)(pcm[:n])
+	}
+}
+
+// pump is the clock of outgoing audio while the flow owns it: every 20 ms it writes one frame of
+// the current playback, a pending DTMF packet, or silence. It also enforces the media timeout.
+func (m *mediaPath) pump() {
+	frame := make([]int16, media.FrameSamples)
+	payload := make([]byte, media.FrameSamples)
+	next := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-m.stopped:
+			return
+		case <-timer.C:
+		}
+		m.tick(frame, payload)
+		m.checkMediaTimeout()
+		next = next.Add(media.FrameDuration)
+		wait := time.Until(next)
+		if wait < -200*time.Millisecond {
+			// Far behind (the machine stalled): restart the clock instead of bursting.
+			next = time.Now()
+			wait = 0
+		}
+		timer.Reset(max(wait, 0))
+	}
+}
+
+func (m *mediaPath) tick(frame []int16, payload []byte) {
+	m.outMu.Lock()
+	defer m.outMu.Unlock()
+	if m.taken {
+		return
+	}
+	leg := m.c.leg
+	if len(m.digits) > 0 {
+		p := m.digits[0]
+		m.digits = m.digits[1:]
+		if len(m.digits) == 0 && m.digitsCh != nil {
+			close(m.digitsCh)
+			m.digitsCh = nil
+		}
+		if !p.Pause {
+			if err := leg.WriteRTP(p.Payload, leg.TelephoneEventPT(), p.Marker, p.TSIncrement); err != nil {
+				m.c.log.Debug("rtp write failed", "err", err)
+			}
+			return
+		}
+		// A pause slot between digits carries ordinary audio.
+	}
+	codec := leg.Codec()
+	if pb := m.playing; pb != nil {
+		err := pb.src.ReadFrame(frame)
+		if err != nil {
+			m.playing = nil
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			pb.done <- err
+			clear(frame)
+		}
+	} else {
+		clear(frame)
+	}
+	codec.Encode(payload, frame)
+	if err := leg.WriteRTP(payload, codec.PayloadType(), false, media.FrameSamples); err != nil {
+		m.c.log.Debug("rtp write failed", "err", err)
+	}
+}
+
+func (m *mediaPath) checkMediaTimeout() {
+	limit := m.c.opts.MediaTimeout
+	if limit <= 0 || !m.c.IsAnswered() || !m.c.leg.RemoteSendsMedia() {
+		return
+	}
+	if time.Since(time.Unix(0, m.lastRx.Load())) > limit {
+		m.c.log.Warn("no RTP received: media timeout", "timeout", limit)
+		go m.c.Hangup(CauseMediaTimeout, SourceVobiz, 0)
+	}
+}
+
+// ErrMediaNotReady is returned when audio is played before the call has early media or is
+// answered.
+var ErrMediaNotReady = errors.New("call has no media yet (neither answered nor in early media)")
+
+// Play sends src to the caller at real-time pace and returns when it is exhausted, when ctx
+// ends (the element was interrupted) or when the call ends.
+func (c *Call) Play(ctx context.Context, src media.Source) error {
+	if st := c.State(); st == Ended {
+		return ErrEnded
+	} else if st == Ringing {
+		return ErrMediaNotReady
+	}
+	m := c.media
+	pb := &playback{src: src, done: make(chan error, 1)}
+	m.outMu.Lock()
+	if m.taken {
+		m.outMu.Unlock()
+		return errors.New("call audio is owned by a conference")
+	}
+	if old := m.playing; old != nil {
+		old.done <- context.Canceled
+	}
+	m.playing = pb
+	m.outMu.Unlock()
+	select {
+	case err := <-pb.done:
+		return err
+	case <-ctx.Done():
+		m.outMu.Lock()
+		if m.playing == pb {
+			m.playing = nil
+		}
+		m.outMu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// SendDigits sends DTMF digits as RFC 4733 events on the call's clock ('w' pauses 0.5 s, 'W'
+// 1 s). It returns when they are sent, or at once with wait false.
+func (c *Call) SendDigits(ctx context.Context, digits string, wait bool) error {
+	if c.State() == Ended {
+		return ErrEnded
+	}
+	if c.leg.TelephoneEventPT() == 0 {
+		return errors.New("the far end did not negotiate telephone-event")
+	}
+	pkts, err := dtmfTrain(digits)
+	if err != nil {
+		return err
+	}
+	m := c.media
+	m.outMu.Lock()
+	m.digits = append(m.digits, pkts...)
+	if m.digitsCh == nil {
+		m.digitsCh = make(chan struct{})
+	}
+	done := m.digitsCh
+	m.outMu.Unlock()
+	if !wait {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SetAudioSink sets who receives decoded audio frames (nil: nobody). The sink runs on the
+// call's RTP reader goroutine and must not block.
+func (c *Call) SetAudioSink(sink func(pcm []int16)) {
+	if sink == nil {
+		c.media.audioSink.Store(nil)
+		return
+	}
+	c.media.audioSink.Store(&sink)
+}
+
+// SetDigitSink sets who receives DTMF digits (nil: digits are discarded). The sink runs on the
+// call's RTP reader goroutine and must not block.
+func (c *Call) SetDigitSink(sink func(digit rune)) {
+	if sink == nil {
+		c.media.digitSink.Store(nil)
+		return
+	}
+	c.media.digitSink.Store(&sink)
+}
+
+// Output is the call's outgoing audio while a conference owns it.
+type Output struct {
+	c        *Call
+	released atomic.Bool
+
+	mu      sync.Mutex
+	pending []dtmfSlot // relayed digits, sent in place of audio frames
+}
+
+// TakeOutput hands the call's outgoing audio to the caller (a conference room): the pump stops
+// writing until Release. Any playback in progress is interrupted.
+func (c *Call) TakeOutput() (*Output, error) {
+	if c.State() == Ended {
+		return nil, ErrEnded
+	}
+	m := c.media
+	m.outMu.Lock()
+	defer m.outMu.Unlock()
+	if m.taken {
+		return nil, errors.New("call audio is already owned by a conference")
+	}
+	m.taken = true
+	if m.playing != nil {
+		m.playing.done <- context.Canceled
+		m.playing = nil
+	}
+	return &Output{c: c}, nil
+}
+
+// Codec of the call.
+func (o *Output) Codec() media.Codec { return o.c.leg.Codec() }
+
+// WriteFrame sends one encoded 20 ms frame at once (the room's ticker is the clock). While a
+// relayed digit is pending, its RFC 4733 packet goes out in the frame's place.
+func (o *Output) WriteFrame(payload []byte) error {
+	if o.released.Load() {
+		return errors.New("output released")
+	}
+	leg := o.c.leg
+	o.mu.Lock()
+	if len(o.pending) > 0 {
+		p := o.pending[0]
+		o.pending = o.pending[1:]
+		o.mu.Unlock()
+		if p.Pause {
+			return leg.WriteRTP(payload, leg.Codec().PayloadType(), false, media.FrameSamples)
+		}
+		return leg.WriteRTP(p.Payload, leg.TelephoneEventPT(), p.Marker, p.TSIncrement)
+	}
+	o.mu.Unlock()
+	return leg.WriteRTP(payload, leg.Codec().PayloadType(), false, media.FrameSamples)
+}
+
+// SendDigit queues one RFC 4733 digit for the following frames (used to relay DTMF inside a
+// room). Legs without telephone-event drop it.
+func (o *Output) SendDigit(digit rune) error {
+	if o.c.leg.TelephoneEventPT() == 0 {
+		return nil
+	}
+	pkts, err := dtmfTrain(string(digit))
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.pending = append(o.pending, pkts...)
+	o.mu.Unlock()
+	return nil
+}
+
+// Release gives the outgoing audio back to the call's own pump. Idempotent.
+func (o *Output) Release() {
+	if o.released.Swap(true) {
+		return
+	}
+	m := o.c.media
+	m.outMu.Lock()
+	m.taken = false
+	m.outMu.Unlock()
+}

@@ -1,0 +1,32 @@
+package call
+
+import "strings"
+
+// IsNumber tells whether a SIP user part is a telephone number (spec §1.7).
+func IsNumber(user string) bool {
+	digits := strings.TrimPrefix(user, "+")
+	if len(digits) < 1 || len(digits) > 15 {
+		return false
+	}
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Party formats a SIP party as responses and webhooks show it (spec §1.7): E.164 digits without
+// "+" for a number, otherwise "sip:user@host" without port, parameters or display name.
+func Party(user, host string) string {
+	if IsNumber(user) {
+		return strings.TrimPrefix(user, "+")
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
+	}
+	if user == "" {
+		return "sip:" + host
+	}
+	return "sip:" + user + "@" + host
+}

@@ -1,0 +1,93 @@
+package call
+
+import (
+	"sync"
+)
+
+// Registry holds the live calls of the server. It is a small, cold structure, so a mutex is
+// enough.
+type Registry struct {
+	mu    sync.Mutex
+	calls map[string]*Call
+	order []*Call // insertion order, for "oldest first" listings
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{calls: make(map[string]*Call)}
+}
+
+// Add registers a live call; it is removed automatically when the call ends.
+func (r *Registry) Add(c *Call) {
+	r.mu.Lock()
+	r.calls[c.UUID()] = c
+	r.order = append(r.order, c)
+	r.mu.Unlock()
+	go func() {
+		<-c.Done()
+		r.remove(c)
+	}()
+}
+
+func (r *Registry) remove(c *Call) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.calls, c.UUID())
+	for i, x := range r.order {
+		if x == c {
+			r.order = append(r.order[:i], r.order[i+1:]...)
+			break
+		}
+	}
+}
+
+// Get returns the live call of an account with that CallUUID.
+func (r *Registry) Get(accountID, callUUID string) (*Call, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.calls[callUUID]
+	if !ok || c.id.AccountID != accountID {
+		return nil, false
+	}
+	return c, true
+}
+
+// List returns the live calls of an account, oldest first.
+func (r *Registry) List(accountID string) []*Call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*Call
+	for _, c := range r.order {
+		if c.id.AccountID == accountID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// All returns every live call, oldest first.
+func (r *Registry) All() []*Call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*Call(nil), r.order...)
+}
+
+// Count returns how many calls an account has live.
+func (r *Registry) Count(accountID string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.order {
+		if c.id.AccountID == accountID {
+			n++
+		}
+	}
+	return n
+}
+
+// Len returns how many calls are live in total.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}

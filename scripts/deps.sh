@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Parley needs at run time and in tests, only when missing.
+# espeak-ng: text-to-speech; sip-tester: SIPp (interoperability and load scenarios);
+# lame: MP3 encoding of recordings; sox: audio tooling used by test fixtures.
+set -euo pipefail
+
+need=()
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+if [ "${1:-}" = "test" ]; then
+  command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+  command -v sox >/dev/null 2>&1 || need+=(sox)
+fi
+command -v lame >/dev/null 2>&1 || need+=(lame)
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "installing missing packages: ${need[*]}"
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "error: need root (or sudo) to install: ${need[*]}" >&2
+    exit 1
+  fi
+fi
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
