@@ -1,0 +1,430 @@
+// Package config holds Parley's configuration: the Config struct, its defaults, loading from
+// command-line flags, PARLEY_* environment variables and a YAML file (precedence flag > env >
+// file > default), validation, and the account generated on first start.
+//
+// It must not start anything, open sockets or talk to the store: it turns text into a checked
+// Config, and the app package acts on it. The only file it writes is the generated account.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// API response profiles (spec §1.5).
+const (
+	ProfileClassic = "classic"
+	ProfileCurrent = "current"
+)
+
+// Config is the whole server configuration. Zero values of optional fields mean "derive it"
+// (see the methods) or "off", as each field says.
+type Config struct {
+	// ConfigFile is the YAML file that was read ("" when none).
+	ConfigFile string
+
+	// HTTPAddr is the REST API listen address (host:port).
+	HTTPAddr string
+	// SIPAddr is the SIP listen address, used for both UDP and TCP.
+	SIPAddr string
+	// RTPPorts is the inclusive range of local UDP ports for RTP.
+	RTPPorts PortRange
+	// PublicIP is the address put in SDP; the zero Addr means "not set" (see SDPAddr).
+	PublicIP netip.Addr
+	// SIPDomainOverride is the configured sip_domain; "" derives it (see SIPDomain).
+	SIPDomainOverride string
+	// PublicBaseURLOverride is the configured public_base_url; "" derives it (see PublicBaseURL).
+	PublicBaseURLOverride string
+	// DataDir holds the database, the generated account and, by default, recordings.
+	DataDir string
+	// RecordingsDir is where recording files go; Load sets it to DataDir/recordings when unset.
+	RecordingsDir string
+
+	// APIProfile is ProfileClassic or ProfileCurrent.
+	APIProfile string
+	// SIPGateway is the outbound gateway (host or host:port) for calls to E.164 numbers.
+	SIPGateway string
+	// AllowDirectSIP lets POST /Call/ send INVITEs straight to any SIP URI's host.
+	AllowDirectSIP bool
+
+	// MaxBodyBytes bounds REST request bodies.
+	MaxBodyBytes int64
+	// RESTRate is REST requests per second per account; 0 turns the limit off.
+	RESTRate float64
+	// RESTBurst is the REST token bucket size (at least 1 when RESTRate is on).
+	RESTBurst int
+	// CallsPerSecond bounds POST /Call/ per account; 0 turns the limit off.
+	CallsPerSecond float64
+	// MaxConcurrentCalls bounds live legs per account; 0 turns the limit off.
+	MaxConcurrentCalls int
+
+	// WebhookTimeout is the time limit of one webhook attempt.
+	WebhookTimeout time.Duration
+	// WebhookTLSVerify turns certificate verification of webhook targets on.
+	WebhookTLSVerify bool
+	// WebhookMaxAge is how long an undelivered notification is retried.
+	WebhookMaxAge time.Duration
+
+	// MediaCacheBytes bounds the cache of fetched audio files; 0 disables it.
+	MediaCacheBytes int64
+	// MediaTimeout hangs up answered calls that receive no RTP for this long; 0 turns it off.
+	MediaTimeout time.Duration
+	// ShutdownGrace is how long live calls may go on after SIGINT/SIGTERM.
+	ShutdownGrace time.Duration
+
+	// TTSCommand is the espeak-ng program (a name looked up on PATH, or a path).
+	TTSCommand string
+	// TTSCacheBytes bounds the cache of synthesised speech; 0 disables it.
+	TTSCacheBytes int64
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// LogFormat is text or json.
+	LogFormat string
+
+	// Accounts are the API accounts with their gateways and number routes. The PARLEY_AUTH_*,
+	// PARLEY_TRUSTED_GATEWAYS and application settings from env and flags apply to the first.
+	Accounts []Account
+
+	// gatewaysSet records that the first account's gateways were given explicitly (even as an
+	// empty list), so the loopback default does not apply.
+	gatewaysSet bool
+}
+
+// Account is one API account (spec §1.2) with the SIP sources it trusts (§8.1).
+type Account struct {
+	AuthID    string
+	AuthToken string
+	// TrustedGateways are source prefixes whose INVITEs belong to this account. Prefixes of
+	// two different accounts never overlap (Validate refuses it).
+	TrustedGateways []netip.Prefix
+	// NumberRoutes map dialled numbers from trusted gateways to applications.
+	NumberRoutes []NumberRoute
+	// DefaultApp answers numbers without a route (the default_number_app); nil means none.
+	DefaultApp *AppConfig
+}
+
+// NumberRoute sends calls for one number to an application.
+type NumberRoute struct {
+	// Number is the normalised E.164 number: digits only, no "+".
+	Number string
+	App    AppConfig
+}
+
+// AppConfig is an application given in configuration; the app stores it as an Application.
+type AppConfig struct {
+	Name           string
+	AnswerURL      string
+	AnswerMethod   string
+	HangupURL      string
+	HangupMethod   string
+	FallbackURL    string
+	FallbackMethod string
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct {
+	Min, Max int
+}
+
+// String formats the range as "min-max".
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Min, r.Max) }
+
+// Default returns the configuration used when nothing is set: one account without credentials
+// (EnsureAccount fills them) that trusts loopback sources.
+func Default() *Config {
+	c := base()
+	c.finish()
+	return c
+}
+
+// base applies every setting's default, without accounts.
+func base() *Config {
+	c := &Config{}
+	for _, s := range settings {
+		if s.account || s.def == "" {
+			continue
+		}
+		if err := s.set(c, s.def); err != nil {
+			// The defaults are constants checked by the tests: this is a programming error.
+			panic(fmt.Sprintf("config: default of %s: %v", s.key, err))
+		}
+	}
+	return c
+}
+
+// Load builds the configuration from flags in args (without the program name), the
+// environment read through getenv, and the YAML file named by --config or PARLEY_CONFIG, then
+// validates it. Precedence: flag > env > file > default. A -h or --help flag returns an error
+// wrapping flag.ErrHelp; PrintUsage prints the flags.
+func Load(args []string, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	fs, values := newFlagSet()
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("command line: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("command line: unexpected argument %q", fs.Arg(0))
+	}
+	var setFlags []*flagValue
+	fs.Visit(func(f *flag.Flag) { setFlags = append(setFlags, values[f.Name]) })
+
+	c := base()
+
+	path := getenv(envName(keyConfig))
+	for _, fv := range setFlags {
+		if fv.s.key == keyConfig {
+			path = fv.value
+		}
+	}
+	if path != "" {
+		if err := c.loadFile(path); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, s := range settings {
+		if s.key == keyConfig {
+			continue
+		}
+		v := getenv(envName(s.key))
+		if v == "" {
+			continue
+		}
+		if err := s.set(c, v); err != nil {
+			return nil, fmt.Errorf("environment %s: %w", envName(s.key), err)
+		}
+	}
+
+	for _, fv := range setFlags {
+		if fv.s.key == keyConfig {
+			continue
+		}
+		if err := fv.s.set(c, fv.value); err != nil {
+			return nil, fmt.Errorf("flag --%s: %w", flagName(fv.s.key), err)
+		}
+	}
+
+	c.finish()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// PrintUsage writes the list of flags with their defaults and environment names to w.
+func PrintUsage(w io.Writer) {
+	fs, _ := newFlagSet()
+	fs.SetOutput(w)
+	fmt.Fprintln(w, "Flags (each also set by the environment variable in brackets):")
+	fs.PrintDefaults()
+}
+
+// finish fills values derived from other settings once every layer has been applied.
+func (c *Config) finish() {
+	if len(c.Accounts) == 0 {
+		c.Accounts = []Account{{}}
+	}
+	if !c.gatewaysSet && c.Accounts[0].TrustedGateways == nil {
+		c.Accounts[0].TrustedGateways = c.defaultGateways()
+	}
+	for i := range c.Accounts {
+		a := &c.Accounts[i]
+		if a.DefaultApp != nil {
+			a.DefaultApp.fillDefaults("default")
+		}
+		for j := range a.NumberRoutes {
+			a.NumberRoutes[j].App.fillDefaults("number " + a.NumberRoutes[j].Number)
+		}
+	}
+	if c.RecordingsDir == "" && c.DataDir != "" {
+		c.RecordingsDir = filepath.Join(c.DataDir, "recordings")
+	}
+	if c.RESTRate > 0 && c.RESTBurst == 0 {
+		c.RESTBurst = max(1, int(c.RESTRate+0.999999))
+	}
+}
+
+// defaultGateways is loopback, minus what another account already claims (an operator who
+// gives loopback to a second account should not get an overlap error from a default).
+func (c *Config) defaultGateways() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")} {
+		taken := false
+		for _, a := range c.Accounts[1:] {
+			for _, q := range a.TrustedGateways {
+				taken = taken || p.Overlaps(q)
+			}
+		}
+		if !taken {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (a *AppConfig) fillDefaults(name string) {
+	if a.Name == "" {
+		a.Name = name
+	}
+	if a.AnswerMethod == "" {
+		a.AnswerMethod = "POST"
+	}
+	if a.HangupURL == "" {
+		a.HangupURL = a.AnswerURL // as POST /Application/ does (spec §5.1)
+	}
+	if a.HangupMethod == "" {
+		a.HangupMethod = "POST"
+	}
+	if a.FallbackMethod == "" {
+		a.FallbackMethod = "POST"
+	}
+}
+
+// AccountForSource returns the account whose trusted gateways contain addr.
+func (c *Config) AccountForSource(addr netip.Addr) (*Account, bool) {
+	addr = addr.Unmap()
+	for i := range c.Accounts {
+		for _, p := range c.Accounts[i].TrustedGateways {
+			if p.Contains(addr) {
+				return &c.Accounts[i], true
+			}
+		}
+	}
+	return nil, false
+}
+
+// Account returns the account with that auth_id.
+func (c *Config) Account(authID string) (*Account, bool) {
+	for i := range c.Accounts {
+		if c.Accounts[i].AuthID == authID {
+			return &c.Accounts[i], true
+		}
+	}
+	return nil, false
+}
+
+// listenHost returns the host of addr when it is a specific address or name, else "".
+func listenHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		return ""
+	}
+	return host
+}
+
+// SDPAddr is the address to put in SDP: the public IP when set, else the SIP listen host when
+// it is a specific IP. ok is false when the SIP layer must pick, per dialog, the local address
+// that routes toward the peer.
+func (c *Config) SDPAddr() (addr netip.Addr, ok bool) {
+	if c.PublicIP.IsValid() {
+		return c.PublicIP, true
+	}
+	if ip, err := netip.ParseAddr(listenHost(c.SIPAddr)); err == nil {
+		return ip, true
+	}
+	return netip.Addr{}, false
+}
+
+// SIPDomain is the domain of sip_uri values and the registrar realm: sip_domain when set, else
+// the public IP, else the SIP listen host when it is specific, else 127.0.0.1. IPv6 addresses
+// come in brackets, ready for a SIP URI.
+func (c *Config) SIPDomain() string {
+	if c.SIPDomainOverride != "" {
+		return c.SIPDomainOverride
+	}
+	host := "127.0.0.1"
+	if c.PublicIP.IsValid() {
+		host = c.PublicIP.String()
+	} else if h := listenHost(c.SIPAddr); h != "" {
+		host = h
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+		return "[" + ip.String() + "]"
+	}
+	return host
+}
+
+// PublicBaseURL is the URL prefix under which clients reach the REST API (for recording_url):
+// public_base_url when set, else derived from the HTTP listen address (a wildcard host becomes
+// 127.0.0.1). It has no trailing slash.
+func (c *Config) PublicBaseURL() string {
+	if c.PublicBaseURLOverride != "" {
+		return strings.TrimRight(c.PublicBaseURLOverride, "/")
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return "http://127.0.0.1"
+	}
+	if h := listenHost(c.HTTPAddr); h != "" {
+		host = h
+	} else {
+		host = "127.0.0.1"
+	}
+	if p, err := strconv.Atoi(port); err == nil && p == 80 {
+		return "http://" + bracket(host)
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func bracket(host string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
+}
+
+// SlogLevel returns LogLevel as a slog.Level (info when unknown).
+func (c *Config) SlogLevel() slog.Level {
+	switch c.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// firstAccount returns the first account, creating it when there is none.
+func (c *Config) firstAccount() *Account {
+	if len(c.Accounts) == 0 {
+		c.Accounts = []Account{{}}
+	}
+	return &c.Accounts[0]
+}
+
+// defaultApp returns the first account's default application, creating it when needed.
+func (c *Config) defaultApp() *AppConfig {
+	a := c.firstAccount()
+	if a.DefaultApp == nil {
+		a.DefaultApp = &AppConfig{}
+	}
+	return a.DefaultApp
+}
+
+// accountName names account i in error messages.
+func (c *Config) accountName(i int) string {
+	if id := c.Accounts[i].AuthID; id != "" {
+		return fmt.Sprintf("account %d (%s)", i+1, id)
+	}
+	return fmt.Sprintf("account %d", i+1)
+}

@@ -1,0 +1,90 @@
+// Package tts turns text (plain or SSML, as found in <Speak>) into 8 kHz mono PCM: the
+// Synthesizer interface, an espeak-ng implementation that runs the program as a subprocess, and
+// an LRU cache that also merges identical concurrent requests.
+//
+// It must not know about calls, conferences or XML documents beyond the SSML inside <Speak>,
+// and must never run a shell: text reaches espeak-ng on its standard input only.
+package tts
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Voices of <Speak voice="…"> (spec §7.3).
+const (
+	VoiceWoman = "WOMAN"
+	VoiceMan   = "MAN"
+)
+
+// DefaultLanguage is the language of a Request without one.
+const DefaultLanguage = "en-US"
+
+// Request is one piece of speech to synthesise.
+type Request struct {
+	// Text is the text to speak; with SSML set it may hold SSML markup (without a <speak> root).
+	Text string
+	// SSML says Text is SSML markup.
+	SSML bool
+	// Voice is VoiceWoman or VoiceMan; "" means VoiceWoman.
+	Voice string
+	// Language is one of Languages(), e.g. "en-US"; "" means DefaultLanguage.
+	Language string
+}
+
+// Synthesizer turns a Request into 8 kHz mono signed 16-bit PCM samples.
+type Synthesizer interface {
+	Synthesize(ctx context.Context, r Request) ([]int16, error)
+}
+
+// espeakVoices maps each <Speak> language (spec §7.3) to an installed espeak-ng voice. Names are
+// explicit so that espeak-ng never picks an MBROLA voice, which is usually not installed.
+var espeakVoices = map[string]string{
+	"da-DK": "da",
+	"nl-NL": "nl",
+	"en-AU": "en-gb", // espeak-ng has no Australian English; British is the nearest
+	"en-GB": "en-gb",
+	"en-US": "en-us",
+	"fr-FR": "fr-fr",
+	"fr-CA": "fr-fr", // fr-ca exists only as an MBROLA voice
+	"de-DE": "de",
+	"it-IT": "it",
+	"pl-PL": "pl",
+	"pt-PT": "pt",
+	"pt-BR": "pt-br",
+	"ru-RU": "ru",
+	"es-ES": "es",
+	"es-US": "es-419",
+	"sv-SE": "sv",
+}
+
+// languages lists espeakVoices' keys in the spec's order.
+var languages = []string{"da-DK", "nl-NL", "en-AU", "en-GB", "en-US", "fr-FR", "fr-CA", "de-DE",
+	"it-IT", "pl-PL", "pt-PT", "pt-BR", "ru-RU", "es-ES", "es-US", "sv-SE"}
+
+// Languages returns the languages <Speak> accepts, in the spec's order.
+func Languages() []string { return append([]string(nil), languages...) }
+
+// Normalize fills defaults and canonicalises case ("en-us" -> "en-US", "man" -> "MAN"), and
+// refuses voices and languages that <Speak> does not accept.
+func Normalize(r Request) (Request, error) {
+	r.Voice = strings.ToUpper(strings.TrimSpace(r.Voice))
+	if r.Voice == "" {
+		r.Voice = VoiceWoman
+	}
+	if r.Voice != VoiceWoman && r.Voice != VoiceMan {
+		return r, fmt.Errorf("unsupported voice %q (use WOMAN or MAN)", r.Voice)
+	}
+	lang := strings.TrimSpace(r.Language)
+	if lang == "" {
+		lang = DefaultLanguage
+	}
+	for _, l := range languages {
+		if strings.EqualFold(l, lang) {
+			r.Language = l
+			return r, nil
+		}
+	}
+	return r, fmt.Errorf("unsupported language %q (supported: %s)", r.Language, strings.Join(languages, ", "))
+}
