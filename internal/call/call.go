@@ -253,11 +253,11 @@ func (c *Call) MarkAnswered() {
 // inbound call it refuses the INVITE with status (0 picks 480). The first cause set wins; later
 // calls only make sure the leg is down.
 func (c *Call) Hangup(cause Cause, source string, status int) {
-	c.finish(cause, source, func() {
+	c.finish(cause, source, func(prev State) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var err error
-		if c.id.Direction == Inbound && c.State() != Answered {
+		if c.id.Direction == Inbound && prev != Answered {
 			if status == 0 {
 				status = 480
 			}
@@ -276,17 +276,18 @@ func (c *Call) Reject(status int, cause Cause, source string) {
 	c.Hangup(cause, source, status)
 }
 
-// finish records the outcome once, runs signal (which tells the far end) and releases the
-// call's resources.
-func (c *Call) finish(cause Cause, source string, signal func()) {
+// finish records the outcome once, runs signal (which tells the far end, given the state the
+// call was in) and releases the call's resources.
+func (c *Call) finish(cause Cause, source string, signal func(prev State)) {
 	c.endOnce.Do(func() {
 		c.mu.Lock()
+		prev := c.state
 		c.outcome = &Outcome{Cause: cause, Source: source, Answered: c.answered, Ended: time.Now().UTC()}
 		c.state = Ended
 		c.mu.Unlock()
 		c.cancel()
 		if signal != nil {
-			signal()
+			signal(prev)
 		}
 		c.media.stop()
 		c.log.Info("call ended", "cause", cause.Code, "cause_name", cause.Name, "source", source)

@@ -388,3 +388,16 @@ func TestParty(t *testing.T) {
 		}
 	}
 }
+
+func TestHangupAnsweredSendsBye(t *testing.T) {
+	leg := newFakeLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	c.Hangup(CauseEndOfXML, SourceVobiz, 480)
+	<-c.Done()
+	leg.mu.Lock()
+	defer leg.mu.Unlock()
+	if !leg.hungUp || leg.rejected != 0 {
+		t.Fatalf("answered call: hungUp=%v rejected=%d, want BYE only", leg.hungUp, leg.rejected)
+	}
+}

@@ -1,0 +1,265 @@
+// Package app wires Parley together: it builds every part from the configuration, plugs the
+// concrete types into the interfaces the lower packages declare, and starts and stops them in
+// order. It is the only package allowed to import everything; it holds no call logic itself
+// beyond routing a new inbound call to its application.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/config"
+	"github.com/parley-voice/parley/internal/flow"
+	"github.com/parley-voice/parley/internal/sip"
+	"github.com/parley-voice/parley/internal/store"
+	"github.com/parley-voice/parley/internal/store/sqlite"
+	"github.com/parley-voice/parley/internal/tts"
+	"github.com/parley-voice/parley/internal/webhook"
+)
+
+// Options are the process-level inputs of a Server.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	// Stdout receives the one-time printout of a generated account and the listen addresses.
+	Stdout io.Writer
+}
+
+// Server is one running Parley.
+type Server struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	stdout io.Writer
+
+	store      store.Store
+	docs       *webhook.Client
+	dispatcher *webhook.Dispatcher
+	runner     *flow.Runner
+	calls      *call.Registry
+	sip        *sip.Server
+	httpSrv    *http.Server
+	httpLn     net.Listener
+	routes     *routes
+
+	drainMu  sync.Mutex // orders beginHandler against Shutdown's Wait
+	draining atomic.Bool
+	handlers sync.WaitGroup // one per inbound call being handled
+
+	runCtx    context.Context
+	cancelRun context.CancelFunc
+	bg        sync.WaitGroup // background loops (dispatcher)
+}
+
+// New builds a Server from the configuration: it prepares the data directory, opens the store
+// and applies the configured accounts and applications. Nothing listens until Start.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	s := &Server{cfg: cfg, log: opts.Logger, stdout: opts.Stdout, calls: call.NewRegistry()}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory %s: %w", cfg.DataDir, err)
+	}
+	if _, err := config.EnsureAccount(cfg, cfg.DataDir, opts.Stdout); err != nil {
+		return nil, fmt.Errorf("preparing the first account: %w", err)
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "parley.db"))
+	if err != nil {
+		return nil, fmt.Errorf("opening the database: %w", err)
+	}
+	s.store = st
+	if s.routes, err = applyConfig(ctx, st, cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+
+	httpOpts := webhook.HTTPOptions{
+		HTTPClient:         &http.Client{Transport: httpTransport(cfg.WebhookTLSVerify)},
+		Version:            opts.Version,
+		Timeout:            cfg.WebhookTimeout,
+		InsecureSkipVerify: !cfg.WebhookTLSVerify,
+	}
+	s.docs = webhook.NewClient(webhook.ClientOptions{HTTPOptions: httpOpts, Logger: s.log})
+	s.dispatcher = webhook.NewDispatcher(outbox{st}, s.token, webhook.DispatcherOptions{
+		HTTPOptions: httpOpts,
+		MaxAge:      cfg.WebhookMaxAge,
+		Logger:      s.log,
+	})
+	var synth flow.Synthesizer = tts.NewEspeak(tts.EspeakOptions{Command: cfg.TTSCommand})
+	if cfg.TTSCacheBytes > 0 {
+		synth = tts.NewCache(synth, cfg.TTSCacheBytes)
+	}
+	s.runner = &flow.Runner{
+		Fetcher:  s.docs,
+		Notifier: s.dispatcher,
+		Synth:    synth,
+		Audio:    flow.NewAudioFetcher(&http.Client{Transport: httpTransport(cfg.WebhookTLSVerify)}, cfg.MediaCacheBytes),
+		CallLog:  st,
+		Logger:   s.log,
+	}
+	return s, nil
+}
+
+// httpTransport is the transport of outgoing HTTP (documents, webhooks, audio files).
+func httpTransport(verify bool) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	if !verify {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // operator's explicit choice (webhook_tls_verify=false)
+	}
+	return t
+}
+
+// token returns an account's auth token for signing.
+func (s *Server) token(authID string) (string, bool) {
+	if a, ok := s.cfg.Account(authID); ok {
+		return a.AuthToken, true
+	}
+	return "", false
+}
+
+// Start binds the HTTP and SIP listeners and starts the background loops. It prints where
+// Parley listens.
+func (s *Server) Start(ctx context.Context) error {
+	s.runCtx, s.cancelRun = context.WithCancel(context.Background())
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := s.dispatcher.Run(s.runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("webhook dispatcher stopped", "err", err)
+		}
+	}()
+
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listen on %s: %w", s.cfg.HTTPAddr, err)
+	}
+	s.httpLn = ln
+	s.routes.baseURL = s.publicBaseURL()
+	s.httpSrv = &http.Server{
+		Handler:           s.httpHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+
+	s.sip, err = sip.New(sip.Options{
+		ListenAddr: s.cfg.SIPAddr,
+		PublicIP:   s.cfg.PublicIP,
+		RTPPortMin: s.cfg.RTPPorts.Min,
+		RTPPortMax: s.cfg.RTPPorts.Max,
+		UserAgent:  "Parley",
+		Logger:     s.log,
+		Handler:    s.handleInbound,
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.sip.Start(ctx); err != nil {
+		return err
+	}
+	if err := s.installDemo(ctx); err != nil {
+		return fmt.Errorf("installing the demo application: %w", err)
+	}
+	fmt.Fprintf(s.stdout, "Parley listening: http=%s sip=%s (udp+tcp) rtp=%s\n", ln.Addr(), s.sip.Addr(), s.cfg.RTPPorts)
+	s.log.Info("parley started", "http", ln.Addr().String(), "sip", s.sip.Addr().String(), "data_dir", s.cfg.DataDir)
+	return nil
+}
+
+// publicBaseURL is the configured public base URL, or one derived from the bound HTTP address.
+func (s *Server) publicBaseURL() string {
+	if s.cfg.PublicBaseURLOverride != "" {
+		return s.cfg.PublicBaseURLOverride
+	}
+	addr := s.httpLn.Addr().(*net.TCPAddr)
+	host := "127.0.0.1"
+	if !addr.IP.IsUnspecified() {
+		host = addr.IP.String()
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// HTTPAddr returns the bound HTTP address.
+func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// Shutdown drains as spec §9.8 says: new calls are refused, live calls get shutdown_grace to
+// finish, then they are hung up (4000, source Vobiz); their webhooks go to the outbox, which is
+// flushed for at most 5 s. When ctx ends (a second signal) the drain stops at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.drainMu.Lock()
+	s.draining.Store(true)
+	s.drainMu.Unlock()
+	done := make(chan struct{})
+	go func() { s.handlers.Wait(); close(done) }()
+	grace := time.NewTimer(s.cfg.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		s.hangupAll()
+	case <-ctx.Done():
+		s.hangupAll()
+	}
+	// Handlers finish quickly once their calls are down: they queue the last webhooks.
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.log.Warn("some calls did not finish after hang-up")
+	}
+	flushCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := s.dispatcher.Flush(flushCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		s.log.Warn("webhook flush", "err", err)
+	}
+	cancel()
+	return s.Close()
+}
+
+func (s *Server) hangupAll() {
+	for _, c := range s.calls.All() {
+		c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 503)
+	}
+}
+
+// Close stops everything at once.
+func (s *Server) Close() error {
+	var errs []error
+	if s.cancelRun != nil {
+		s.cancelRun()
+	}
+	if s.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.httpSrv.Shutdown(ctx)
+		cancel()
+	}
+	if s.sip != nil {
+		errs = append(errs, s.sip.Close())
+	}
+	s.bg.Wait()
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}

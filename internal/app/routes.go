@@ -1,0 +1,273 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/config"
+	"github.com/parley-voice/parley/internal/flow"
+	"github.com/parley-voice/parley/internal/store"
+)
+
+// Config keys of applications that come from configuration rather than the API.
+const (
+	configKeyDefault = "default"
+	configKeyDemo    = "demo"
+	configKeyNumber  = "number:"
+)
+
+// routes maps dialled numbers to the applications configured for them.
+type routes struct {
+	mu      sync.Mutex
+	numbers map[string]map[string]string // auth_id -> number -> app_id
+	baseURL string
+}
+
+// applyConfig stores the configured accounts and applications; it runs at every start, so
+// stored rows are updated, never duplicated.
+func applyConfig(ctx context.Context, st store.Store, cfg *config.Config) (*routes, error) {
+	r := &routes{numbers: make(map[string]map[string]string)}
+	for _, a := range cfg.Accounts {
+		if err := st.UpsertAccount(ctx, a.AuthID, a.AuthToken); err != nil {
+			return nil, fmt.Errorf("storing account %s: %w", a.AuthID, err)
+		}
+		if a.DefaultApp != nil {
+			app := configuredApp(a.AuthID, *a.DefaultApp, "Default application")
+			app.DefaultNumberApp = true
+			if _, err := st.UpsertConfiguredApplication(ctx, a.AuthID, configKeyDefault, app); err != nil {
+				return nil, fmt.Errorf("storing the default application of %s: %w", a.AuthID, err)
+			}
+		}
+		r.numbers[a.AuthID] = make(map[string]string)
+		for _, nr := range a.NumberRoutes {
+			app, err := st.UpsertConfiguredApplication(ctx, a.AuthID, configKeyNumber+nr.Number, configuredApp(a.AuthID, nr.App, "Number "+nr.Number))
+			if err != nil {
+				return nil, fmt.Errorf("storing the application of number %s: %w", nr.Number, err)
+			}
+			r.numbers[a.AuthID][nr.Number] = app.AppID
+		}
+	}
+	return r, nil
+}
+
+func configuredApp(authID string, ac config.AppConfig, fallbackName string) store.Application {
+	name := ac.Name
+	if name == "" {
+		name = fallbackName
+	}
+	app := store.NewApplication(authID, name, ac.AnswerURL)
+	if ac.AnswerMethod != "" {
+		app.AnswerMethod = ac.AnswerMethod
+	}
+	if ac.HangupURL != "" {
+		app.HangupURL = ac.HangupURL
+	}
+	if ac.HangupMethod != "" {
+		app.HangupMethod = ac.HangupMethod
+	}
+	if ac.FallbackURL != "" {
+		u := ac.FallbackURL
+		app.FallbackAnswerURL = &u
+	}
+	if ac.FallbackMethod != "" {
+		app.FallbackMethod = ac.FallbackMethod
+	}
+	return app
+}
+
+// installDemo makes the built-in demo application the default number application of the first
+// account when that account has none, so a first call is answered.
+func (s *Server) installDemo(ctx context.Context) error {
+	if len(s.cfg.Accounts) == 0 {
+		return nil
+	}
+	a := s.cfg.Accounts[0]
+	if _, err := s.store.DefaultNumberApp(ctx, a.AuthID); err == nil {
+		if demo, err := s.store.GetApplicationByConfigKey(ctx, a.AuthID, configKeyDemo); err != nil || !demo.DefaultNumberApp {
+			return nil // the account has its own default application
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	app := store.NewApplication(a.AuthID, "Parley demo", s.routes.baseURL+"/demo/answer")
+	app.HangupURL = s.routes.baseURL + "/demo/hangup"
+	app.DefaultNumberApp = true
+	_, err := s.store.UpsertConfiguredApplication(ctx, a.AuthID, configKeyDemo, app)
+	return err
+}
+
+// errNoRoute is an INVITE that matches no rule of spec §8.1.
+var errNoRoute = errors.New("no application for this call")
+
+// errAppDisabled is an INVITE routed to a disabled application.
+var errAppDisabled = errors.New("application disabled")
+
+// route picks the application of an inbound INVITE (spec §8.1, rules 2 to 4).
+func (s *Server) route(ctx context.Context, info call.LegInfo) (store.Application, *config.Account, error) {
+	acct, trusted := s.cfg.AccountForSource(info.Source.Addr())
+	var app store.Application
+	found := false
+	// Rule 2: the Request-URI user is an app_id.
+	if a, err := s.store.LookupApplication(ctx, info.ToUser); err == nil {
+		if a.PublicURI || (trusted && acct.AuthID == a.AuthID) {
+			app, found = a, true
+			if !trusted || acct.AuthID != a.AuthID {
+				acct, _ = s.cfg.Account(a.AuthID)
+			}
+		}
+	}
+	if !found && trusted {
+		number := strings.TrimPrefix(info.ToUser, "+")
+		s.routes.mu.Lock()
+		appID, ok := s.routes.numbers[acct.AuthID][number]
+		s.routes.mu.Unlock()
+		if ok && call.IsNumber(info.ToUser) {
+			if a, err := s.store.GetApplication(ctx, acct.AuthID, appID); err == nil {
+				app, found = a, true
+			}
+		}
+		if !found {
+			if a, err := s.store.DefaultNumberApp(ctx, acct.AuthID); err == nil {
+				app, found = a, true
+			}
+		}
+	}
+	if !found || acct == nil {
+		return store.Application{}, nil, errNoRoute
+	}
+	if !app.Enabled {
+		return app, acct, errAppDisabled
+	}
+	return app, acct, nil
+}
+
+// handleInbound runs one inbound call from INVITE to hangup webhook.
+func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
+	if !s.beginHandler() {
+		_ = leg.Reject(503, "Service Unavailable", "Retry-After: 30")
+		return
+	}
+	defer s.handlers.Done()
+
+	info := leg.Info()
+	app, acct, err := s.route(ctx, info)
+	switch {
+	case errors.Is(err, errNoRoute):
+		s.log.Info("INVITE refused: no route", "from", info.FromUser, "to", info.ToUser, "source", info.Source.String())
+		_ = leg.Reject(404, "Not Found")
+		return
+	case errors.Is(err, errAppDisabled):
+		s.log.Info("INVITE refused: application disabled", "app_id", app.AppID)
+		_ = leg.Reject(480, "Temporarily Unavailable")
+		return
+	case err != nil:
+		s.log.Error("routing failed", "err", err)
+		_ = leg.Reject(500, "Server Internal Error")
+		return
+	}
+	if limit := s.cfg.MaxConcurrentCalls; limit > 0 && s.calls.Count(acct.AuthID) >= limit {
+		s.log.Warn("INVITE refused: concurrent call limit", "auth_id", acct.AuthID, "limit", limit)
+		_ = leg.Reject(503, "Service Unavailable", "Retry-After: 1")
+		return
+	}
+
+	c := call.New(inboundIdentity(acct.AuthID, info), leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, Logger: s.log})
+	s.calls.Add(c)
+	s.recordStart(c, info.CallID)
+	c.Logger().Info("inbound call", "from", c.Identity().From, "to", c.Identity().To, "app_id", app.AppID)
+	if err := c.Ring(ctx); err != nil {
+		c.Logger().Debug("ringing failed", "err", err)
+	}
+	session := &flow.Session{
+		Call:         c,
+		AuthToken:    acct.AuthToken,
+		AnswerURL:    app.AnswerURL,
+		AnswerMethod: app.AnswerMethod,
+	}
+	if app.FallbackAnswerURL != nil {
+		session.FallbackURL, session.FallbackMethod = *app.FallbackAnswerURL, app.FallbackMethod
+	}
+	s.runner.Run(session)
+	<-c.Done()
+	s.finishCall(c, app.HangupURL, app.HangupMethod)
+}
+
+// beginHandler counts a new call handler unless the server is draining.
+func (s *Server) beginHandler() bool {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
+}
+
+func inboundIdentity(authID string, info call.LegInfo) call.Identity {
+	id := call.Identity{
+		AccountID:     authID,
+		Direction:     call.Inbound,
+		From:          call.Party(info.FromUser, info.FromHost),
+		CallerName:    info.FromDisplay,
+		Created:       info.Created,
+		CustomHeaders: info.CustomHeaders,
+	}
+	if id.CallerName == "" {
+		id.CallerName = info.FromUser
+	}
+	if call.IsNumber(info.ToUser) {
+		id.To = strings.TrimPrefix(info.ToUser, "+")
+	} else {
+		id.To = info.RequestURI
+	}
+	if info.Diversion != "" {
+		id.ForwardedFrom = strings.TrimPrefix(info.Diversion, "+")
+	}
+	return id
+}
+
+// recordStart stores the new leg's record.
+func (s *Server) recordStart(c *call.Call, sipCallID string) {
+	id := c.Identity()
+	err := s.store.InsertCall(context.Background(), store.CallRecord{
+		CallUUID:   id.UUID,
+		AuthID:     id.AccountID,
+		Direction:  string(id.Direction),
+		From:       id.From,
+		To:         id.To,
+		CallerName: id.CallerName,
+		StartTime:  id.Created,
+		SIPCallID:  sipCallID,
+	})
+	if err != nil {
+		c.Logger().Error("storing call record failed", "err", err)
+	}
+}
+
+// finishCall completes the call's record and queues its hangup webhook.
+func (s *Server) finishCall(c *call.Call, hangupURL, hangupMethod string) {
+	o, _ := c.Outcome()
+	p := store.CallPatch{EndTime: &o.Ended, HangupCauseCode: &o.Cause.Code, HangupCause: &o.Cause.Cause,
+		HangupCauseName: &o.Cause.Name, HangupSource: &o.Source}
+	if !o.Answered.IsZero() {
+		p.AnswerTime = &o.Answered
+	}
+	if err := s.store.UpdateCall(context.Background(), c.UUID(), p); err != nil {
+		c.Logger().Error("updating call record failed", "err", err)
+	}
+	if hangupURL == "" {
+		return
+	}
+	if hangupMethod == "" {
+		hangupMethod = http.MethodPost
+	}
+	n := webhookNotification(c.Identity().AccountID, hangupURL, hangupMethod, flow.HangupParams(c), c.UUID())
+	if err := s.dispatcher.Notify(context.Background(), n); err != nil {
+		c.Logger().Error("queueing hangup webhook failed", "err", err)
+	}
+}
