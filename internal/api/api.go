@@ -1,0 +1,163 @@
+// Package api is Parley's HTTP REST API, wire-compatible with the Vobiz voice API: path
+// normalisation, routing, authentication, rate limiting, request parameter parsing, the two
+// response profiles, and the Vobiz-shaped JSON bodies of every resource (one file per resource).
+//
+// It turns HTTP into calls on small interfaces that it declares itself (Conferences, Recordings,
+// Accounts, …) and turns their results back into JSON. It must NOT hold domain state, import the
+// domain packages (the app layer adapts them to these interfaces), talk SIP, or start media work
+// itself.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Profile selects the response shape of the five POST member actions (§1.5).
+type Profile string
+
+// The response profiles.
+const (
+	// ProfileClassic answers 200 with member_id as the path segment verbatim (the default).
+	ProfileClassic Profile = "classic"
+	// ProfileCurrent answers 202 with member_id as an array of strings.
+	ProfileCurrent Profile = "current"
+)
+
+// DefaultMaxBodyBytes is the request body limit used when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Accounts finds the auth token of an account.
+type Accounts interface {
+	// Lookup returns the auth token of the account authID, and false when there is none.
+	Lookup(authID string) (token string, ok bool)
+}
+
+// Options configures the handler returned by New. Resources whose interface is nil are not
+// served: their routes answer 404 "route not found".
+type Options struct {
+	Accounts    Accounts
+	Conferences Conferences
+	Recordings  Recordings
+
+	// Profile is ProfileClassic (also when empty) or ProfileCurrent.
+	Profile Profile
+	// PublicBaseURL prefixes recording_url values, e.g. "https://parley.example.com".
+	PublicBaseURL string
+	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// RESTRate is the sustained requests per second allowed per account; 0 turns the limit off.
+	RESTRate float64
+	// RESTBurst is the token bucket size; values below 1 mean 1 when RESTRate is set.
+	RESTBurst int
+	// Logger receives server-side failures; nil means slog.Default().
+	Logger *slog.Logger
+	// Clock gives the current time; nil means time.Now.
+	Clock func() time.Time
+	// NewID returns the api_id of a response; nil means a random UUID v4. Tests may pin it.
+	NewID func() string
+}
+
+// server is the http.Handler built by New.
+type server struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	newID   func() string
+	maxBody int64
+	limiter *rateLimiter
+	mux     *chi.Mux
+}
+
+// New builds the REST API handler. It serves paths in every form of §1.1 and never redirects.
+func New(opts Options) http.Handler {
+	s := &server{opts: opts, log: opts.Logger, now: opts.Clock, newID: opts.NewID, maxBody: opts.MaxBodyBytes}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.newID == nil {
+		s.newID = newAPIID
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	switch opts.Profile {
+	case "", ProfileClassic:
+		s.opts.Profile = ProfileClassic
+	case ProfileCurrent:
+	default:
+		s.log.Warn("unknown api profile, using classic", "profile", string(opts.Profile))
+		s.opts.Profile = ProfileClassic
+	}
+	if opts.RESTRate > 0 {
+		s.limiter = newRateLimiter(opts.RESTRate, opts.RESTBurst, s.now)
+	}
+	s.mux = chi.NewMux()
+	s.mux.NotFound(s.routeNotFound)
+	s.mux.MethodNotAllowed(s.methodNotAllowed)
+	s.routes()
+	return s
+}
+
+// routes registers every resource. Each resource lives in its own file and registers its own
+// routes; a later resource adds one line here.
+func (s *server) routes() {
+	if s.opts.Conferences != nil {
+		s.conferenceRoutes()
+	}
+	if s.opts.Recordings != nil {
+		s.recordingRoutes()
+	}
+}
+
+// route registers fn for method and pattern. The pattern is relative to
+// /Account/{auth_id} and written in canonical form without the trailing slash.
+func (s *server) route(method, pattern string, fn handlerFunc) {
+	s.mux.Method(method, accountPrefix+pattern, s.wrap(fn))
+}
+
+// accountPrefix is the canonical start of every routed path (see normalizePath).
+const accountPrefix = "/Account/{auth_id}"
+
+// ServeHTTP normalises the path (§1.1) and hands the canonical form to the router.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	canon, ok := normalizePath(r.URL.EscapedPath())
+	if !ok {
+		s.writeError(w, http.StatusNotFound, msgRouteNotFound)
+		return
+	}
+	rctx := chi.NewRouteContext()
+	rctx.RoutePath = canon
+	r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx))
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *server) routeNotFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, http.StatusNotFound, msgRouteNotFound)
+}
+
+// methodNotAllowed answers 405 with the Allow header, or 404 when the path matches no route for
+// any method (chi also lands here for methods it does not know).
+func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	path := chi.RouteContext(r.Context()).RoutePath
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if s.mux.Match(chi.NewRouteContext(), m, path) {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) == 0 {
+		s.writeError(w, http.StatusNotFound, msgRouteNotFound)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	s.writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+}

@@ -1,0 +1,151 @@
+package api
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+var apiIDPattern = regexp.MustCompile(`"api_id":"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"`)
+
+type goldenCase struct {
+	name   string
+	method string
+	path   string
+	body   string
+	header http.Header
+	noAuth bool
+	// profileSpecific marks the POST member actions, the only bodies that differ by profile.
+	profileSpecific bool
+	setup           func(t testing.TB, fx *fixture)
+}
+
+func goldenCases() []goldenCase {
+	conf := base + "/Conference/MyConf"
+	rec := testRecording(1).ID
+	return []goldenCase{
+		{name: "conference_list", method: "GET", path: base + "/Conference/"},
+		{name: "conference_list_empty", method: "GET", path: base + "/Conference/", setup: func(t testing.TB, fx *fixture) { fx.conf.rooms = nil }},
+		{name: "conference_get", method: "GET", path: conf + "/"},
+		{name: "conference_get_slash_name", method: "GET", path: base + "/Conference/a%2Fb%20c+d/"},
+		{name: "conference_hangup_all", method: "DELETE", path: base + "/Conference/"},
+		{name: "conference_hangup", method: "DELETE", path: conf + "/"},
+		{name: "record_start", method: "POST", path: conf + "/Record/", body: `{"file_format":"mp3","callback_url":"https://cb.test/r"}`},
+		{name: "record_start_wav", method: "POST", path: conf + "/Record/", body: `{"file_format":"wav"}`},
+		{name: "record_stop", method: "DELETE", path: conf + "/Record/"},
+		{name: "member_hangup", method: "DELETE", path: conf + "/Member/10/"},
+		{name: "kick_one", method: "POST", path: conf + "/Member/10/Kick/", body: "{}", profileSpecific: true},
+		{name: "kick_list", method: "POST", path: conf + "/Member/10,15/Kick/", profileSpecific: true},
+		{name: "kick_list_spaces_repeat", method: "POST", path: conf + "/Member/10,%2015,10/Kick/", profileSpecific: true},
+		{name: "kick_all", method: "POST", path: conf + "/Member/all/Kick/", profileSpecific: true},
+		{name: "mute", method: "POST", path: conf + "/Member/10/Mute/", profileSpecific: true},
+		{name: "mute_list", method: "POST", path: conf + "/Member/10,15/Mute/", profileSpecific: true},
+		{name: "mute_all", method: "POST", path: conf + "/Member/all/Mute/", profileSpecific: true},
+		{name: "unmute", method: "DELETE", path: conf + "/Member/10/Mute/"},
+		{name: "deaf", method: "POST", path: conf + "/Member/10/Deaf/", profileSpecific: true},
+		{name: "deaf_list", method: "POST", path: conf + "/Member/10,15/Deaf/", profileSpecific: true},
+		{name: "deaf_all", method: "POST", path: conf + "/Member/all/Deaf/", profileSpecific: true},
+		{name: "undeaf", method: "DELETE", path: conf + "/Member/10/Deaf/"},
+		{name: "play", method: "POST", path: conf + "/Member/10/Play/", body: `{"url":"https://ex.test/a.mp3"}`, profileSpecific: true},
+		{name: "play_list", method: "POST", path: conf + "/Member/10,15/Play/", body: `{"url":"https://ex.test/a.mp3"}`, profileSpecific: true},
+		{name: "play_all", method: "POST", path: conf + "/Member/all/Play/", body: `{"url":"https://ex.test/a.mp3"}`, profileSpecific: true},
+		{name: "play_stop", method: "DELETE", path: conf + "/Member/10/Play/"},
+		{name: "speak", method: "POST", path: conf + "/Member/10/Speak/", body: `{"text":"hello","voice":"MAN","language":"en-GB"}`, profileSpecific: true},
+		{name: "speak_list", method: "POST", path: conf + "/Member/10,15/Speak/", body: `{"text":"hello"}`, profileSpecific: true},
+		{name: "speak_all", method: "POST", path: conf + "/Member/all/Speak/", body: `{"text":"hello"}`, profileSpecific: true},
+		{name: "speak_stop", method: "DELETE", path: conf + "/Member/10/Speak/"},
+		{name: "recording_list", method: "GET", path: base + "/Recording/?limit=2&offset=1"},
+		{name: "recording_get", method: "GET", path: base + "/Recording/" + rec + "/"},
+		{name: "recording_get_call", method: "GET", path: base + "/Recording/" + testRecording(4).ID + "/"},
+		{name: "recording_delete", method: "DELETE", path: base + "/Recording/" + rec + "/"},
+		{name: "err_route_not_found", method: "GET", path: base + "/Conference/MyConf/Play/"},
+		{name: "err_method_not_allowed", method: "PUT", path: conf + "/Member/10/Mute/"},
+		{name: "err_auth_failed", method: "GET", path: base + "/Conference/", noAuth: true},
+		{name: "err_auth_id_mismatch", method: "GET", path: "/api/v1/Account/MA_OTHER/Conference/"},
+		{name: "err_rate_limited", method: "GET", path: base + "/Conference/", setup: func(t testing.TB, fx *fixture) {
+			fx.h = New(Options{Accounts: fakeAccounts{testAccount: testToken}, Conferences: fx.conf, RESTRate: 0.25, RESTBurst: 1, Clock: func() time.Time { return testNow }, Logger: discardLogger()})
+			fx.do(t, req{method: "GET", path: base + "/Conference/"})
+		}},
+		{name: "err_too_large", method: "POST", path: conf + "/Member/10/Play/", body: `{"url":"https://ex.test/` + string(bytes.Repeat([]byte("a"), DefaultMaxBodyBytes)) + `"}`},
+		{name: "err_malformed", method: "POST", path: conf + "/Member/10/Kick/", body: `{"a":`},
+		{name: "err_missing_param", method: "POST", path: conf + "/Member/10/Play/"},
+		{name: "err_invalid_param", method: "POST", path: conf + "/Record/", body: `{"time_limit":"0"}`},
+		{name: "err_invalid_member_id", method: "POST", path: conf + "/Member/ALL/Kick/"},
+		{name: "err_conference_not_found", method: "POST", path: base + "/Conference/Nope/Member/all/Kick/"},
+		{name: "err_member_not_found", method: "POST", path: conf + "/Member/10,99,15,98/Mute/"},
+		{name: "err_recording_in_progress", method: "POST", path: conf + "/Record/", setup: func(t testing.TB, fx *fixture) { fx.conf.recording["MA_X/MyConf"] = true }},
+		{name: "err_recording_not_found", method: "GET", path: base + "/Recording/nope/"},
+		{name: "err_internal", method: "GET", path: base + "/Conference/", setup: func(t testing.TB, fx *fixture) { fx.conf.failWith = fmt.Errorf("db: %w", errBoom) }},
+	}
+}
+
+// render is the golden form of one exchange; the random api_id becomes a placeholder.
+func render(c goldenCase, status int, h http.Header, body []byte) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s\n", c.method, c.path)
+	if len(c.body) < 200 && c.body != "" {
+		fmt.Fprintf(&b, "> %s\n", c.body)
+	}
+	fmt.Fprintf(&b, "< %d\n", status)
+	for _, k := range []string{"Content-Type", "Allow", "Retry-After", "WWW-Authenticate"} {
+		if v := h.Get(k); v != "" {
+			fmt.Fprintf(&b, "< %s: %s\n", k, v)
+		}
+	}
+	b.Write(apiIDPattern.ReplaceAll(body, []byte(`"api_id":"<api_id>"`)))
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+func TestGolden(t *testing.T) {
+	outputs := map[Profile]map[string][]byte{}
+	for _, profile := range []Profile{ProfileClassic, ProfileCurrent} {
+		outputs[profile] = map[string][]byte{}
+		for _, c := range goldenCases() {
+			t.Run(string(profile)+"/"+c.name, func(t *testing.T) {
+				fx := newFixture(t, func(o *Options) { o.Profile = profile })
+				if c.setup != nil {
+					c.setup(t, fx)
+				}
+				w := fx.do(t, req{method: c.method, path: c.path, body: c.body, header: c.header, noAuth: c.noAuth})
+				if w.Code != http.StatusNoContent {
+					decode(t, w) // every body carries a fresh v4 api_id
+				}
+				got := render(c, w.Code, w.Header(), w.Body.Bytes())
+				outputs[profile][c.name] = got
+				file := filepath.Join("testdata", "golden", string(profile), c.name+".golden")
+				if *update {
+					if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(file, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatalf("%v (run go test -update)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s differs:\n got: %s\nwant: %s", file, got, want)
+				}
+			})
+		}
+	}
+	// Only the POST member actions differ between the profiles (§1.5).
+	for _, c := range goldenCases() {
+		same := bytes.Equal(outputs[ProfileClassic][c.name], outputs[ProfileCurrent][c.name])
+		if same == c.profileSpecific {
+			t.Errorf("%s: identical in both profiles = %v, want %v", c.name, same, !c.profileSpecific)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Error texts of §1.6 that do not name a resource.
+const (
+	msgRouteNotFound    = "route not found"
+	msgAuthFailed       = "authentication failed"
+	msgAuthIDMismatch   = "auth_id does not match credentials"
+	msgRateLimited      = "rate limit exceeded"
+	msgBodyTooLarge     = "request body too large"
+	msgMalformedBody    = "malformed request body"
+	msgInternal         = "internal error"
+	msgConfNotFound     = "conference not found"
+	msgRecNotFound      = "recording not found"
+	msgRecordingRunning = "conference recording already in progress"
+)
+
+// Errors that the implementations of this package's interfaces return; the API maps them to
+// the status codes and texts of §1.6. Wrapped errors are recognised with errors.Is/As.
+var (
+	// ErrConferenceNotFound: no room of that name has members in the account.
+	ErrConferenceNotFound = errors.New("conference not found")
+	// ErrRecordingInProgress: the room is already being recorded.
+	ErrRecordingInProgress = errors.New("conference recording already in progress")
+	// ErrRecordingNotFound: no final recording with that id in the account.
+	ErrRecordingNotFound = errors.New("recording not found")
+)
+
+// MemberNotFoundError reports member ids that are not current members of the room.
+type MemberNotFoundError struct {
+	// IDs are the missing ids in the order the request listed them.
+	IDs []int64
+}
+
+func (e *MemberNotFoundError) Error() string {
+	parts := make([]string, len(e.IDs))
+	for i, id := range e.IDs {
+		parts[i] = strconv.FormatInt(id, 10)
+	}
+	return "member not found: " + strings.Join(parts, ",")
+}
+
+// StatusError is an error with an HTTP status and the exact error text to send; handlers return
+// it for validation failures and other answers decided in this package.
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Message) }
+
+func newAPIID() string { return uuid.NewString() }
+
+// errorBody is the single error shape of §1.6.
+type errorBody struct {
+	APIID string `json:"api_id"`
+	Error string `json:"error"`
+}
+
+// writeJSON writes v as the JSON body with the given status. v must not be nil.
+func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		s.log.Error("api: encoding response", "err", err)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		_ = json.NewEncoder(&buf).Encode(errorBody{APIID: s.newID(), Error: msgInternal})
+	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeNoContent answers 204 with no body and no Content-Type.
+func writeNoContent(w http.ResponseWriter) {
+	w.Header().Del("Content-Type")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// writeError writes the error body of §1.6.
+func (s *server) writeError(w http.ResponseWriter, status int, msg string) {
+	s.writeJSON(w, status, errorBody{APIID: s.newID(), Error: msg})
+}
+
+// writeErr maps err (from a handler or a domain implementation) to a response.
+func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var se *StatusError
+	var mnf *MemberNotFoundError
+	switch {
+	case errors.As(err, &se):
+		s.writeError(w, se.Status, se.Message)
+	case errors.As(err, &mnf):
+		s.writeError(w, http.StatusNotFound, mnf.Error())
+	case errors.Is(err, ErrConferenceNotFound):
+		s.writeError(w, http.StatusNotFound, msgConfNotFound)
+	case errors.Is(err, ErrRecordingNotFound):
+		s.writeError(w, http.StatusNotFound, msgRecNotFound)
+	case errors.Is(err, ErrRecordingInProgress):
+		s.writeError(w, http.StatusConflict, msgRecordingRunning)
+	default:
+		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.writeError(w, http.StatusInternalServerError, msgInternal)
+	}
+}
