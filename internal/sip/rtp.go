@@ -1,0 +1,197 @@
+package sip
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/parley-voice/parley/internal/media"
+)
+
+// rtpHeaderLen is the fixed RTP header size (RFC 3550 §5.1) we write.
+const rtpHeaderLen = 12
+
+var errNotRTP = errors.New("not an RTP packet")
+
+// parseRTP reads an RTP packet in place: p.Payload aliases b. It handles CSRCs, header
+// extensions and padding, and rejects what is not RTP version 2 or is RTCP multiplexed on the
+// RTP port (RFC 5761: payload types 72-76 with the marker bit are RTCP packet types 200-204).
+func parseRTP(b []byte, p *media.Packet) error {
+	if len(b) < rtpHeaderLen || b[0]>>6 != 2 {
+		return errNotRTP
+	}
+	if pt := b[1] & 0x7f; pt >= 72 && pt <= 76 {
+		return errNotRTP
+	}
+	off := rtpHeaderLen + int(b[0]&0x0f)*4
+	if len(b) < off {
+		return errNotRTP
+	}
+	if b[0]&0x10 != 0 { // header extension
+		if len(b) < off+4 {
+			return errNotRTP
+		}
+		off += 4 + int(binary.BigEndian.Uint16(b[off+2:]))*4
+		if len(b) < off {
+			return errNotRTP
+		}
+	}
+	end := len(b)
+	if b[0]&0x20 != 0 { // padding: the last byte counts the padding bytes
+		pad := int(b[end-1])
+		if pad == 0 || end-pad < off {
+			return errNotRTP
+		}
+		end -= pad
+	}
+	p.PayloadType = b[1] & 0x7f
+	p.Marker = b[1]&0x80 != 0
+	p.Seq = binary.BigEndian.Uint16(b[2:])
+	p.Timestamp = binary.BigEndian.Uint32(b[4:])
+	p.SSRC = binary.BigEndian.Uint32(b[8:])
+	p.Payload = b[off:end]
+	return nil
+}
+
+// putRTPHeader writes a 12-byte RTP header into b.
+func putRTPHeader(b []byte, pt uint8, marker bool, seq uint16, ts, ssrc uint32) {
+	b[0] = 0x80
+	b[1] = pt & 0x7f
+	if marker {
+		b[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[4:], ts)
+	binary.BigEndian.PutUint32(b[8:], ssrc)
+}
+
+// portAllocator hands out even UDP ports from one server's configured range. Each Server has
+// its own, so several servers in one process never share state; a port taken by someone else
+// is skipped.
+type portAllocator struct {
+	mu       sync.Mutex
+	min, max int // inclusive; 0,0 = ephemeral ports
+	next     int
+}
+
+func newPortAllocator(min, max int) *portAllocator {
+	if min > 0 && min%2 == 1 {
+		min++
+	}
+	return &portAllocator{min: min, max: max, next: min}
+}
+
+// listen binds a UDP socket for RTP on ip.
+func (a *portAllocator) listen(ip netip.Addr) (*net.UDPConn, error) {
+	if a.min <= 0 || a.max < a.min {
+		return net.ListenUDP(udpNet(ip), net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	span := (a.max-a.min)/2 + 1
+	var lastErr error
+	for i := 0; i < span; i++ {
+		port := a.next
+		a.next += 2
+		if a.next > a.max {
+			a.next = a.min
+		}
+		c, err := net.ListenUDP(udpNet(ip), net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		if err == nil {
+			return c, nil
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("no free RTP port in %d-%d: %w", a.min, a.max, lastErr)
+}
+
+func udpNet(ip netip.Addr) string {
+	if ip.Is4() || ip.Is4In6() {
+		return "udp4"
+	}
+	return "udp"
+}
+
+// rtpStream is one leg's RTP socket. Reads and writes go straight to the socket (no goroutine,
+// no pacing). The send address follows the peer's SDP until the first valid RTP packet
+// arrives; from then on packets go where the peer's RTP comes from (symmetric RTP, so calls
+// behind NAT work). A new remote address in a re-INVITE re-arms the latch.
+type rtpStream struct {
+	conn    *net.UDPConn
+	remote  atomic.Pointer[netip.AddrPort]
+	latched atomic.Bool
+	// sendOK is false while the peer said it does not want media (sendonly, inactive, c=0.0.0.0).
+	sendOK atomic.Bool
+
+	// Write side. The call.Leg contract allows one writer at a time; the mutex (uncontended,
+	// ~20 ns) keeps a sloppy hand-over between two owners from corrupting seq/timestamp.
+	wmu  sync.Mutex
+	wbuf [1500]byte
+	seq  uint16
+	ts   uint32
+	ssrc uint32
+}
+
+func newRTPStream(conn *net.UDPConn) *rtpStream {
+	return &rtpStream{conn: conn, seq: uint16(rand.Uint32()), ts: rand.Uint32(), ssrc: rand.Uint32()}
+}
+
+func (s *rtpStream) localPort() int { return s.conn.LocalAddr().(*net.UDPAddr).Port }
+
+// setRemote sets the SDP address of the peer; a change re-arms symmetric RTP learning.
+func (s *rtpStream) setRemote(ap netip.AddrPort, sendOK bool) {
+	old := s.remote.Load()
+	if old == nil || *old != ap {
+		s.remote.Store(&ap)
+		s.latched.Store(false)
+	}
+	s.sendOK.Store(sendOK && ap.Addr().IsValid() && !ap.Addr().IsUnspecified() && ap.Port() != 0)
+}
+
+// read blocks for the next valid RTP packet.
+func (s *rtpStream) read(buf []byte) (media.Packet, error) {
+	var p media.Packet
+	for {
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return p, err
+		}
+		if parseRTP(buf[:n], &p) != nil {
+			continue
+		}
+		if !s.latched.Load() {
+			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+			if cur := s.remote.Load(); cur == nil || *cur != from {
+				s.remote.Store(&from)
+			}
+			s.latched.Store(true)
+		}
+		return p, nil
+	}
+}
+
+// write sends one packet at once.
+func (s *rtpStream) write(payload []byte, pt uint8, marker bool, tsInc uint32) error {
+	if len(payload) > len(s.wbuf)-rtpHeaderLen {
+		return fmt.Errorf("RTP payload of %d bytes is too large", len(payload))
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	putRTPHeader(s.wbuf[:], pt, marker, s.seq, s.ts, s.ssrc)
+	s.seq++
+	s.ts += tsInc
+	dst := s.remote.Load()
+	if dst == nil || !s.sendOK.Load() {
+		return nil // the peer does not want media now: drop quietly, keep the clock running
+	}
+	n := copy(s.wbuf[rtpHeaderLen:], payload)
+	_, err := s.conn.WriteToUDPAddrPort(s.wbuf[:rtpHeaderLen+n], *dst)
+	return err
+}
+
+func (s *rtpStream) close() error { return s.conn.Close() }

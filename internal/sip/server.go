@@ -1,0 +1,433 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parley-voice/parley/internal/call"
+)
+
+// Options configure a Server.
+type Options struct {
+	// ListenAddr is "host:port" for both UDP and TCP. Port 0 picks a free port (see Addr).
+	ListenAddr string
+	// PublicIP is the address put in SDP and Contact. Zero: the listen host when it is a
+	// specific address, else, per call, the local address that routes toward the caller.
+	PublicIP netip.Addr
+	// RTPPortMin and RTPPortMax bound the RTP ports (even ports are used). 0,0 = ephemeral.
+	RTPPortMin, RTPPortMax int
+	// UserAgent is sent in User-Agent and Server headers. Default "Parley".
+	UserAgent string
+	// Logger receives the logs; nil = slog.Default().
+	Logger *slog.Logger
+	// Handler is called in its own goroutine for each new inbound INVITE that has a codec in
+	// common with us. It owns the leg: it may Reject, Ring, EarlyMedia, Answer and Hangup.
+	Handler func(ctx context.Context, leg call.Leg)
+}
+
+// Server is a SIP user agent server listening on UDP and TCP.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	ports *portAllocator
+
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	udpClient *sipgo.Client
+	tcpClient *sipgo.Client
+
+	udpConn  *net.UDPConn
+	tcpLn    *net.TCPListener
+	addr     netip.AddrPort // bound address (actual port)
+	bindIP   netip.Addr     // RTP bind address
+	fixedIP  netip.Addr     // SDP/Contact address when known up front
+	ctx      context.Context
+	cancel   context.CancelFunc
+	serveWG  sync.WaitGroup
+	closeMu  sync.Mutex
+	started  bool
+	closed   bool
+	legsMu   sync.Mutex
+	legs     map[string]*inboundLeg // by SIP dialog ID
+	legCount sync.WaitGroup
+}
+
+// New checks the options and builds a Server; Start binds it.
+func New(opts Options) (*Server, error) {
+	if opts.Handler == nil {
+		return nil, errors.New("sip server: a Handler is required")
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "Parley"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.RTPPortMin < 0 || opts.RTPPortMax > 65535 || (opts.RTPPortMin > 0 && opts.RTPPortMax < opts.RTPPortMin+1) {
+		return nil, fmt.Errorf("sip server: RTP port range %d-%d is not usable", opts.RTPPortMin, opts.RTPPortMax)
+	}
+	host, portStr, err := net.SplitHostPort(opts.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sip server: listen address %q: %w", opts.ListenAddr, err)
+	}
+	if _, err := strconv.Atoi(portStr); err != nil {
+		return nil, fmt.Errorf("sip server: listen port %q is not a number", portStr)
+	}
+	s := &Server{opts: opts, log: opts.Logger, ports: newPortAllocator(opts.RTPPortMin, opts.RTPPortMax), legs: map[string]*inboundLeg{}}
+	s.bindIP = netip.IPv4Unspecified()
+	if host != "" {
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, fmt.Errorf("sip server: listen host %q must be an IP address: %w", host, err)
+		}
+		s.bindIP = ip.Unmap()
+	}
+	if opts.PublicIP.IsValid() {
+		s.fixedIP = opts.PublicIP.Unmap()
+	} else if !s.bindIP.IsUnspecified() {
+		s.fixedIP = s.bindIP
+	}
+	return s, nil
+}
+
+// Start binds UDP and TCP on the listen address and serves until Close. It returns once both
+// listeners are bound, or an error (for example when the port is taken).
+func (s *Server) Start(ctx context.Context) error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.started || s.closed {
+		return errors.New("sip server: already started")
+	}
+	_, portStr, _ := net.SplitHostPort(s.opts.ListenAddr)
+	port, _ := strconv.Atoi(portStr)
+	network := "udp4"
+	tnetwork := "tcp4"
+	if !s.bindIP.Is4() {
+		network, tnetwork = "udp", "tcp"
+	}
+	var lastErr error
+	for try := 0; try < 10; try++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		uc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.bindIP, uint16(port))))
+		if err != nil {
+			return fmt.Errorf("sip server: cannot listen on UDP %s: %w", s.opts.ListenAddr, err)
+		}
+		bound := uc.LocalAddr().(*net.UDPAddr).AddrPort()
+		tl, err := net.ListenTCP(tnetwork, net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.bindIP, bound.Port())))
+		if err != nil {
+			uc.Close()
+			lastErr = err
+			if port == 0 {
+				continue // the random UDP port was free but its TCP twin was not: try another
+			}
+			return fmt.Errorf("sip server: cannot listen on TCP %s: %w", s.opts.ListenAddr, err)
+		}
+		s.udpConn, s.tcpLn = uc, tl
+		s.addr = netip.AddrPortFrom(s.bindIP, bound.Port())
+		break
+	}
+	if s.udpConn == nil {
+		return fmt.Errorf("sip server: no port free for both UDP and TCP: %w", lastErr)
+	}
+
+	logOpt := []sipgo.UserAgentOption{
+		sipgo.WithUserAgent(s.opts.UserAgent),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(s.log)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(s.log)),
+	}
+	if s.fixedIP.IsValid() {
+		logOpt = append(logOpt, sipgo.WithUserAgentHostname(s.fixedIP.String()))
+	}
+	ua, err := sipgo.NewUA(logOpt...)
+	if err != nil {
+		s.udpConn.Close()
+		s.tcpLn.Close()
+		return fmt.Errorf("sip server: %w", err)
+	}
+	s.ua = ua
+	s.srv, _ = sipgo.NewServer(ua, sipgo.WithServerLogger(s.log))
+	s.udpClient, err = sipgo.NewClient(ua, sipgo.WithClientLogger(s.log),
+		sipgo.WithClientConnectionAddr(s.udpConn.LocalAddr().String()))
+	if err != nil {
+		s.udpConn.Close()
+		s.tcpLn.Close()
+		return fmt.Errorf("sip server: %w", err)
+	}
+	s.tcpClient, _ = sipgo.NewClient(ua, sipgo.WithClientLogger(s.log))
+
+	s.srv.OnInvite(s.onInvite)
+	s.srv.OnAck(s.onAck)
+	s.srv.OnBye(s.onBye)
+	s.srv.OnCancel(s.onCancel)
+	s.srv.OnOptions(s.onOptions)
+	s.srv.OnInfo(s.onInfo)
+	s.srv.OnUpdate(s.onUpdate)
+
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.serveWG.Add(2)
+	go func() {
+		defer s.serveWG.Done()
+		if err := s.srv.ServeUDP(s.udpConn); err != nil && !s.isClosed() {
+			s.log.Error("SIP UDP listener stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer s.serveWG.Done()
+		if err := s.srv.ServeTCP(s.tcpLn); err != nil && !s.isClosed() {
+			s.log.Error("SIP TCP listener stopped", "error", err)
+		}
+	}()
+	s.started = true
+	s.log.Info("SIP listening", "addr", s.addr.String(), "transports", "udp,tcp")
+	return nil
+}
+
+// Addr is the bound listen address (with the real port when ListenAddr had port 0).
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+func (s *Server) isClosed() bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	return s.closed
+}
+
+// Close hangs up every live call (BYE or 480, without waiting long), then stops listening.
+func (s *Server) Close() error {
+	s.closeMu.Lock()
+	if s.closed || !s.started {
+		s.closed = true
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+
+	s.legsMu.Lock()
+	legs := make([]*inboundLeg, 0, len(s.legs))
+	for _, l := range s.legs {
+		legs = append(legs, l)
+	}
+	s.legsMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range legs {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = l.Hangup(ctx) }()
+	}
+	wg.Wait()
+	s.cancel()
+	err := errors.Join(s.udpConn.Close(), s.tcpLn.Close())
+	s.ua.Close()
+	s.serveWG.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// localIPFor is the address we advertise to a peer.
+func (s *Server) localIPFor(peer netip.Addr) netip.Addr {
+	if s.fixedIP.IsValid() {
+		return s.fixedIP
+	}
+	if peer.IsValid() {
+		// Connecting a UDP socket sends nothing; it only asks the kernel for the route.
+		if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(peer, 9))); err == nil {
+			ip := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+			c.Close()
+			return ip
+		}
+	}
+	if ip, _, err := sip.ResolveInterfacesIP("ip4", nil); err == nil {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			return a.Unmap()
+		}
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, status int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, status, reason, nil)
+	res.AppendHeader(sip.NewHeader("Server", s.opts.UserAgent))
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("SIP response not sent", "status", status, "error", err)
+	}
+}
+
+func callID(req *sip.Request) string {
+	if h := req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+func (s *Server) leg(id string) *inboundLeg {
+	s.legsMu.Lock()
+	defer s.legsMu.Unlock()
+	return s.legs[id]
+}
+
+func (s *Server) matchLeg(req *sip.Request) *inboundLeg {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	return s.leg(id)
+}
+
+const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(req, tx, 200, "OK",
+		sip.NewHeader("Allow", allowedMethods),
+		sip.NewHeader("Accept", "application/sdp"),
+		sip.NewHeader("Supported", ""))
+}
+
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	// A CANCEL that matched a pending INVITE was handled by the transaction layer (200 + 487).
+	s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if l := s.matchLeg(req); l != nil {
+		if err := l.dialog.ReadAck(req, tx); err != nil {
+			l.log.Debug("ACK ignored", "error", err)
+		}
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	l := s.matchLeg(req)
+	if l == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	l.end(call.EndedRemoteBye)
+	if err := l.dialog.ReadBye(req, tx); err != nil {
+		l.log.Debug("BYE handling", "error", err)
+		s.respond(req, tx, 200, "OK")
+	}
+	l.log.Info("remote hung up")
+}
+
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	if s.matchLeg(req) == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	// TODO: hand SIP INFO DTMF (application/dtmf-relay) up once call.Leg has a way for it.
+	s.respond(req, tx, 200, "OK")
+}
+
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	if s.matchLeg(req) == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if len(req.Body()) > 0 {
+		s.respond(req, tx, 488, "Not Acceptable Here")
+		return
+	}
+	s.respond(req, tx, 200, "OK")
+}
+
+// onInvite handles new INVITEs and re-INVITEs. For a new call it blocks until the INVITE
+// transaction has its final response (or is cancelled), since sipgo ends the transaction when
+// the handler returns.
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); ok {
+			s.onReInvite(req, tx)
+			return
+		}
+	}
+	log := s.log.With("call_id", callID(req))
+	if s.isClosed() {
+		s.respond(req, tx, 503, "Service Unavailable")
+		return
+	}
+	s.respond(req, tx, 100, "Trying")
+
+	if ct := req.ContentType(); len(req.Body()) == 0 || ct == nil || !strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/sdp") {
+		log.Info("INVITE refused: no SDP offer (late offer is not supported)")
+		s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 parley "SDP offer required"`))
+		return
+	}
+	offer, err := parseSDP(req.Body())
+	var neg negotiated
+	if err == nil {
+		neg, err = negotiate(offer, nil)
+	}
+	if err != nil {
+		log.Info("INVITE refused", "status", 488, "error", err)
+		s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `305 parley "Incompatible media format"`))
+		return
+	}
+
+	src, _ := netip.ParseAddrPort(req.Source())
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	transport := strings.ToLower(req.Transport())
+	localIP := s.localIPFor(src.Addr())
+
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "parley", Host: localIP.String(), Port: int(s.addr.Port()), UriParams: sip.NewParams(), Headers: sip.NewParams()}, Params: sip.NewParams()}
+	if transport == "tcp" {
+		contact.Address.UriParams.Add("transport", "tcp")
+	}
+	client := s.udpClient
+	if transport != "udp" {
+		client = s.tcpClient
+	}
+	dua := &sipgo.DialogUA{Client: client, ContactHDR: contact, RewriteContact: transport == "udp"}
+	dialog, err := dua.ReadInvite(req, tx)
+	if err != nil {
+		log.Info("INVITE refused", "status", 400, "error", err)
+		s.respond(req, tx, 400, "Bad Request")
+		return
+	}
+
+	l := newInboundLeg(s, req, dialog, neg, localIP, transport, src, log)
+	s.legsMu.Lock()
+	s.legs[dialog.ID] = l
+	s.legsMu.Unlock()
+	log.Info("inbound call", "from", l.info.FromUser, "to", l.info.ToUser, "source", src.String(), "transport", transport, "codec", neg.codec.String())
+
+	go l.watchDialog()
+	go s.opts.Handler(s.ctx, l)
+
+	<-l.inviteDone
+}
+
+func (s *Server) forget(l *inboundLeg) {
+	s.legsMu.Lock()
+	if s.legs[l.dialog.ID] == l {
+		delete(s.legs, l.dialog.ID)
+	}
+	s.legsMu.Unlock()
+}
+
+func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	l := s.matchLeg(req)
+	if l == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	l.handleReInvite(req, tx)
+}

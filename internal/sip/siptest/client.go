@@ -1,0 +1,596 @@
+// Package siptest is a SIP user agent for tests: it places calls to a SIP server over UDP or
+// TCP, sends audio from a media.Source every 20 ms, records every audio packet it receives
+// (decoded to PCM), sends RFC 4733 DTMF and hangs up or waits for the server to hang up.
+//
+// It is built on diago/sipgo, an implementation independent of the Parley server's own SDP
+// and RTP code, so tests exercise real interoperability. It must only be used by tests and
+// tools, and it exposes plain Go types only (no diago or sipgo types).
+package siptest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	dmedia "github.com/emiago/diago/media"
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+
+	"github.com/parley-voice/parley/internal/media"
+)
+
+// Options configure a Client.
+type Options struct {
+	// LocalIP is the address to bind SIP and RTP sockets on. Default "127.0.0.1".
+	LocalIP string
+	// Logger receives the logs of the client and of diago/sipgo; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client places test calls. Each call gets its own SIP user agent and sockets, so calls never
+// interfere; a Client only keeps track of them so that Close can end them all.
+type Client struct {
+	opts  Options
+	log   *slog.Logger
+	mu    sync.Mutex
+	calls []*Call
+}
+
+// NewClient returns a Client.
+func NewClient(opts Options) (*Client, error) {
+	if opts.LocalIP == "" {
+		opts.LocalIP = "127.0.0.1"
+	}
+	if net.ParseIP(opts.LocalIP) == nil {
+		return nil, fmt.Errorf("siptest: LocalIP %q is not an IP address", opts.LocalIP)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{opts: opts, log: opts.Logger}, nil
+}
+
+// Close ends every call of the client (BYE or CANCEL) and frees their sockets.
+func (c *Client) Close() {
+	c.mu.Lock()
+	calls := c.calls
+	c.calls = nil
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, call := range calls {
+		wg.Add(1)
+		go func() { defer wg.Done(); call.Close() }()
+	}
+	wg.Wait()
+}
+
+// DialOptions describe one outgoing test call.
+type DialOptions struct {
+	From        string // From user, e.g. "+14155550100"; default "siptest"
+	FromDisplay string // From display name
+	Codec       media.Codec
+	Transport   string            // "udp" (default) or "tcp"
+	Send        media.Source      // audio sent every 20 ms after answer; nil = silence
+	Headers     map[string]string // extra INVITE headers, e.g. X-PH-Foo
+	EarlyMedia  bool              // accept 183 with SDP and record its audio
+	Username    string            // digest credentials, used when challenged
+	Password    string
+}
+
+// Frame is one received audio packet, decoded.
+type Frame struct {
+	At        time.Time
+	PCM       []int16
+	PT        uint8
+	Seq       uint16
+	Timestamp uint32
+}
+
+// DTMFOptions shape a DTMF train.
+type DTMFOptions struct {
+	// FirstDurationZero sends the first (marker) packet of each event with duration 0, as
+	// SIPp's pcaps do; valid RFC 4733 that some stacks mishandle.
+	FirstDurationZero bool
+}
+
+// Call is one test call.
+type Call struct {
+	c      *Client
+	log    *slog.Logger
+	opts   DialOptions
+	ua     *sipgo.UserAgent
+	dg     *diago.Diago
+	cancel context.CancelFunc // stops the UA's listeners
+
+	inviteCancel context.CancelFunc
+	dialog       *diago.DialogClientSession
+
+	answered chan struct{}
+	settled  chan struct{} // INVITE has its final outcome
+	ended    chan struct{} // call over: rejected, cancelled or BYE either way
+	endOnce  sync.Once
+
+	mu          sync.Mutex
+	med         *diago.DialogMedia
+	status      int
+	responses   []int
+	err         error
+	frames      []Frame
+	src         media.Source
+	dtmfQueue   []dtmfTick
+	readStarted bool
+	readGate    sync.RWMutex
+
+	localBye  atomic.Bool
+	remoteBye atomic.Bool
+	closed    atomic.Bool
+	wg        sync.WaitGroup
+}
+
+type dtmfTick struct {
+	pkts    [][]byte
+	marker  bool   // marker on the first packet
+	advance uint32 // timestamp advance after this tick (end of event)
+	done    chan struct{}
+}
+
+// Dial sends an INVITE to target (e.g. "sip:1000@127.0.0.1:5060") and returns at once; use
+// Answered, Settled and FinalStatus to follow it.
+func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Call, error) {
+	if opts.Codec != media.PCMU && opts.Codec != media.PCMA {
+		return nil, fmt.Errorf("siptest: codec %d is not PCMU or PCMA", opts.Codec)
+	}
+	if opts.Transport == "" {
+		opts.Transport = "udp"
+	}
+	opts.Transport = strings.ToLower(opts.Transport)
+	if opts.From == "" {
+		opts.From = "siptest"
+	}
+	var uri sip.Uri
+	if err := sip.ParseUri(target, &uri); err != nil {
+		return nil, fmt.Errorf("siptest: target %q: %w", target, err)
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("siptest"), sipgo.WithUserAgentHostname(c.opts.LocalIP),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(c.log)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(c.log)))
+	if err != nil {
+		return nil, fmt.Errorf("siptest: %w", err)
+	}
+	codec := dmedia.CodecAudioUlaw
+	if opts.Codec == media.PCMA {
+		codec = dmedia.CodecAudioAlaw
+	}
+	dg := diago.NewDiago(ua, diago.WithLogger(c.log),
+		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: c.opts.LocalIP, BindPort: 0}),
+		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: c.opts.LocalIP, BindPort: 0}),
+		diago.WithMediaConfig(diago.MediaConfig{Codecs: []dmedia.Codec{codec, dmedia.CodecTelephoneEvent8000}}),
+	)
+	sctx, cancel := context.WithCancel(context.Background())
+	if err := dg.ServeBackground(sctx, func(d *diago.DialogServerSession) {
+		_ = d.Respond(486, "Busy Here", nil) // this UA does not take calls
+	}); err != nil {
+		cancel()
+		ua.Close()
+		return nil, fmt.Errorf("siptest: starting user agent: %w", err)
+	}
+	d, err := dg.NewDialog(uri, diago.NewDialogOptions{Transport: opts.Transport})
+	if err != nil {
+		cancel()
+		ua.Close()
+		return nil, fmt.Errorf("siptest: %w", err)
+	}
+	cid := sip.CallIDHeader(uuid.NewString())
+	d.InviteRequest.AppendHeader(&cid)
+	call := &Call{
+		c: c, log: c.log.With("call_id", string(cid)), opts: opts, ua: ua, dg: dg, cancel: cancel, dialog: d,
+		answered: make(chan struct{}), settled: make(chan struct{}), ended: make(chan struct{}), src: opts.Send,
+	}
+	hdrs := []sip.Header{&sip.FromHeader{DisplayName: opts.FromDisplay,
+		Address: sip.Uri{Scheme: "sip", User: opts.From, Host: c.opts.LocalIP}, Params: sip.NewParams()}}
+	for k, v := range opts.Headers {
+		hdrs = append(hdrs, sip.NewHeader(k, v))
+	}
+	ictx, icancel := context.WithCancel(context.Background())
+	call.inviteCancel = icancel
+	c.mu.Lock()
+	c.calls = append(c.calls, call)
+	c.mu.Unlock()
+	call.wg.Add(1)
+	go call.run(ictx, hdrs)
+	return call, nil
+}
+
+func (call *Call) run(ictx context.Context, hdrs []sip.Header) {
+	defer call.wg.Done()
+	onResp := func(res *sip.Response) error {
+		call.mu.Lock()
+		call.responses = append(call.responses, res.StatusCode)
+		if res.StatusCode >= 200 {
+			call.status = res.StatusCode
+		}
+		call.mu.Unlock()
+		return nil
+	}
+	d := call.dialog
+	var med *diago.DialogMedia
+	gated := false
+	onResp = func(prev func(*sip.Response) error) func(*sip.Response) error {
+		return func(res *sip.Response) error {
+			_ = prev(res)
+			if res.StatusCode >= 200 && med != nil && !gated {
+				// diago applies the 200's SDP to the early-media session while our reader
+				// uses it (a data race inside diago): park the reader until that is done.
+				if ms := med.MediaSession(); ms != nil {
+					_ = ms.StopRTP(1, 0)
+				}
+				call.readGate.Lock()
+				gated = true
+			}
+			return nil
+		}
+	}(onResp)
+	med, err := d.Invite(ictx, diago.InviteClientOptions{Headers: hdrs, OnResponse: onResp,
+		EarlyMediaDetect: call.opts.EarlyMedia, Username: call.opts.Username, Password: call.opts.Password})
+	if errors.Is(err, diago.ErrClientEarlyMedia) {
+		if rs := med.RTPSession(); rs != nil {
+			_ = rs.MonitorClose() // diago's RTCP monitor also races with the 200's SDP; RTCP is not needed here
+		}
+		call.startReader(med)
+		err = d.WaitAnswer(ictx, med, sipgo.AnswerOptions{OnResponse: onResp, Username: call.opts.Username, Password: call.opts.Password})
+		if gated {
+			if ms := med.MediaSession(); ms != nil {
+				_ = ms.StartRTP(1)
+			}
+			call.readGate.Unlock()
+		}
+	}
+	if err == nil {
+		err = d.Ack(context.Background())
+	}
+	if err != nil {
+		call.mu.Lock()
+		var re *sipgo.ErrDialogResponse
+		var re2 sipgo.ErrDialogResponse
+		switch {
+		case errors.As(err, &re):
+			call.status = re.Res.StatusCode
+		case errors.As(err, &re2):
+			call.status = re2.Res.StatusCode
+		case ictx.Err() != nil && call.status == 0:
+			call.status = 487
+		}
+		call.err = err
+		call.mu.Unlock()
+		call.log.Debug("call not answered", "error", err)
+		close(call.settled)
+		call.finish()
+		return
+	}
+	call.mu.Lock()
+	call.status = 200
+	call.med = med
+	call.mu.Unlock()
+	close(call.settled)
+	close(call.answered)
+	call.startReader(med)
+	call.wg.Add(1)
+	go call.sendLoop(med)
+	<-d.Context().Done()
+	if !call.localBye.Load() {
+		call.remoteBye.Store(true)
+	}
+	call.finish()
+}
+
+func (call *Call) finish() { call.endOnce.Do(func() { close(call.ended) }) }
+
+func (call *Call) startReader(med *diago.DialogMedia) {
+	call.mu.Lock()
+	if call.readStarted || med == nil || med.RTPPacketReader == nil {
+		call.mu.Unlock()
+		return
+	}
+	call.readStarted = true
+	call.mu.Unlock()
+	call.wg.Add(1)
+	go func() {
+		defer call.wg.Done()
+		r := med.RTPPacketReader
+		buf := make([]byte, dmedia.RTPBufSize)
+		for {
+			call.readGate.RLock()
+			n, err := r.Read(buf)
+			call.readGate.RUnlock()
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue // parked by the gate, see run
+			}
+			if err != nil {
+				return
+			}
+			if n == 0 {
+				continue
+			}
+			h := r.PacketHeader
+			codec, ok := media.CodecFromPayloadType(h.PayloadType)
+			if !ok {
+				continue // telephone-event, comfort noise: not audio
+			}
+			pcm := make([]int16, n)
+			codec.Decode(pcm, buf[:n])
+			call.mu.Lock()
+			call.frames = append(call.frames, Frame{At: time.Now(), PCM: pcm, PT: h.PayloadType, Seq: h.SequenceNumber, Timestamp: h.Timestamp})
+			call.mu.Unlock()
+		}
+	}()
+}
+
+// sendLoop is the one writer of the call: audio every 20 ms, or the DTMF train when one is
+// queued (audio is suppressed while an event plays, as RFC 4733 §2.5.1.1 suggests).
+func (call *Call) sendLoop(med *diago.DialogMedia) {
+	defer call.wg.Done()
+	w := med.RTPPacketWriter
+	pt := call.opts.Codec.PayloadType()
+	tePT := call.telephoneEventPT(med)
+	pcm := make([]int16, media.FrameSamples)
+	payload := make([]byte, media.FrameSamples)
+	t := time.NewTicker(media.FrameDuration)
+	defer t.Stop()
+	first := true
+	for {
+		select {
+		case <-t.C:
+		case <-call.ended:
+			return
+		}
+		call.mu.Lock()
+		var job *dtmfTick
+		if len(call.dtmfQueue) > 0 {
+			j := call.dtmfQueue[0]
+			call.dtmfQueue = call.dtmfQueue[1:]
+			job = &j
+		}
+		src := call.src
+		call.mu.Unlock()
+		if job != nil && job.pkts != nil {
+			for i, p := range job.pkts {
+				if _, err := w.WriteSamples(p, 0, job.marker && i == 0, tePT); err != nil {
+					return
+				}
+			}
+			if job.advance > 0 {
+				w.DelayTimestamp(job.advance)
+			}
+			if job.done != nil {
+				close(job.done)
+			}
+			continue
+		}
+		if job != nil && job.done != nil {
+			close(job.done)
+		}
+		clear(pcm)
+		if src != nil {
+			if err := src.ReadFrame(pcm); err != nil && !errors.Is(err, io.EOF) {
+				call.log.Debug("audio source failed", "error", err)
+			}
+		}
+		call.opts.Codec.Encode(payload, pcm)
+		if _, err := w.WriteSamples(payload, media.FrameSamples, first, pt); err != nil {
+			return
+		}
+		first = false
+	}
+}
+
+func (call *Call) telephoneEventPT(med *diago.DialogMedia) uint8 {
+	if ms := med.MediaSession(); ms != nil {
+		for _, c := range ms.CommonCodecs() {
+			if strings.HasPrefix(c.Name, "telephone-event") {
+				return c.PayloadType
+			}
+		}
+	}
+	return 101
+}
+
+// Answered is closed when the call is answered (200 OK, ACK sent).
+func (call *Call) Answered() <-chan struct{} { return call.answered }
+
+// Settled is closed when the INVITE has its final outcome: answered, refused or cancelled.
+func (call *Call) Settled() <-chan struct{} { return call.settled }
+
+// Ended is closed when the call is over for any reason.
+func (call *Call) Ended() <-chan struct{} { return call.ended }
+
+// FinalStatus is the final SIP status of the INVITE (200, 486, 487, ...), 0 while pending.
+func (call *Call) FinalStatus() int {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	return call.status
+}
+
+// Responses lists every status received for the INVITE, provisional ones included.
+func (call *Call) Responses() []int {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	return append([]int(nil), call.responses...)
+}
+
+// Received returns every audio packet received so far, in arrival order.
+func (call *Call) Received() []Frame {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	return append([]Frame(nil), call.frames...)
+}
+
+// ReceivedPCM concatenates the audio of the packets that arrived in [from, to).
+func (call *Call) ReceivedPCM(from, to time.Time) []int16 {
+	var out []int16
+	for _, f := range call.Received() {
+		if !f.At.Before(from) && f.At.Before(to) {
+			out = append(out, f.PCM...)
+		}
+	}
+	return out
+}
+
+// SetSource changes what is sent from the next frame on; nil sends silence.
+func (call *Call) SetSource(src media.Source) {
+	call.mu.Lock()
+	call.src = src
+	call.mu.Unlock()
+}
+
+// dtmfEvents maps a DTMF character to its RFC 4733 event code.
+func dtmfEvent(r rune) (byte, bool) {
+	switch {
+	case r >= '0' && r <= '9':
+		return byte(r - '0'), true
+	case r == '*':
+		return 10, true
+	case r == '#':
+		return 11, true
+	case r >= 'A' && r <= 'D':
+		return byte(12 + r - 'A'), true
+	case r >= 'a' && r <= 'd':
+		return byte(12 + r - 'a'), true
+	}
+	return 0, false
+}
+
+// SendDTMF sends digits as RFC 4733 events and returns once they are on the wire: per digit a
+// marker packet, an update every 20 ms, three end packets (all with the event's timestamp),
+// 100 ms per event, then 60 ms of audio before the next digit.
+func (call *Call) SendDTMF(digits string, opts DTMFOptions) error {
+	select {
+	case <-call.answered:
+	default:
+		return errors.New("siptest: call not answered")
+	}
+	const volume = 10
+	const updates = 5 // 5 x 20 ms = 100 ms
+	var jobs []dtmfTick
+	for _, r := range digits {
+		ev, ok := dtmfEvent(r)
+		if !ok {
+			return fmt.Errorf("siptest: %q is not a DTMF digit", r)
+		}
+		pkt := func(dur uint16, end bool) []byte {
+			b := []byte{ev, volume, byte(dur >> 8), byte(dur)}
+			if end {
+				b[1] |= 0x80
+			}
+			return b
+		}
+		for i := 0; i < updates; i++ {
+			dur := uint16((i + 1) * media.FrameSamples)
+			if opts.FirstDurationZero {
+				dur = uint16(i * media.FrameSamples)
+			}
+			jobs = append(jobs, dtmfTick{pkts: [][]byte{pkt(dur, false)}, marker: i == 0})
+		}
+		full := uint16(updates * media.FrameSamples)
+		jobs = append(jobs, dtmfTick{pkts: [][]byte{pkt(full, true), pkt(full, true), pkt(full, true)},
+			advance: (updates + 1) * media.FrameSamples})
+		jobs = append(jobs, dtmfTick{}, dtmfTick{}, dtmfTick{}) // gap: audio ticks
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	done := make(chan struct{})
+	jobs[len(jobs)-1].done = done
+	call.mu.Lock()
+	call.dtmfQueue = append(call.dtmfQueue, jobs...)
+	call.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-call.ended:
+		return errors.New("siptest: call ended while sending DTMF")
+	}
+}
+
+// Hangup ends the call from the client: BYE when answered, CANCEL before.
+func (call *Call) Hangup(ctx context.Context) error {
+	select {
+	case <-call.answered:
+		if call.localBye.Swap(true) || call.remoteBye.Load() {
+			return nil
+		}
+		select {
+		case <-call.ended:
+			return nil
+		default:
+		}
+		if err := call.dialog.Hangup(ctx); err != nil {
+			return fmt.Errorf("siptest: BYE: %w", err)
+		}
+		return nil
+	default:
+	}
+	call.inviteCancel()
+	select {
+	case <-call.settled:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// The 200 may have crossed our CANCEL: then hang up properly.
+	select {
+	case <-call.answered:
+		return call.Hangup(ctx)
+	default:
+	}
+	return nil
+}
+
+// WaitEnd blocks until the call ends. byRemote is true when the server sent BYE. It returns an
+// error when the call was never answered or ctx ends first.
+func (call *Call) WaitEnd(ctx context.Context) (byRemote bool, err error) {
+	select {
+	case <-call.ended:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	select {
+	case <-call.answered:
+		return call.remoteBye.Load(), nil
+	default:
+		return false, fmt.Errorf("siptest: call was not answered (status %d)", call.FinalStatus())
+	}
+}
+
+// Close hangs up if needed and frees the call's sockets and goroutines.
+func (call *Call) Close() {
+	if call.closed.Swap(true) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_ = call.Hangup(ctx)
+	cancel()
+	call.inviteCancel()
+	select {
+	case <-call.ended:
+	case <-time.After(3 * time.Second):
+	}
+	_ = call.dialog.Close()
+	call.mu.Lock()
+	med := call.med
+	call.mu.Unlock()
+	if med != nil {
+		_ = med.Close()
+	}
+	call.finish()
+	call.cancel()
+	call.wg.Wait()
+	_ = call.ua.Close()
+}
