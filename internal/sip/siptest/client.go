@@ -285,8 +285,12 @@ func (call *Call) run(ictx context.Context, hdrs []sip.Header) {
 	call.startReader(med)
 	call.wg.Add(1)
 	go call.sendLoop(med)
-	<-d.Context().Done()
-	if !call.localBye.Load() {
+	// After the answer ictx ends only in Close: a dead server must not keep the call waiting.
+	select {
+	case <-d.Context().Done():
+	case <-ictx.Done():
+	}
+	if !call.localBye.Load() && d.Context().Err() != nil {
 		call.remoteBye.Store(true)
 	}
 	call.finish()
