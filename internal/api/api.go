@@ -1,9 +1,9 @@
 // Package api is Parley's HTTP REST API, wire-compatible with the Vobiz voice API: path
-// normalisation, routing, authentication, rate limiting, request parameter parsing, the two
+// normalisation, routing, authentication, rate limits, request parameter parsing, the two
 // response profiles, and the Vobiz-shaped JSON bodies of every resource (one file per resource).
 //
 // It turns HTTP into calls on small interfaces that it declares itself (Conferences, Recordings,
-// Accounts, …) and turns their results back into JSON. It must NOT hold domain state, import the
+// Calls, Applications, Endpoints, Accounts) and turns their results back into JSON. It must NOT hold domain state, import the
 // domain packages (the app layer adapts them to these interfaces), talk SIP, or start media work
 // itself.
 package api
@@ -11,6 +11,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -32,6 +33,12 @@ const (
 // DefaultMaxBodyBytes is the request body limit used when Options.MaxBodyBytes is 0.
 const DefaultMaxBodyBytes = 1 << 20
 
+// Defaults of the call limits of §1.8, used when the Options field is 0.
+const (
+	DefaultCallsPerSecond     = 100
+	DefaultMaxConcurrentCalls = 2000
+)
+
 // Accounts finds the auth token of an account.
 type Accounts interface {
 	// Lookup returns the auth token of the account authID, and false when there is none.
@@ -41,9 +48,12 @@ type Accounts interface {
 // Options configures the handler returned by New. Resources whose interface is nil are not
 // served: their routes answer 404 "route not found".
 type Options struct {
-	Accounts    Accounts
-	Conferences Conferences
-	Recordings  Recordings
+	Accounts     Accounts
+	Conferences  Conferences
+	Recordings   Recordings
+	Calls        Calls
+	Applications Applications
+	Endpoints    Endpoints
 
 	// Profile is ProfileClassic (also when empty) or ProfileCurrent.
 	Profile Profile
@@ -55,6 +65,18 @@ type Options struct {
 	RESTRate float64
 	// RESTBurst is the token bucket size; values below 1 mean 1 when RESTRate is set.
 	RESTBurst int
+	// CallsPerSecond is the sustained POST /Call/ rate per account, with a burst of one
+	// second's worth (at least 1). 0 means DefaultCallsPerSecond; a negative value turns the
+	// limit off.
+	CallsPerSecond float64
+	// MaxConcurrentCalls bounds the live legs (inbound + outbound) of an account when POST
+	// /Call/ asks for one more. 0 means DefaultMaxConcurrentCalls; negative turns it off.
+	MaxConcurrentCalls int
+	// HasSIPGateway reports that an outbound SIP gateway is configured; without one a POST
+	// /Call/ to a telephone number is refused with 400.
+	HasSIPGateway bool
+	// SIPDomain is the domain of the sip_uri values of applications and endpoints.
+	SIPDomain string
 	// Logger receives server-side failures; nil means slog.Default().
 	Logger *slog.Logger
 	// Clock gives the current time; nil means time.Now.
@@ -71,7 +93,11 @@ type server struct {
 	newID   func() string
 	maxBody int64
 	limiter *rateLimiter
-	mux     *chi.Mux
+	// callLimiter is the calls_per_second bucket of POST /Call/; nil when off.
+	callLimiter *rateLimiter
+	// maxCalls is the concurrent call limit; 0 when off.
+	maxCalls int
+	mux      *chi.Mux
 }
 
 // New builds the REST API handler. It serves paths in every form of §1.1 and never redirects.
@@ -100,6 +126,18 @@ func New(opts Options) http.Handler {
 	if opts.RESTRate > 0 {
 		s.limiter = newRateLimiter(opts.RESTRate, opts.RESTBurst, s.now)
 	}
+	switch cps := opts.CallsPerSecond; {
+	case cps == 0:
+		s.callLimiter = newRateLimiter(DefaultCallsPerSecond, DefaultCallsPerSecond, s.now)
+	case cps > 0:
+		s.callLimiter = newRateLimiter(cps, int(math.Ceil(cps)), s.now)
+	}
+	switch {
+	case opts.MaxConcurrentCalls == 0:
+		s.maxCalls = DefaultMaxConcurrentCalls
+	case opts.MaxConcurrentCalls > 0:
+		s.maxCalls = opts.MaxConcurrentCalls
+	}
 	s.mux = chi.NewMux()
 	s.mux.NotFound(s.routeNotFound)
 	s.mux.MethodNotAllowed(s.methodNotAllowed)
@@ -116,12 +154,26 @@ func (s *server) routes() {
 	if s.opts.Recordings != nil {
 		s.recordingRoutes()
 	}
+	if s.opts.Calls != nil {
+		s.callRoutes()
+	}
+	if s.opts.Applications != nil {
+		s.applicationRoutes()
+	}
+	if s.opts.Endpoints != nil {
+		s.endpointRoutes()
+	}
 }
 
 // route registers fn for method and pattern. The pattern is relative to
 // /Account/{auth_id} and written in canonical form without the trailing slash.
 func (s *server) route(method, pattern string, fn handlerFunc) {
-	s.mux.Method(method, accountPrefix+pattern, s.wrap(fn))
+	s.routeWith(method, pattern, fn, routeOptions{})
+}
+
+// routeWith is route with per-route steps of the common pipeline.
+func (s *server) routeWith(method, pattern string, fn handlerFunc, o routeOptions) {
+	s.mux.Method(method, accountPrefix+pattern, s.wrap(fn, o))
 }
 
 // accountPrefix is the canonical start of every routed path (see normalizePath).

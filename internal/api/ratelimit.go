@@ -51,3 +51,12 @@ func (l *rateLimiter) allow(account string) (ok bool, retryAfter int) {
 	wait := int(math.Ceil((1 - b.tokens) / l.rate))
 	return false, max(wait, 1)
 }
+
+// refund gives back one token taken by allow, for work that was admitted but not done.
+func (l *rateLimiter) refund(account string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.buckets[account]; b != nil {
+		b.tokens = math.Min(l.burst, b.tokens+1)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/conference"
 	"github.com/parley-voice/parley/internal/config"
 	"github.com/parley-voice/parley/internal/flow"
 	"github.com/parley-voice/parley/internal/sip"
@@ -47,6 +48,8 @@ type Server struct {
 	docs       *webhook.Client
 	dispatcher *webhook.Dispatcher
 	runner     *flow.Runner
+	conf       *conference.Manager
+	synth      flow.Synthesizer
 	calls      *call.Registry
 	sip        *sip.Server
 	httpSrv    *http.Server
@@ -108,6 +111,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if cfg.TTSCacheBytes > 0 {
 		synth = tts.NewCache(synth, cfg.TTSCacheBytes)
 	}
+	s.synth = synth
 	s.runner = &flow.Runner{
 		Fetcher:  s.docs,
 		Notifier: s.dispatcher,
@@ -116,6 +120,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		CallLog:  st,
 		Logger:   s.log,
 	}
+	s.conf = s.newConferences()
+	s.runner.Conferences = s.conf
 	return s, nil
 }
 
@@ -155,6 +161,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.httpLn = ln
 	s.routes.baseURL = s.publicBaseURL()
+	s.runner.PublicBaseURL = s.routes.baseURL
 	s.httpSrv = &http.Server{
 		Handler:           s.httpHandler(),
 		ReadHeaderTimeout: 10 * time.Second,

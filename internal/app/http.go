@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/parley-voice/parley/internal/api"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,7 +16,9 @@ func webhookNotification(authID, rawURL, method string, params url.Values, order
 // demoAnswer is the built-in application of a fresh install: it greets the caller.
 const demoAnswer = `<?xml version="1.0" encoding="UTF-8"?>
 <Response>
-    <Speak>Welcome to Parley. Your call reached the built-in demo application. Point your own application at Parley to take over this number.</Speak>
+    <Speak>Welcome to Parley. You are joining the demo conference room. Anyone else who calls this number will join you.</Speak>
+    <Conference callbackUrl="/demo/conference">demo</Conference>
+    <Speak>You have left the demo conference. Goodbye.</Speak>
 </Response>
 `
 
@@ -25,11 +28,30 @@ func (s *Server) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/xml")
 		_, _ = io.WriteString(w, demoAnswer)
 	})
+	mux.HandleFunc("/demo/conference", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		s.log.Info("demo application: conference event", "event", r.Form.Get("Event"), "conference", r.Form.Get("ConferenceName"),
+			"member_id", r.Form.Get("ConferenceMemberID"), "call_uuid", r.Form.Get("CallUUID"))
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("/demo/hangup", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		s.log.Info("demo application: call ended", "call_uuid", r.Form.Get("CallUUID"), "cause", r.Form.Get("HangupCauseName"))
 		w.WriteHeader(http.StatusNoContent)
 	})
+	rest := api.New(api.Options{
+		Accounts:      accountsAPI{s},
+		Conferences:   conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth},
+		Recordings:    recordingAPI{st: s.store},
+		Profile:       api.Profile(s.cfg.APIProfile),
+		PublicBaseURL: s.routes.baseURL,
+		MaxBodyBytes:  s.cfg.MaxBodyBytes,
+		RESTRate:      s.cfg.RESTRate,
+		RESTBurst:     s.cfg.RESTBurst,
+		Logger:        s.log,
+	})
+	mux.Handle("/api/", rest)
+	mux.Handle("/v1/", rest)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

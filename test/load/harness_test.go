@@ -1,0 +1,364 @@
+//go:build load
+
+package load
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// env returns the environment variable key, or def when it is unset or empty.
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// buildParley builds the binary into dir, unless PARLEY_LOAD_BIN names one already built.
+func buildParley(t *testing.T, dir string) string {
+	t.Helper()
+	if bin := os.Getenv("PARLEY_LOAD_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(dir, "parley")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/parley-voice/parley/cmd/parley")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building parley: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// webApp is the customer application: it answers every call with one fixed document and counts
+// the answer and hangup requests. Handlers do no work beyond that, so its cost stays small.
+type webApp struct {
+	srv     *http.Server
+	base    string
+	doc     string
+	answers atomic.Int64
+	hangups atomic.Int64
+
+	mu     sync.Mutex
+	causes map[string]int // HangupCauseName of the hangup webhooks
+}
+
+func startWebApp(t *testing.T, doc string) *webApp {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &webApp{doc: doc, base: "http://" + ln.Addr().String(), causes: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/answer", func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.answers.Add(1)
+		rw.Header().Set("Content-Type", "application/xml")
+		_, _ = io.WriteString(rw, w.doc)
+	})
+	mux.HandleFunc("/hangup", func(rw http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.mu.Lock()
+		w.causes[r.Form.Get("HangupCauseName")]++
+		w.mu.Unlock()
+		w.hangups.Add(1)
+		rw.WriteHeader(http.StatusOK)
+	})
+	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = w.srv.Serve(ln) }()
+	t.Cleanup(func() { _ = w.srv.Close() })
+	return w
+}
+
+// causeSnapshot returns a copy of the hangup cause counts.
+func (w *webApp) causeSnapshot() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int, len(w.causes))
+	for k, v := range w.causes {
+		out[k] = v
+	}
+	return out
+}
+
+// parley is the running binary.
+type parley struct {
+	cmd     *exec.Cmd
+	pid     int
+	HTTP    string
+	SIP     string
+	logPath string
+	exited  chan struct{}
+}
+
+var listenLine = regexp.MustCompile(`Parley listening: http=(\S+) sip=(\S+)`)
+
+// startParley runs bin serve with env and waits for its listening line. stderr (the logs) goes
+// to logPath so that a long run does not hold them in memory.
+func startParley(t *testing.T, bin, logPath string, envs map[string]string) *parley {
+	t.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range envs {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stderr = logf
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &parley{cmd: cmd, pid: cmd.Process.Pid, logPath: logPath, exited: make(chan struct{})}
+	found := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m:
+				default:
+				}
+			}
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		_ = logf.Close()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	select {
+	case m := <-found:
+		p.HTTP, p.SIP = m[1], m[2]
+	case <-p.exited:
+		t.Fatalf("parley exited before listening:\n%s", tail(logPath, 4000))
+	case <-time.After(20 * time.Second):
+		t.Fatalf("parley did not start listening:\n%s", tail(logPath, 4000))
+	}
+	return p
+}
+
+// alive reports whether the process is still running.
+func (p *parley) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// tail returns at most the last n bytes of a file.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	if st.Size() > n {
+		_, _ = f.Seek(st.Size()-n, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
+
+// clkTck is USER_HZ, the unit of the CPU times in /proc; 100 on every Linux we run on.
+const clkTck = 100
+
+// procCPU returns the user+system CPU time of process pid.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading CPU time of process %d: %w", pid, err)
+	}
+	return parseProcStat(string(b))
+}
+
+// parseProcStat reads utime+stime out of a /proc/<pid>/stat line. The command name (field 2)
+// may hold spaces and parentheses, so fields are counted from the last ')'.
+func parseProcStat(s string) (time.Duration, error) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("/proc stat line has no command name")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc stat line has %d fields after the name, want at least 13", len(f))
+	}
+	// f[0] is field 3 (state); utime is field 14 and stime field 15.
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc stat line has bad CPU times %q %q", f[11], f[12])
+	}
+	return time.Duration(ut+st) * time.Second / clkTck, nil
+}
+
+// machineCPU returns the busy CPU time of the whole machine (all cores) from /proc/stat.
+func machineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("reading machine CPU time: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, fmt.Errorf("unexpected first line of /proc/stat: %q", line)
+	}
+	var busy uint64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad /proc/stat value %q", v)
+		}
+		// idle (4th) and iowait (5th) are not busy; guest times are already in user.
+		if i == 3 || i == 4 || i >= 8 {
+			continue
+		}
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clkTck, nil
+}
+
+// selfCPU returns the CPU time of this test process (the web app and the driver).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procStatus returns a field of /proc/<pid>/status such as "VmHWM" or "Threads".
+func procStatus(pid int, key string) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+// loadAvg returns the 1-minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// logCounter reads new log lines since the last call and counts WARN and ERROR lines.
+type logCounter struct {
+	path   string
+	offset int64
+}
+
+// logSummary is what a step left in the server log.
+type logSummary struct {
+	Warn, Error int
+	Samples     []string // first distinct messages, at most 5
+}
+
+var logMsg = regexp.MustCompile(`msg="([^"]*)"|msg=(\S+)`)
+
+func (c *logCounter) next() logSummary {
+	var s logSummary
+	f, err := os.Open(c.path)
+	if err != nil {
+		return s
+	}
+	defer f.Close()
+	if _, err := f.Seek(c.offset, io.SeekStart); err != nil {
+		return s
+	}
+	seen := map[string]bool{}
+	r := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			break // a partial last line is read again next time
+		}
+		c.offset += int64(len(line))
+		var lvl string
+		switch {
+		case strings.Contains(line, "level=ERROR"):
+			s.Error++
+			lvl = "ERROR"
+		case strings.Contains(line, "level=WARN"):
+			s.Warn++
+			lvl = "WARN"
+		default:
+			continue
+		}
+		msg := strings.TrimSpace(line)
+		if m := logMsg.FindStringSubmatch(line); m != nil {
+			msg = m[1] + m[2]
+		}
+		if key := lvl + " " + msg; !seen[key] && len(s.Samples) < 5 {
+			seen[key] = true
+			s.Samples = append(s.Samples, key)
+		}
+	}
+	return s
+}
+
+// waitCount waits until counter reaches want or d passes; it returns how long it waited.
+func waitCount(ctx context.Context, counter *atomic.Int64, want int64, d time.Duration) time.Duration {
+	start := time.Now()
+	deadline := start.Add(d)
+	for counter.Load() < want && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// answerURL is the path of the answer document on app.
+func (w *webApp) url(path string) string {
+	u, _ := url.JoinPath(w.base, path)
+	return u
+}
