@@ -1,111 +1,17 @@
-package call
+package call_test
 
 import (
 	"context"
 	"errors"
-	"io"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-voice/parley/internal/media"
+	. "github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/call/calltest"
 )
 
-// fakeLeg is a Leg whose far end is the test.
-type fakeLeg struct {
-	mu       sync.Mutex
-	written  []writtenPacket
-	answered bool
-	early    bool
-	rejected int
-	hungUp   bool
-	done     chan struct{}
-	doneOnce sync.Once
-	endedBy  LegEnd
-	rx       chan media.Packet
-	sends    bool
-}
-
-type writtenPacket struct {
-	payload []byte
-	pt      uint8
-	marker  bool
-	tsInc   uint32
-	at      time.Time
-}
-
-func newFakeLeg() *fakeLeg {
-	return &fakeLeg{done: make(chan struct{}), rx: make(chan media.Packet, 64), sends: true}
-}
-
-func (l *fakeLeg) Info() LegInfo              { return LegInfo{Inbound: true} }
-func (l *fakeLeg) Ring(context.Context) error { return nil }
-func (l *fakeLeg) EarlyMedia(context.Context) error {
-	l.mu.Lock()
-	l.early = true
-	l.mu.Unlock()
-	return nil
-}
-func (l *fakeLeg) Answer(context.Context) error {
-	l.mu.Lock()
-	l.answered = true
-	l.mu.Unlock()
-	return nil
-}
-func (l *fakeLeg) Codec() media.Codec      { return media.PCMU }
-func (l *fakeLeg) TelephoneEventPT() uint8 { return 101 }
-func (l *fakeLeg) RemoteSendsMedia() bool  { return l.sends }
-func (l *fakeLeg) Done() <-chan struct{}   { return l.done }
-func (l *fakeLeg) EndedBy() LegEnd         { l.mu.Lock(); defer l.mu.Unlock(); return l.endedBy }
-func (l *fakeLeg) Reject(status int, _ string, _ ...string) error {
-	l.mu.Lock()
-	l.rejected = status
-	l.mu.Unlock()
-	l.end(EndedLocal)
-	return nil
-}
-func (l *fakeLeg) Hangup(context.Context) error {
-	l.mu.Lock()
-	l.hungUp = true
-	l.mu.Unlock()
-	l.end(EndedLocal)
-	return nil
-}
-
-func (l *fakeLeg) end(by LegEnd) {
-	l.doneOnce.Do(func() {
-		l.mu.Lock()
-		l.endedBy = by
-		l.mu.Unlock()
-		close(l.done)
-	})
-}
-
-func (l *fakeLeg) ReadPacket(buf []byte) (media.Packet, error) {
-	select {
-	case p := <-l.rx:
-		n := copy(buf, p.Payload)
-		p.Payload = buf[:n]
-		return p, nil
-	case <-l.done:
-		return media.Packet{}, io.EOF
-	}
-}
-
-func (l *fakeLeg) WriteRTP(payload []byte, pt uint8, marker bool, ts uint32) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.written = append(l.written, writtenPacket{append([]byte(nil), payload...), pt, marker, ts, time.Now()})
-	return nil
-}
-
-func (l *fakeLeg) packets() []writtenPacket {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]writtenPacket(nil), l.written...)
-}
-
-func newTestCall(t *testing.T, leg *fakeLeg, opts Options) *Call {
+func newTestCall(t *testing.T, leg *calltest.Leg, opts Options) *Call {
 	t.Helper()
 	c := New(Identity{AccountID: "MA_TEST", Direction: Inbound, From: "14155550100", To: "14155550199"}, leg, opts)
 	t.Cleanup(func() { c.Hangup(CauseNormalHangup, SourceVobiz, 0) })
@@ -113,7 +19,7 @@ func newTestCall(t *testing.T, leg *fakeLeg, opts Options) *Call {
 }
 
 func TestPlayIsPacedAndComplete(t *testing.T) {
-	leg := newFakeLeg()
+	leg := calltest.NewLeg()
 	c := newTestCall(t, leg, Options{})
 	if err := c.Play(context.Background(), media.Silence(time.Second)); !errors.Is(err, ErrMediaNotReady) {
 		t.Fatalf("Play before answer: got %v, want ErrMediaNotReady", err)
@@ -130,12 +36,12 @@ func TestPlayIsPacedAndComplete(t *testing.T) {
 		t.Fatalf("200 ms of audio played in %v: not paced", el)
 	}
 	var toneFrames int
-	for _, p := range leg.packets() {
-		if p.pt != 0 || p.tsInc != media.FrameSamples || len(p.payload) != media.FrameSamples {
+	for _, p := range leg.Written() {
+		if p.PayloadType != 0 || p.TSIncrement != media.FrameSamples || len(p.Payload) != media.FrameSamples {
 			t.Fatalf("unexpected packet %+v", p)
 		}
 		pcm := make([]int16, media.FrameSamples)
-		media.PCMU.Decode(pcm, p.payload)
+		media.PCMU.Decode(pcm, p.Payload)
 		if media.ToneDBFS(pcm, 1000) > -12 {
 			toneFrames++
 		}
@@ -146,7 +52,7 @@ func TestPlayIsPacedAndComplete(t *testing.T) {
 }
 
 func TestPlayInterruptedByContext(t *testing.T) {
-	leg := newFakeLeg()
+	leg := calltest.NewLeg()
 	c := newTestCall(t, leg, Options{})
 	_ = c.Answer(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -172,12 +78,12 @@ func TestRemoteByeSetsCallerOutcome(t *testing.T) {
 		{"cancel before answer", false, EndedRemoteCancel, 1000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			leg := newFakeLeg()
+			leg := calltest.NewLeg()
 			c := newTestCall(t, leg, Options{})
 			if tc.answer {
 				_ = c.Answer(context.Background())
 			}
-			leg.end(tc.by)
+			leg.End(tc.by)
 			select {
 			case <-c.Done():
 			case <-time.After(2 * time.Second):
@@ -195,12 +101,12 @@ func TestRemoteByeSetsCallerOutcome(t *testing.T) {
 }
 
 func TestHangupUnansweredInboundRejects(t *testing.T) {
-	leg := newFakeLeg()
+	leg := calltest.NewLeg()
 	c := newTestCall(t, leg, Options{})
 	c.Hangup(CauseBusy, SourceAnswerXML, 486)
 	<-c.Done()
-	if leg.rejected != 486 {
-		t.Fatalf("rejected with %d, want 486", leg.rejected)
+	if _, _, _, rejected := leg.State(); rejected != 486 {
+		t.Fatalf("rejected with %d, want 486", rejected)
 	}
 	o, _ := c.Outcome()
 	if o.Cause != CauseBusy || o.Source != SourceAnswerXML {
@@ -214,7 +120,7 @@ func TestHangupUnansweredInboundRejects(t *testing.T) {
 }
 
 func TestMediaTimeout(t *testing.T) {
-	leg := newFakeLeg()
+	leg := calltest.NewLeg()
 	c := newTestCall(t, leg, Options{MediaTimeout: 150 * time.Millisecond})
 	_ = c.Answer(context.Background())
 	select {
@@ -229,8 +135,8 @@ func TestMediaTimeout(t *testing.T) {
 }
 
 func TestMediaTimeoutNotForSendonlyPeer(t *testing.T) {
-	leg := newFakeLeg()
-	leg.sends = false
+	leg := calltest.NewLeg()
+	leg.Sends = false
 	c := newTestCall(t, leg, Options{MediaTimeout: 100 * time.Millisecond})
 	_ = c.Answer(context.Background())
 	select {
@@ -241,21 +147,16 @@ func TestMediaTimeoutNotForSendonlyPeer(t *testing.T) {
 }
 
 func TestReceivedAudioAndDigitsReachSinks(t *testing.T) {
-	leg := newFakeLeg()
+	leg := calltest.NewLeg()
 	c := newTestCall(t, leg, Options{})
 	frames := make(chan int, 10)
 	digits := make(chan rune, 10)
 	c.SetAudioSink(func(pcm []int16) { frames <- len(pcm) })
 	c.SetDigitSink(func(d rune) { digits <- d })
 	_ = c.Answer(context.Background())
-	payload := make([]byte, media.FrameSamples)
-	media.PCMU.Encode(payload, make([]int16, media.FrameSamples))
-	leg.rx <- media.Packet{PayloadType: 0, Payload: payload}
+	leg.ReceiveAudio(make([]int16, media.FrameSamples))
 	// An RFC 4733 event whose first packet has duration 0, then its end packets.
-	for i, dur := range []uint16{0, 160, 800, 800, 800} {
-		ev := media.EncodeDTMFEvent(media.DTMFEvent{Event: 4, Duration: dur, End: i >= 2})
-		leg.rx <- media.Packet{PayloadType: 101, Marker: i == 0, Timestamp: 1000, Payload: ev}
-	}
+	leg.ReceiveDigit('4', 1000)
 	select {
 	case n := <-frames:
 		if n != media.FrameSamples {
@@ -280,15 +181,15 @@ func TestReceivedAudioAndDigitsReachSinks(t *testing.T) {
 }
 
 func TestSendDigitsTrain(t *testing.T) {
-	leg := newFakeLeg()
+	leg := calltest.NewLeg()
 	c := newTestCall(t, leg, Options{})
 	_ = c.Answer(context.Background())
 	if err := c.SendDigits(context.Background(), "12", true); err != nil {
 		t.Fatal(err)
 	}
-	var events []writtenPacket
-	for _, p := range leg.packets() {
-		if p.pt == 101 {
+	var events []calltest.Packet
+	for _, p := range leg.Written() {
+		if p.PayloadType == 101 {
 			events = append(events, p)
 		}
 	}
@@ -300,12 +201,12 @@ func TestSendDigitsTrain(t *testing.T) {
 	var markers, advances int
 	var total uint32
 	for _, e := range events {
-		if e.marker {
+		if e.Marker {
 			markers++
 		}
-		if e.tsInc > 0 {
+		if e.TSIncrement > 0 {
 			advances++
-			total += e.tsInc
+			total += e.TSIncrement
 		}
 	}
 	if markers != 2 || advances != 2 {
@@ -320,7 +221,7 @@ func TestSendDigitsTrain(t *testing.T) {
 }
 
 func TestTakeOutputStopsPump(t *testing.T) {
-	leg := newFakeLeg()
+	leg := calltest.NewLeg()
 	c := newTestCall(t, leg, Options{})
 	_ = c.Answer(context.Background())
 	time.Sleep(60 * time.Millisecond)
@@ -331,9 +232,9 @@ func TestTakeOutputStopsPump(t *testing.T) {
 	if _, err := c.TakeOutput(); err == nil {
 		t.Fatal("output taken twice")
 	}
-	n := len(leg.packets())
+	n := len(leg.Written())
 	time.Sleep(100 * time.Millisecond)
-	if got := len(leg.packets()); got != n {
+	if got := len(leg.Written()); got != n {
 		t.Fatalf("pump wrote %d packets while a room owned the output", got-n)
 	}
 	if err := out.WriteFrame(make([]byte, 160)); err != nil {
@@ -344,14 +245,14 @@ func TestTakeOutputStopsPump(t *testing.T) {
 		t.Fatal("write after release accepted")
 	}
 	time.Sleep(100 * time.Millisecond)
-	if got := len(leg.packets()); got < n+3 {
+	if got := len(leg.Written()); got < n+3 {
 		t.Fatalf("pump did not resume after release (%d new packets)", got-n)
 	}
 }
 
 func TestRegistry(t *testing.T) {
 	r := NewRegistry()
-	leg := newFakeLeg()
+	leg := calltest.NewLeg()
 	c := newTestCall(t, leg, Options{})
 	r.Add(c)
 	if got, ok := r.Get("MA_TEST", c.UUID()); !ok || got != c {
@@ -390,14 +291,12 @@ func TestParty(t *testing.T) {
 }
 
 func TestHangupAnsweredSendsBye(t *testing.T) {
-	leg := newFakeLeg()
+	leg := calltest.NewLeg()
 	c := newTestCall(t, leg, Options{})
 	_ = c.Answer(context.Background())
 	c.Hangup(CauseEndOfXML, SourceVobiz, 480)
 	<-c.Done()
-	leg.mu.Lock()
-	defer leg.mu.Unlock()
-	if !leg.hungUp || leg.rejected != 0 {
-		t.Fatalf("answered call: hungUp=%v rejected=%d, want BYE only", leg.hungUp, leg.rejected)
+	if _, _, hungUp, rejected := leg.State(); !hungUp || rejected != 0 {
+		t.Fatalf("answered call: hungUp=%v rejected=%d, want BYE only", hungUp, rejected)
 	}
 }

@@ -25,6 +25,9 @@ type mediaPath struct {
 
 	audioSink atomic.Pointer[func([]int16)]
 	digitSink atomic.Pointer[func(rune)]
+	// Taps see audio in each direction whoever owns it (session recordings).
+	inTap  atomic.Pointer[func([]int16)]
+	outTap atomic.Pointer[func([]int16)]
 
 	// outMu guards the output state below and serialises writes to the leg.
 	outMu    sync.Mutex
@@ -93,7 +96,7 @@ func (m *mediaPath) readLoop() {
 			continue // comfort noise and unknown payloads are not audio for us
 		}
 		sink := m.audioSink.Load()
-		if sink == nil {
+		if sink == nil && m.inTap.Load() == nil {
 			continue
 		}
 		n := len(pkt.Payload)
@@ -101,7 +104,12 @@ func (m *mediaPath) readLoop() {
 			pcm = make([]int16, n)
 		}
 		codec.Decode(pcm[:n], pkt.Payload)
-		(*sink)(pcm[:n])
+		if tap := m.inTap.Load(); tap != nil {
+			(*tap)(pcm[:n])
+		}
+		if sink != nil {
+			(*sink)(pcm[:n])
+		}
 	}
 }
 
@@ -167,6 +175,9 @@ func (m *mediaPath) tick(frame []int16, payload []byte) {
 		}
 	} else {
 		clear(frame)
+	}
+	if tap := m.outTap.Load(); tap != nil {
+		(*tap)(frame)
 	}
 	codec.Encode(payload, frame)
 	if err := leg.WriteRTP(payload, codec.PayloadType(), false, media.FrameSamples); err != nil {
@@ -274,6 +285,20 @@ func (c *Call) SetDigitSink(sink func(digit rune)) {
 	c.media.digitSink.Store(&sink)
 }
 
+// SetTaps sets observers of received (in) and sent (out) audio, e.g. a session recording; nil
+// removes one. They run on the media goroutines and must not block.
+func (c *Call) SetTaps(in, out func(pcm []int16)) {
+	store := func(p *atomic.Pointer[func([]int16)], f func([]int16)) {
+		if f == nil {
+			p.Store(nil)
+			return
+		}
+		p.Store(&f)
+	}
+	store(&c.media.inTap, in)
+	store(&c.media.outTap, out)
+}
+
 // Output is the call's outgoing audio while a conference owns it.
 type Output struct {
 	c        *Call
@@ -281,6 +306,8 @@ type Output struct {
 
 	mu      sync.Mutex
 	pending []dtmfSlot // relayed digits, sent in place of audio frames
+
+	tapBuf [media.FrameSamples]int16 // decoded frame for the out tap (one writer at a time)
 }
 
 // TakeOutput hands the call's outgoing audio to the caller (a conference room): the pump stops
@@ -324,6 +351,11 @@ func (o *Output) WriteFrame(payload []byte) error {
 		return leg.WriteRTP(p.Payload, leg.TelephoneEventPT(), p.Marker, p.TSIncrement)
 	}
 	o.mu.Unlock()
+	if tap := o.c.media.outTap.Load(); tap != nil {
+		pcm := o.tapBuf[:min(len(payload), len(o.tapBuf))]
+		leg.Codec().Decode(pcm, payload)
+		(*tap)(pcm)
+	}
 	return leg.WriteRTP(payload, leg.Codec().PayloadType(), false, media.FrameSamples)
 }
 

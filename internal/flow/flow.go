@@ -64,6 +64,10 @@ type Runner struct {
 	Conferences Conferences
 	// PublicBaseURL prefixes recording URLs.
 	PublicBaseURL string
+	// RecordingsDir is where <Record> files are written.
+	RecordingsDir string
+	// SaveRecording stores the row of a final recording; nil keeps none.
+	SaveRecording func(ctx context.Context, m RecordingMeta) error
 }
 
 // Session is one call's application: where its documents come from and who signs for them.
@@ -96,6 +100,7 @@ type run struct {
 	log           *slog.Logger
 	fetches       int // document fetches since the last blocking element
 	scheduleTimer *time.Timer
+	dialRecord    *vxml.Record // a <Record startOnDialAnswer> waiting for the next <Dial>
 }
 
 // Run runs the session's application until the call ends or its document is exhausted. It
@@ -305,6 +310,8 @@ func (x *run) exec(el vxml.Element) (*vxml.Document, error) {
 		return x.conference(e)
 	case *vxml.Gather:
 		return x.gather(e)
+	case *vxml.Record:
+		return x.record(e)
 	}
 	x.warn("element not supported in this version; skipped", "element", fmt.Sprintf("%T", el))
 	return nil, nil

@@ -34,7 +34,9 @@ type Encoder struct {
 	stdin     io.WriteCloser
 	stderr    *bytes.Buffer
 	rs        *media.Resampler
+	rs2       *media.Resampler // right channel of a stereo file
 	buf       []int16
+	buf2      []int16
 	raw       []byte
 	closeOnce sync.Once
 	err       error
@@ -51,8 +53,14 @@ func Available(command string) error {
 	return nil
 }
 
-// New starts encoding into path with the lame program named by command ("" means "lame").
-func New(command, path string) (*Encoder, error) {
+// New starts encoding mono audio into path with the lame program named by command ("" means
+// "lame").
+func New(command, path string) (*Encoder, error) { return open(command, path, 1) }
+
+// NewStereo starts encoding two channels (WriteStereo) into path.
+func NewStereo(command, path string) (*Encoder, error) { return open(command, path, 2) }
+
+func open(command, path string, channels int) (*Encoder, error) {
 	if command == "" {
 		command = "lame"
 	}
@@ -60,14 +68,21 @@ func New(command, path string) (*Encoder, error) {
 	if err != nil {
 		return nil, ErrNotInstalled
 	}
+	mode, rate := "m", BitRateKbps
+	if channels == 2 {
+		mode, rate = "s", 2*BitRateKbps
+	}
 	cmd := exec.Command(bin, "--quiet", "-r", "-s", "16", "--bitwidth", "16", "--signed",
-		"--little-endian", "-m", "m", "--cbr", "-b", fmt.Sprint(BitRateKbps), "--resample", "16",
+		"--little-endian", "-m", mode, "--cbr", "-b", fmt.Sprint(rate), "--resample", "16",
 		"-", path)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("starting lame: %w", err)
 	}
 	e := &Encoder{cmd: cmd, stdin: stdin, stderr: &bytes.Buffer{}, rs: media.NewResampler(media.SampleRate, OutputRate)}
+	if channels == 2 {
+		e.rs2 = media.NewResampler(media.SampleRate, OutputRate)
+	}
 	cmd.Stderr = e.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting lame: %w", err)
@@ -88,10 +103,32 @@ func (e *Encoder) WriteFrame(pcm []int16) error {
 	return e.err
 }
 
+// WriteStereo encodes one frame of each channel of a stereo file (left and right have the same
+// length).
+func (e *Encoder) WriteStereo(left, right []int16) error {
+	if e.err != nil {
+		return e.err
+	}
+	if e.rs2 == nil {
+		return errors.New("mp3 encoder: WriteStereo on a mono file")
+	}
+	e.buf = e.rs.Write(e.buf[:0], left)
+	e.buf2 = e.rs2.Write(e.buf2[:0], right)
+	e.raw = e.raw[:0]
+	for i := range min(len(e.buf), len(e.buf2)) {
+		l, r := e.buf[i], e.buf2[i]
+		e.raw = append(e.raw, byte(l), byte(uint16(l)>>8), byte(r), byte(uint16(r)>>8))
+	}
+	if _, err := e.stdin.Write(e.raw); err != nil {
+		e.err = fmt.Errorf("mp3 encoder: %w%s", err, e.detail())
+	}
+	return e.err
+}
+
 // Close flushes the encoder and waits until the file is complete.
 func (e *Encoder) Close() error {
 	e.closeOnce.Do(func() {
-		if e.err == nil {
+		if e.err == nil && e.rs2 == nil {
 			e.buf = e.rs.Flush(e.buf[:0])
 			if _, err := e.stdin.Write(toBytes(e.raw[:0], e.buf)); err != nil {
 				e.err = fmt.Errorf("mp3 encoder: %w%s", err, e.detail())
