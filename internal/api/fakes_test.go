@@ -262,6 +262,9 @@ type fixture struct {
 	h     http.Handler
 	conf  *fakeConferences
 	recs  *fakeRecordings
+	calls *fakeCalls
+	apps  *fakeApplications
+	eps   *fakeEndpoints
 	clock *time.Time
 }
 
@@ -285,6 +288,11 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	t.Helper()
 	now := testNow
 	fx := &fixture{conf: newFakeConferences(), recs: &fakeRecordings{recs: map[string][]Recording{}, files: map[string][]byte{}}, clock: &now}
+	fx.calls = newFakeCalls()
+	fx.calls.seed()
+	fx.apps = &fakeApplications{apps: map[string][]Application{}}
+	fx.eps = &fakeEndpoints{eps: map[string][]Endpoint{}, apps: fx.apps}
+	seedResources(fx.apps, fx.eps)
 	started := testNow.Add(-590 * time.Second)
 	fx.conf.rooms[testAccount] = []ConferenceView{
 		{Name: "MyConf", StartedAt: started, Members: []MemberView{
@@ -312,6 +320,11 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 		Accounts:      fakeAccounts{testAccount: testToken, "MA_OTHER": "other-token"},
 		Conferences:   fx.conf,
 		Recordings:    fx.recs,
+		Calls:         fx.calls,
+		Applications:  fx.apps,
+		Endpoints:     fx.eps,
+		HasSIPGateway: true,
+		SIPDomain:     "sip.parley.example.com",
 		PublicBaseURL: "https://parley.example.com/",
 		Clock:         func() time.Time { return *fx.clock },
 		Logger:        discardLogger(),

@@ -23,6 +23,8 @@ type goldenCase struct {
 	body   string
 	header http.Header
 	noAuth bool
+	// noAPIID marks the bodies without api_id (§5.2 endpoint create/get, empty bodies).
+	noAPIID bool
 	// profileSpecific marks the POST member actions, the only bodies that differ by profile.
 	profileSpecific bool
 	setup           func(t testing.TB, fx *fixture)
@@ -84,6 +86,49 @@ func goldenCases() []goldenCase {
 		{name: "err_recording_in_progress", method: "POST", path: conf + "/Record/", setup: func(t testing.TB, fx *fixture) { fx.conf.recording["MA_X/MyConf"] = true }},
 		{name: "err_recording_not_found", method: "GET", path: base + "/Recording/nope/"},
 		{name: "err_internal", method: "GET", path: base + "/Conference/", setup: func(t testing.TB, fx *fixture) { fx.conf.failWith = fmt.Errorf("db: %w", errBoom) }},
+
+		{name: "call_make", method: "POST", path: base + "/Call/", body: `{"from":"+14155550100","to":"sip:bob@pbx.example.com","answer_url":"https://example.com/answer","answer_method":"GET"}`},
+		{name: "call_list", method: "GET", path: base + "/Call/?status=live"},
+		{name: "call_list_filtered", method: "GET", path: base + "/Call/?call_direction=inbound&from_number=%2B14155550100"},
+		{name: "call_list_queued", method: "GET", path: base + "/Call/?status=queued"},
+		{name: "call_get", method: "GET", path: base + "/Call/" + testCallIn + "/?status=live"},
+		{name: "call_get_ringing", method: "GET", path: base + "/Call/" + testCallOut + "/"},
+		{name: "call_hangup", method: "DELETE", path: base + "/Call/" + testCallIn + "/"},
+		{name: "request_cancel", method: "DELETE", path: base + "/Request/" + testCallOut + "/"},
+		{name: "call_transfer", method: "POST", path: base + "/Call/" + testCallIn + "/", body: `{"legs":"both","aleg_url":"https://example.com/a","bleg_url":"https://example.com/b"}`},
+		{name: "err_call_not_found", method: "GET", path: base + "/Call/nope/"},
+		{name: "err_call_not_answered", method: "POST", path: base + "/Call/" + testCallOut + "/", body: `{"aleg_url":"https://example.com/a"}`},
+		{name: "err_call_not_bridged", method: "POST", path: base + "/Call/" + testCallOut + "/", body: `{"legs":"bleg","bleg_url":"https://example.com/b"}`,
+			setup: func(t testing.TB, fx *fixture) { fx.calls.legs[testAccount][1].Answered = true }},
+		{name: "err_call_bulk", method: "POST", path: base + "/Call/", body: `{"from":"1","to":"14155550100<14155550101","answer_url":"https://example.com/answer"}`},
+		{name: "err_call_rate_limited", method: "POST", path: base + "/Call/", body: `{}`, setup: func(t testing.TB, fx *fixture) {
+			fx.h = New(Options{Accounts: fakeAccounts{testAccount: testToken}, Calls: fx.calls, CallsPerSecond: 0.5, Clock: func() time.Time { return testNow }, Logger: discardLogger()})
+			fx.do(t, req{method: "POST", path: base + "/Call/", body: `{"from":"1","to":"sip:a@b","answer_url":"https://example.com/answer"}`})
+		}},
+		{name: "err_concurrent_limit", method: "POST", path: base + "/Call/", body: `{}`, setup: func(t testing.TB, fx *fixture) {
+			fx.h = New(Options{Accounts: fakeAccounts{testAccount: testToken}, Calls: fx.calls, MaxConcurrentCalls: 2, Logger: discardLogger()})
+		}},
+		{name: "err_draining", method: "POST", path: base + "/Call/", body: `{"from":"1","to":"sip:a@b","answer_url":"https://example.com/answer"}`,
+			setup: func(t testing.TB, fx *fixture) { fx.calls.makeErr = ErrDraining }},
+
+		{name: "app_create", method: "POST", path: base + "/Application/", body: `{"app_name":"Support Line","answer_url":"https://example.com/answer","answer_method":"GET"}`},
+		{name: "app_list", method: "GET", path: base + "/Application/?limit=1&offset=1"},
+		{name: "app_get", method: "GET", path: base + "/Application/" + testAppID + "/"},
+		{name: "app_get_disabled", method: "GET", path: base + "/Application/" + testApp2ID + "/"},
+		{name: "app_update", method: "POST", path: base + "/Application/" + testAppID + "/", body: `{"app_name":"Renamed","default_number_app":true}`},
+		{name: "app_delete", method: "DELETE", path: base + "/Application/" + testAppID + "/", body: `{"cascade":true}`},
+		{name: "err_app_not_found", method: "GET", path: base + "/Application/999999999999999/"},
+		{name: "err_app_in_use", method: "DELETE", path: base + "/Application/" + testApp2ID + "/"},
+
+		{name: "endpoint_create", method: "POST", path: base + "/Endpoint/", body: `{"username":"alice","password":"s3cret-pass","alias":"Alice","application":193962768711692}`, noAPIID: true},
+		{name: "endpoint_list", method: "GET", path: base + "/Endpoint/?username__contains=o"},
+		{name: "endpoint_get", method: "GET", path: base + "/Endpoint/" + testEpID + "/", noAPIID: true},
+		{name: "endpoint_get_unattached", method: "GET", path: base + "/Endpoint/" + testEp2ID + "/", noAPIID: true},
+		{name: "endpoint_update", method: "POST", path: base + "/Endpoint/" + testEpID + "/", body: `{"alias":"Desk","password":"new-password","app_id":""}`, noAPIID: true},
+		{name: "endpoint_delete", method: "DELETE", path: base + "/Endpoint/" + testEpID + "/"},
+		{name: "err_username_exists", method: "POST", path: base + "/Endpoint/", body: `{"username":"frontdesk","password":"12345678"}`},
+		{name: "err_endpoint_not_found", method: "GET", path: base + "/Endpoint/999999999999999/"},
+		{name: "err_unknown_application", method: "POST", path: base + "/Endpoint/", body: `{"username":"zed","password":"12345678","application":"999999999999999"}`},
 	}
 }
 
@@ -116,7 +161,7 @@ func TestGolden(t *testing.T) {
 					c.setup(t, fx)
 				}
 				w := fx.do(t, req{method: c.method, path: c.path, body: c.body, header: c.header, noAuth: c.noAuth})
-				if w.Code != http.StatusNoContent {
+				if w.Code != http.StatusNoContent && !c.noAPIID {
 					decode(t, w) // every body carries a fresh v4 api_id
 				}
 				got := render(c, w.Code, w.Header(), w.Body.Bytes())

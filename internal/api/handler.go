@@ -28,6 +28,9 @@ type routeOptions struct {
 	ignoreBody bool
 }
 
+// keepAdmission marks the admitted work as done, so the admission is not released.
+func (q *request) keepAdmission() { q.release = nil }
+
 // undoAdmission calls the admission's release func, once.
 func (q *request) undoAdmission() {
 	if q.release != nil {

@@ -157,8 +157,13 @@ func (b *binder) missing(name string) {
 
 func (b *binder) invalid(name string) {
 	if b.err == nil {
-		b.err = &StatusError{Status: http.StatusBadRequest, Message: "invalid value for parameter: " + name}
+		b.err = invalidParam(name)
 	}
+}
+
+// invalidParam is the 400 of a parameter with a wrong type, format or value.
+func invalidParam(name string) error {
+	return &StatusError{Status: http.StatusBadRequest, Message: "invalid value for parameter: " + name}
 }
 
 // get returns the value of name when the binder has not failed yet and the value is given and

@@ -100,7 +100,15 @@ func TestRouteNotFoundAndMethodNotAllowed(t *testing.T) {
 		{"FOO", "/api/v1/Account/MA_X/Nope/", 404, ""},
 		{"GET", "/api/v1/Account/MA_X/Conference/R/Member/", 404, ""},
 		{"GET", "/api/v1/Account/MA_X/Recording/x/Export/", 404, ""},
-		{"DELETE", "/api/v1/Account/MA_X/Call/abc/", 404, ""}, // not served by this build
+		{"POST", "/api/v1/Account/MA_X/Call/abc/Play/", 404, ""}, // call-level Play is not provided
+		{"GET", "/api/v1/Account/MA_X/Request/", 404, ""},
+		{"DELETE", "/api/v1/Account/MA_X/Call/", 405, "GET, POST"},
+		{"PUT", "/api/v1/Account/MA_X/Call/abc/", 405, "GET, POST, DELETE"},
+		{"GET", "/api/v1/Account/MA_X/Request/abc/", 405, "DELETE"},
+		{"DELETE", "/api/v1/Account/MA_X/Application/", 405, "GET, POST"},
+		{"PUT", "/v1/account/MA_X/application/1", 405, "GET, POST, DELETE"},
+		{"DELETE", "/api/v1/Account/MA_X/Endpoint/", 405, "GET, POST"},
+		{"PATCH", "/api/v1/Account/MA_X/Endpoint/1/", 405, "GET, POST, DELETE"},
 		{"PUT", "/api/v1/Account/MA_X/Conference/", 405, "GET, DELETE"},
 		{"POST", "/api/v1/Account/MA_X/Conference/", 405, "GET, DELETE"},
 		{"POST", "/api/v1/Account/MA_X/Conference/R/", 405, "GET, DELETE"},

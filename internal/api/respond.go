@@ -24,6 +24,15 @@ const (
 	msgConfNotFound     = "conference not found"
 	msgRecNotFound      = "recording not found"
 	msgRecordingRunning = "conference recording already in progress"
+	msgCallNotFound     = "call not found"
+	msgCallNotAnswered  = "call not answered"
+	msgCallRateLimited  = "call rate limit exceeded"
+	msgConcurrentLimit  = "concurrent call limit reached"
+	msgDraining         = "server is shutting down"
+	msgAppNotFound      = "application not found"
+	msgAppInUse         = "application in use"
+	msgEndpointNotFound = "endpoint not found"
+	msgUsernameExists   = "username already exists"
 )
 
 // Errors that the implementations of this package's interfaces return; the API maps them to
@@ -35,6 +44,31 @@ var (
 	ErrRecordingInProgress = errors.New("conference recording already in progress")
 	// ErrRecordingNotFound: no final recording with that id in the account.
 	ErrRecordingNotFound = errors.New("recording not found")
+
+	// ErrCallNotFound: no live leg with that CallUUID in the account (unknown or ended).
+	ErrCallNotFound = errors.New("call not found")
+	// ErrCallNotAnswered: a transfer addressed a live leg that is still ringing.
+	ErrCallNotAnswered = errors.New("call not answered")
+	// ErrNotBridged: a transfer named the B leg of a call that is not in a <Dial> bridge.
+	ErrNotBridged = errors.New("call is not bridged")
+	// ErrDraining: the server is shutting down and takes no new calls (503).
+	ErrDraining = errors.New("server is shutting down")
+	// ErrConcurrentLimit: the account already has its maximum number of live legs (429).
+	ErrConcurrentLimit = errors.New("concurrent call limit reached")
+
+	// ErrApplicationNotFound: no application with that app_id in the account.
+	ErrApplicationNotFound = errors.New("application not found")
+	// ErrApplicationInUse: a number route of the server configuration names the application.
+	ErrApplicationInUse = errors.New("application in use")
+	// ErrUnknownApplication: an app_id given as a parameter (an endpoint's application, or
+	// new_endpoint_application on delete) is not an application of the account. The API
+	// answers 400 naming the parameter.
+	ErrUnknownApplication = errors.New("unknown application")
+
+	// ErrEndpointNotFound: no endpoint with that endpoint_id in the account.
+	ErrEndpointNotFound = errors.New("endpoint not found")
+	// ErrUsernameExists: another endpoint on the server has that username.
+	ErrUsernameExists = errors.New("username already exists")
 )
 
 // MemberNotFoundError reports member ids that are not current members of the room.
@@ -93,6 +127,13 @@ func writeNoContent(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// writeEmpty answers status with an empty body: no Content-Type and Content-Length 0.
+func writeEmpty(w http.ResponseWriter, status int) {
+	w.Header().Del("Content-Type")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(status)
+}
+
 // writeError writes the error body of §1.6.
 func (s *server) writeError(w http.ResponseWriter, status int, msg string) {
 	s.writeJSON(w, status, errorBody{APIID: s.newID(), Error: msg})
@@ -113,6 +154,27 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		s.writeError(w, http.StatusNotFound, msgRecNotFound)
 	case errors.Is(err, ErrRecordingInProgress):
 		s.writeError(w, http.StatusConflict, msgRecordingRunning)
+	case errors.Is(err, ErrCallNotFound):
+		s.writeError(w, http.StatusNotFound, msgCallNotFound)
+	case errors.Is(err, ErrCallNotAnswered):
+		s.writeError(w, http.StatusConflict, msgCallNotAnswered)
+	case errors.Is(err, ErrNotBridged):
+		s.writeError(w, http.StatusBadRequest, "invalid value for parameter: legs")
+	case errors.Is(err, ErrDraining):
+		s.writeError(w, http.StatusServiceUnavailable, msgDraining)
+	case errors.Is(err, ErrConcurrentLimit):
+		w.Header().Set("Retry-After", "1")
+		s.writeError(w, http.StatusTooManyRequests, msgConcurrentLimit)
+	case errors.Is(err, ErrApplicationNotFound):
+		s.writeError(w, http.StatusNotFound, msgAppNotFound)
+	case errors.Is(err, ErrApplicationInUse):
+		s.writeError(w, http.StatusConflict, msgAppInUse)
+	case errors.Is(err, ErrUnknownApplication):
+		s.writeError(w, http.StatusBadRequest, "invalid value for parameter: application")
+	case errors.Is(err, ErrEndpointNotFound):
+		s.writeError(w, http.StatusNotFound, msgEndpointNotFound)
+	case errors.Is(err, ErrUsernameExists):
+		s.writeError(w, http.StatusConflict, msgUsernameExists)
 	default:
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.writeError(w, http.StatusInternalServerError, msgInternal)

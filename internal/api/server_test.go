@@ -38,6 +38,8 @@ func TestRealServer(t *testing.T) {
 		{"DELETE", "/v1/account/MA_X/conference/MyConf/member/10/mute", 204, "MyConf"},
 		{"GET", "/api/v1/Account/MA_X//Conference/", 404, ""},
 		{"GET", "/api/v1/Account/MA_X/Conference/../Recording/", 404, ""},
+		{"POST", "/api/v1/Account/MA_X/Endpoint/193962768711693/", 202, ""},
+		{"DELETE", "/v1/Account/MA_X/call/0d4b2f6e-8c1a-4e3b-9f7d-2a5c6b8e1f30", 204, ""},
 	}
 	for _, tt := range tests {
 		fx.conf.calls = nil
@@ -51,8 +53,11 @@ func TestRealServer(t *testing.T) {
 		if got := fx.conf.lastCall().Name; got != tt.room {
 			t.Errorf("%s %s: room %q want %q", tt.method, tt.path, got, tt.room)
 		}
-		if tt.status == 204 && (len(body) != 0 || resp.Header.Get("Content-Type") != "") {
-			t.Errorf("204 with body %q / Content-Type %q", body, resp.Header.Get("Content-Type"))
+		if (tt.status == 204 || tt.status == 202) && (len(body) != 0 || resp.Header.Get("Content-Type") != "") {
+			t.Errorf("%d with body %q / Content-Type %q", tt.status, body, resp.Header.Get("Content-Type"))
+		}
+		if tt.status == 202 && resp.Header.Get("Content-Length") != "0" {
+			t.Errorf("202 Content-Length %q", resp.Header.Get("Content-Length"))
 		}
 		if tt.status != 204 && resp.ContentLength != int64(len(body)) {
 			t.Errorf("Content-Length %d for %d bytes", resp.ContentLength, len(body))
