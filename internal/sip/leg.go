@@ -46,6 +46,7 @@ type inboundLeg struct {
 	dialog    *sipgo.DialogServerSession
 	localIP   netip.Addr
 	transport string
+	authUser  string // endpoint username proven by digest, "" when none
 
 	mu       sync.Mutex
 	state    legState
@@ -162,7 +163,7 @@ func (l *inboundLeg) end(by call.LegEnd) {
 		if r := l.rtp.Load(); r != nil {
 			_ = r.close()
 		}
-		l.srv.forget(l)
+		l.srv.forget(l.dialog.ID, l)
 		l.log.Debug("call leg ended", "ended_by", int(by))
 	})
 }

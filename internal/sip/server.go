@@ -32,8 +32,25 @@ type Options struct {
 	// Logger receives the logs; nil = slog.Default().
 	Logger *slog.Logger
 	// Handler is called in its own goroutine for each new inbound INVITE that has a codec in
-	// common with us. It owns the leg: it may Reject, Ring, EarlyMedia, Answer and Hangup.
+	// common with us (and that Authenticate accepted). It owns the leg: it may Reject, Ring,
+	// EarlyMedia, Answer and Hangup. A leg that authenticated as an endpoint implements
+	// Authenticated.
 	Handler func(ctx context.Context, leg call.Leg)
+
+	// Realm is the digest realm (the sip_domain) of REGISTER and INVITE challenges, and the
+	// From host of outbound legs when set.
+	Realm string
+	// Registrar, when set, enables REGISTER (digest auth against its passwords) and INVITE
+	// authentication. Without it REGISTER gets 403.
+	Registrar Registrar
+	// Authenticate, when set, decides for each new INVITE (after its digest credentials, if
+	// any, were checked) whether to accept it, challenge it with 407 or reject it. authUser is
+	// the endpoint username the INVITE proved, "" when it carried no valid credentials. Nil
+	// accepts every INVITE. Wrong credentials are refused with 403 before it is called.
+	Authenticate func(ctx context.Context, info call.LegInfo, authUser string) AuthDecision
+	// NoResponseTimeout bounds the wait for any response to an outbound INVITE (not even
+	// 100 Trying); then the attempt ends with call.ErrNoResponse. Default 32 s (Timer B).
+	NoResponseTimeout time.Duration
 }
 
 // Server is a SIP user agent server listening on UDP and TCP.
@@ -47,20 +64,33 @@ type Server struct {
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
 
-	udpConn  *net.UDPConn
-	tcpLn    *net.TCPListener
-	addr     netip.AddrPort // bound address (actual port)
-	bindIP   netip.Addr     // RTP bind address
-	fixedIP  netip.Addr     // SDP/Contact address when known up front
-	ctx      context.Context
-	cancel   context.CancelFunc
-	serveWG  sync.WaitGroup
-	closeMu  sync.Mutex
-	started  bool
-	closed   bool
-	legsMu   sync.Mutex
-	legs     map[string]*inboundLeg // by SIP dialog ID
-	legCount sync.WaitGroup
+	udpConn *net.UDPConn
+	tcpLn   *net.TCPListener
+	addr    netip.AddrPort // bound address (actual port)
+	bindIP  netip.Addr     // RTP bind address
+	fixedIP netip.Addr     // SDP/Contact address when known up front
+	ctx     context.Context
+	cancel  context.CancelFunc
+	serveWG sync.WaitGroup
+	closeMu sync.Mutex
+	started bool
+	closed  bool
+	legsMu  sync.Mutex
+	legs    map[string]dialogLeg      // by SIP dialog ID (callID, our tag, their tag)
+	outLegs map[*outboundLeg]struct{} // every live outbound leg, answered or not
+
+	nonces *nonceMaker
+	now    func() time.Time // the clock of registrations and nonces; tests move it
+	regMu  sync.Mutex
+	regs   registrations
+}
+
+// dialogLeg is a leg that in-dialog requests from the far end are routed to.
+type dialogLeg interface {
+	handleBye(req *sip.Request, tx sip.ServerTransaction)
+	handleAck(req *sip.Request, tx sip.ServerTransaction)
+	handleReInvite(req *sip.Request, tx sip.ServerTransaction)
+	Hangup(ctx context.Context) error
 }
 
 // New checks the options and builds a Server; Start binds it.
@@ -84,7 +114,15 @@ func New(opts Options) (*Server, error) {
 	if _, err := strconv.Atoi(portStr); err != nil {
 		return nil, fmt.Errorf("sip server: listen port %q is not a number", portStr)
 	}
-	s := &Server{opts: opts, log: opts.Logger, ports: newPortAllocator(opts.RTPPortMin, opts.RTPPortMax), legs: map[string]*inboundLeg{}}
+	if opts.Registrar != nil && opts.Realm == "" {
+		return nil, errors.New("sip server: a Realm (the sip_domain) is required with a Registrar")
+	}
+	if opts.NoResponseTimeout <= 0 {
+		opts.NoResponseTimeout = sip.Timer_B
+	}
+	s := &Server{opts: opts, log: opts.Logger, ports: newPortAllocator(opts.RTPPortMin, opts.RTPPortMax),
+		legs: map[string]dialogLeg{}, outLegs: map[*outboundLeg]struct{}{},
+		nonces: newNonceMaker(), now: time.Now, regs: registrations{}}
 	s.bindIP = netip.IPv4Unspecified()
 	if host != "" {
 		ip, err := netip.ParseAddr(host)
@@ -175,9 +213,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.srv.OnOptions(s.onOptions)
 	s.srv.OnInfo(s.onInfo)
 	s.srv.OnUpdate(s.onUpdate)
+	s.srv.OnRegister(s.onRegister)
 
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.serveWG.Add(2)
+	s.serveWG.Add(3)
+	go s.sweepLoop()
 	go func() {
 		defer s.serveWG.Done()
 		if err := s.srv.ServeUDP(s.udpConn); err != nil && !s.isClosed() {
@@ -190,6 +230,14 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("SIP TCP listener stopped", "error", err)
 		}
 	}()
+	// Outbound requests reuse the UDP listener's socket: wait until sipgo has it.
+	laddr := s.udpConn.LocalAddr().String()
+	for wait := time.Now().Add(2 * time.Second); time.Now().Before(wait); time.Sleep(time.Millisecond) {
+		if c, err := s.ua.TransportLayer().GetConnection("udp", laddr); err == nil && c != nil {
+			_, _ = c.TryClose() // drops the reference GetConnection took
+			break
+		}
+	}
 	s.started = true
 	s.log.Info("SIP listening", "addr", s.addr.String(), "transports", "udp,tcp")
 	return nil
@@ -216,8 +264,11 @@ func (s *Server) Close() error {
 	s.closeMu.Unlock()
 
 	s.legsMu.Lock()
-	legs := make([]*inboundLeg, 0, len(s.legs))
+	legs := make([]interface{ Hangup(context.Context) error }, 0, len(s.legs)+len(s.outLegs))
 	for _, l := range s.legs {
+		legs = append(legs, l)
+	}
+	for l := range s.outLegs {
 		legs = append(legs, l)
 	}
 	s.legsMu.Unlock()
@@ -278,13 +329,13 @@ func callID(req *sip.Request) string {
 	return ""
 }
 
-func (s *Server) leg(id string) *inboundLeg {
+func (s *Server) leg(id string) dialogLeg {
 	s.legsMu.Lock()
 	defer s.legsMu.Unlock()
 	return s.legs[id]
 }
 
-func (s *Server) matchLeg(req *sip.Request) *inboundLeg {
+func (s *Server) matchLeg(req *sip.Request) dialogLeg {
 	id, err := sip.DialogIDFromRequestUAS(req)
 	if err != nil {
 		return nil
@@ -292,7 +343,7 @@ func (s *Server) matchLeg(req *sip.Request) *inboundLeg {
 	return s.leg(id)
 }
 
-const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(req, tx, 200, "OK",
@@ -308,9 +359,7 @@ func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if l := s.matchLeg(req); l != nil {
-		if err := l.dialog.ReadAck(req, tx); err != nil {
-			l.log.Debug("ACK ignored", "error", err)
-		}
+		l.handleAck(req, tx)
 	}
 }
 
@@ -320,10 +369,20 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
+	l.handleBye(req, tx)
+}
+
+func (l *inboundLeg) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	if err := l.dialog.ReadAck(req, tx); err != nil {
+		l.log.Debug("ACK ignored", "error", err)
+	}
+}
+
+func (l *inboundLeg) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	l.end(call.EndedRemoteBye)
 	if err := l.dialog.ReadBye(req, tx); err != nil {
 		l.log.Debug("BYE handling", "error", err)
-		s.respond(req, tx, 200, "OK")
+		l.srv.respond(req, tx, 200, "OK")
 	}
 	l.log.Info("remote hung up")
 }
@@ -366,6 +425,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.respond(req, tx, 100, "Trying")
 
+	src := sourceOf(req)
+	transport := strings.ToLower(req.Transport())
+	authUser, ok := s.authenticateInvite(req, tx, src, transport)
+	if !ok {
+		return
+	}
+
 	if ct := req.ContentType(); len(req.Body()) == 0 || ct == nil || !strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/sdp") {
 		log.Info("INVITE refused: no SDP offer (late offer is not supported)")
 		s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 parley "SDP offer required"`))
@@ -382,9 +448,6 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
-	src, _ := netip.ParseAddrPort(req.Source())
-	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	transport := strings.ToLower(req.Transport())
 	localIP := s.localIPFor(src.Addr())
 
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "parley", Host: localIP.String(), Port: int(s.addr.Port()), UriParams: sip.NewParams(), Headers: sip.NewParams()}, Params: sip.NewParams()}
@@ -404,10 +467,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	l := newInboundLeg(s, req, dialog, neg, localIP, transport, src, log)
+	l.authUser = authUser
 	s.legsMu.Lock()
 	s.legs[dialog.ID] = l
 	s.legsMu.Unlock()
-	log.Info("inbound call", "from", l.info.FromUser, "to", l.info.ToUser, "source", src.String(), "transport", transport, "codec", neg.codec.String())
+	log.Info("inbound call", "auth_user", authUser, "from", l.info.FromUser, "to", l.info.ToUser, "source", src.String(), "transport", transport, "codec", neg.codec.String())
 
 	go l.watchDialog()
 	go s.opts.Handler(s.ctx, l)
@@ -415,10 +479,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	<-l.inviteDone
 }
 
-func (s *Server) forget(l *inboundLeg) {
+func (s *Server) forget(id string, l dialogLeg) {
 	s.legsMu.Lock()
-	if s.legs[l.dialog.ID] == l {
-		delete(s.legs, l.dialog.ID)
+	if s.legs[id] == l {
+		delete(s.legs, id)
 	}
 	s.legsMu.Unlock()
 }

@@ -1,6 +1,8 @@
 // Package siptest is a SIP user agent for tests: it places calls to a SIP server over UDP or
 // TCP, sends audio from a media.Source every 20 ms, records every audio packet it receives
-// (decoded to PCM), sends RFC 4733 DTMF and hangs up or waits for the server to hang up.
+// (decoded to PCM), sends RFC 4733 DTMF and hangs up or waits for the server to hang up. It
+// can also act as a registered phone (Listen, Register) that answers, rejects or ignores
+// the calls it receives.
 //
 // It is built on diago/sipgo, an implementation independent of the Parley server's own SDP
 // and RTP code, so tests exercise real interoperability. It must only be used by tests and
@@ -43,6 +45,7 @@ type Client struct {
 	log   *slog.Logger
 	mu    sync.Mutex
 	calls []*Call
+	phone *phone // set by Listen
 }
 
 // NewClient returns a Client.
@@ -64,6 +67,7 @@ func (c *Client) Close() {
 	c.mu.Lock()
 	calls := c.calls
 	c.calls = nil
+	p := c.phone
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, call := range calls {
@@ -71,6 +75,9 @@ func (c *Client) Close() {
 		go func() { defer wg.Done(); call.Close() }()
 	}
 	wg.Wait()
+	if p != nil {
+		p.close()
+	}
 }
 
 // DialOptions describe one outgoing test call.
@@ -113,6 +120,13 @@ type Call struct {
 
 	inviteCancel context.CancelFunc
 	dialog       *diago.DialogClientSession
+
+	// Set for a call the phone received (Listen).
+	incoming    bool
+	sdialog     *diago.DialogServerSession
+	invite      map[string]string // headers of the received INVITE, by lower-case name
+	fromUser    string
+	fromDisplay string
 
 	answered chan struct{}
 	settled  chan struct{} // INVITE has its final outcome
@@ -524,7 +538,8 @@ func (call *Call) SendDTMF(digits string, opts DTMFOptions) error {
 	}
 }
 
-// Hangup ends the call from the client: BYE when answered, CANCEL before.
+// Hangup ends the call from the client: BYE when answered; before, CANCEL for a call it
+// placed and 480 for a call it received.
 func (call *Call) Hangup(ctx context.Context) error {
 	select {
 	case <-call.answered:
@@ -536,7 +551,13 @@ func (call *Call) Hangup(ctx context.Context) error {
 			return nil
 		default:
 		}
-		if err := call.dialog.Hangup(ctx); err != nil {
+		var err error
+		if call.incoming {
+			err = call.sdialog.Hangup(ctx)
+		} else {
+			err = call.dialog.Hangup(ctx)
+		}
+		if err != nil {
 			return fmt.Errorf("siptest: BYE: %w", err)
 		}
 		return nil
@@ -585,6 +606,17 @@ func (call *Call) Close() {
 	select {
 	case <-call.ended:
 	case <-time.After(3 * time.Second):
+	}
+	if call.incoming {
+		call.mu.Lock()
+		med := call.med
+		call.mu.Unlock()
+		if med != nil {
+			_ = med.Close()
+		}
+		call.finish()
+		call.wg.Wait()
+		return
 	}
 	_ = call.dialog.Close()
 	call.mu.Lock()

@@ -1,0 +1,1041 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/media"
+)
+
+// defaultRingTimeout applies when a DialRequest has none.
+const defaultRingTimeout = 120 * time.Second
+
+// offerTEPT is the payload type we offer telephone-event/8000 with.
+const offerTEPT = 101
+
+var _ call.Dialer = (*Server)(nil)
+
+// outPhase is where an outbound leg stands.
+type outPhase int
+
+const (
+	outPending  outPhase = iota // INVITE(s) sent, no outcome yet
+	outAnswered                 // a 200 won and was ACKed
+	outFailed                   // refused, cancelled, timed out
+)
+
+// outboundLeg is a call.OutboundLeg: one or more parallel INVITEs (one per contact), of
+// which the first 200 wins.
+type outboundLeg struct {
+	srv *Server
+	log *slog.Logger
+	req call.DialRequest
+
+	rtp         *rtpStream
+	tePT        atomic.Uint32
+	remoteSends atomic.Bool
+	localIP     netip.Addr
+	sessID      uint64
+	offer       []byte
+
+	mu        sync.Mutex
+	info      call.LegInfo
+	phase     outPhase
+	status    int
+	result    error
+	branches  []*branch
+	left      int // branches still waiting for a final response
+	winner    *branch
+	early     *branch // branch whose 18x SDP drives early media
+	neg       negotiated
+	sdpVer    uint64
+	got180    bool
+	got183    bool
+	endedBy   call.LegEnd
+	dialogID  string
+	remoteSeq uint32
+	localSeq  uint32
+	lastErr   error
+	best      int // best final error status across branches
+
+	outcome     chan struct{}
+	outcomeOnce sync.Once
+	done        chan struct{}
+	endOnce     sync.Once
+	ringTimer   *time.Timer
+}
+
+var _ call.OutboundLeg = (*outboundLeg)(nil)
+
+// destination is where one INVITE goes.
+type destination struct {
+	uri       sip.Uri // Request-URI
+	addr      netip.AddrPort
+	transport string
+}
+
+// Dial implements call.Dialer: it sends the INVITE(s) and returns the leg at once; follow it
+// with WaitAnswer. ctx bounds only the work done before returning (host name lookup); the
+// leg lives until it ends (RingTimeout, Cancel, Hangup, a BYE, or Close).
+func (s *Server) Dial(ctx context.Context, req call.DialRequest) (call.OutboundLeg, error) {
+	s.closeMu.Lock()
+	ready := s.started && !s.closed
+	s.closeMu.Unlock()
+	if !ready {
+		return nil, errors.New("dial: the SIP server is not running")
+	}
+	var target sip.Uri
+	if err := sip.ParseUri(strings.TrimSpace(req.Target), &target); err != nil {
+		return nil, fmt.Errorf("dial: target %q is not a SIP URI: %w", req.Target, err)
+	}
+	if err := checkSIPURI(target, req.Target); err != nil {
+		return nil, err
+	}
+	if err := checkHeaders(req.Headers); err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(req.FromUser, " \t\r\n<>\"@;:,?") || strings.ContainsAny(req.FromDisplay, "\r\n") {
+		return nil, fmt.Errorf("dial: caller id %q or name %q has characters a SIP header cannot carry", req.FromUser, req.FromDisplay)
+	}
+	var dests []destination
+	if len(req.Contacts) == 0 {
+		d, err := s.resolve(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		dests = append(dests, d)
+	} else {
+		var lastErr error
+		for _, c := range req.Contacts {
+			var u sip.Uri
+			if err := sip.ParseUri(c, &u); err != nil {
+				lastErr = fmt.Errorf("dial: contact %q: %w", c, err)
+				continue
+			}
+			if err := checkSIPURI(u, c); err != nil {
+				lastErr = err
+				continue
+			}
+			if b, ok := s.bindingFor(contactKey(u)); ok && b.source.IsValid() {
+				dests = append(dests, destination{uri: u, addr: b.source, transport: b.transport})
+				continue
+			}
+			d, err := s.resolve(ctx, u)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			dests = append(dests, d)
+		}
+		if len(dests) == 0 {
+			return nil, fmt.Errorf("dial: no usable contact: %w", lastErr)
+		}
+	}
+
+	conn, err := s.ports.listen(s.bindIP)
+	if err != nil {
+		return nil, fmt.Errorf("dial: opening RTP socket: %w", err)
+	}
+	l := &outboundLeg{
+		srv: s, req: req, rtp: newRTPStream(conn), localIP: s.localIPFor(dests[0].addr.Addr()),
+		sessID: uint64(rand.Uint32()), outcome: make(chan struct{}), done: make(chan struct{}),
+	}
+	l.sdpVer = l.sessID
+	l.offer = buildOffer(l.sessID, l.sdpVer, l.localIP, l.rtp.localPort())
+	fromHost := s.opts.Realm
+	if fromHost == "" {
+		fromHost = l.localIP.String()
+	}
+	toURI := sip.Uri{Scheme: "sip", User: target.User, Host: target.Host, Port: target.Port}
+	l.info = call.LegInfo{
+		FromUser: req.FromUser, FromHost: fromHost, FromDisplay: req.FromDisplay, ToUser: target.User,
+		RequestURI: toURI.String(), Source: dests[0].addr, Transport: dests[0].transport,
+		CustomHeaders: map[string]string{}, Created: time.Now(),
+	}
+	for k, v := range req.Headers {
+		l.info.CustomHeaders[k] = v
+	}
+	for _, d := range dests {
+		b := l.newBranch(d, toURI, fromHost)
+		l.branches = append(l.branches, b)
+	}
+	l.left = len(l.branches)
+	l.info.CallID = l.branches[0].callID
+	l.log = s.log.With("call_id", l.info.CallID, "direction", "outbound")
+
+	s.legsMu.Lock()
+	s.outLegs[l] = struct{}{}
+	s.legsMu.Unlock()
+
+	ring := req.RingTimeout
+	if ring <= 0 {
+		ring = defaultRingTimeout
+	}
+	l.mu.Lock()
+	l.ringTimer = time.AfterFunc(ring, func() { l.giveUp(call.ErrRingTimeout, call.EndedLocal) })
+	l.mu.Unlock()
+	l.log.Info("outbound call", "target", req.Target, "branches", len(l.branches), "from", req.FromUser)
+	for _, b := range l.branches {
+		go b.run()
+	}
+	return l, nil
+}
+
+func checkSIPURI(u sip.Uri, raw string) error {
+	switch {
+	case u.Scheme == "sips":
+		return fmt.Errorf("dial: %q: sips: (TLS) is not supported", raw)
+	case u.Scheme != "sip":
+		return fmt.Errorf("dial: %q: only sip: URIs can be dialled", raw)
+	case u.Host == "":
+		return fmt.Errorf("dial: %q has no host", raw)
+	}
+	if tr, ok := u.UriParams.Get("transport"); ok && !strings.EqualFold(tr, "udp") && !strings.EqualFold(tr, "tcp") {
+		return fmt.Errorf("dial: %q: transport %s is not supported", raw, tr)
+	}
+	return nil
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-.!%*_+`'~", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+var reservedHeaders = map[string]bool{"via": true, "from": true, "to": true, "call-id": true, "cseq": true,
+	"contact": true, "content-type": true, "content-length": true, "max-forwards": true, "route": true}
+
+func checkHeaders(h map[string]string) error {
+	for k, v := range h {
+		if !isToken(k) || reservedHeaders[strings.ToLower(k)] {
+			return fmt.Errorf("dial: %q cannot be sent as an extra header", k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("dial: the value of header %s has a line break", k)
+		}
+	}
+	return nil
+}
+
+// resolve turns a SIP URI into an address: an IP host as is, a name by A/AAAA lookup.
+func (s *Server) resolve(ctx context.Context, u sip.Uri) (destination, error) {
+	transport := "udp"
+	if tr, ok := u.UriParams.Get("transport"); ok {
+		transport = strings.ToLower(tr)
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	host := strings.Trim(u.Host, "[]")
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ips, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+		cancel()
+		if lerr != nil || len(ips) == 0 {
+			return destination{}, fmt.Errorf("dial: cannot resolve host %q: %w", host, lerr)
+		}
+		ip = ips[0]
+		for _, a := range ips {
+			if a.Unmap().Is4() == s.bindIP.Is4() {
+				ip = a
+				break
+			}
+		}
+	}
+	ip = ip.Unmap()
+	if s.bindIP.Is4() && !ip.Is4() {
+		return destination{}, fmt.Errorf("dial: %s is IPv6 but SIP listens on IPv4", host)
+	}
+	u2 := *u.Clone()
+	u2.Headers = nil
+	return destination{uri: u2, addr: netip.AddrPortFrom(ip, uint16(port)), transport: transport}, nil
+}
+
+// buildOffer writes our SDP offer: PCMU, PCMA and telephone-event/8000.
+func buildOffer(sessID, version uint64, ip netip.Addr, port int) []byte {
+	ipv := "IP4"
+	if ip.Is6() && !ip.Is4In6() {
+		ipv = "IP6"
+	}
+	ip = ip.Unmap()
+	var b strings.Builder
+	fmt.Fprintf(&b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessID, version, ipv, ip, ipv, ip)
+	fmt.Fprintf(&b, "m=audio %d RTP/AVP 0 8 %d\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n", port, offerTEPT)
+	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:20\r\na=sendrecv\r\n", offerTEPT, offerTEPT)
+	return []byte(b.String())
+}
+
+// ---- call.Leg ----
+
+func (l *outboundLeg) Info() call.LegInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	info := l.info
+	info.CustomHeaders = make(map[string]string, len(l.info.CustomHeaders))
+	for k, v := range l.info.CustomHeaders {
+		info.CustomHeaders[k] = v
+	}
+	return info
+}
+
+// Ring does not apply to an outbound leg.
+func (l *outboundLeg) Ring(context.Context) error { return nil }
+
+// EarlyMedia does not apply to an outbound leg: early media flows once the far end sends it.
+func (l *outboundLeg) EarlyMedia(context.Context) error { return nil }
+
+// Answer waits for the far end to answer.
+func (l *outboundLeg) Answer(ctx context.Context) error {
+	status, err := l.WaitAnswer(ctx)
+	if err != nil {
+		if status != 0 {
+			return fmt.Errorf("outbound call not answered (SIP %d): %w", status, err)
+		}
+		return fmt.Errorf("outbound call not answered: %w", err)
+	}
+	return nil
+}
+
+// Reject does not apply to an outbound leg.
+func (l *outboundLeg) Reject(int, string, ...string) error {
+	return errors.New("reject: an outbound leg cannot be rejected; use Cancel or Hangup")
+}
+
+func (l *outboundLeg) WaitAnswer(ctx context.Context) (int, error) {
+	select {
+	case <-l.outcome:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status, l.result
+}
+
+func (l *outboundLeg) Cancel() { l.giveUp(call.ErrDialCanceled, call.EndedLocal) }
+
+func (l *outboundLeg) Hangup(ctx context.Context) error {
+	l.mu.Lock()
+	phase := l.phase
+	l.mu.Unlock()
+	switch phase {
+	case outPending:
+		l.Cancel()
+		return nil
+	case outFailed:
+		return nil
+	}
+	select {
+	case <-l.done:
+		return nil
+	default:
+	}
+	l.end(call.EndedLocal)
+	l.log.Info("hanging up")
+	byeDone := make(chan struct{})
+	go func() {
+		l.sendBye(5 * time.Second)
+		close(byeDone)
+	}()
+	select {
+	case <-byeDone:
+	case <-time.After(500 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (l *outboundLeg) Done() <-chan struct{} { return l.done }
+
+func (l *outboundLeg) EndedBy() call.LegEnd {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.endedBy
+}
+
+func (l *outboundLeg) Codec() media.Codec {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.neg.codec
+}
+
+func (l *outboundLeg) TelephoneEventPT() uint8 { return uint8(l.tePT.Load()) }
+
+func (l *outboundLeg) RemoteSendsMedia() bool { return l.remoteSends.Load() }
+
+func (l *outboundLeg) ReadPacket(buf []byte) (media.Packet, error) {
+	select {
+	case <-l.done:
+		return media.Packet{}, ErrLegEnded
+	default:
+	}
+	p, err := l.rtp.read(buf)
+	if err != nil {
+		select {
+		case <-l.done:
+			return p, ErrLegEnded
+		default:
+		}
+		return p, fmt.Errorf("reading RTP: %w", err)
+	}
+	return p, nil
+}
+
+// WriteRTP sends a packet; before the far end sent SDP (18x or 200) packets are dropped.
+func (l *outboundLeg) WriteRTP(payload []byte, payloadType uint8, marker bool, tsIncrement uint32) error {
+	select {
+	case <-l.done:
+		return ErrLegEnded
+	default:
+	}
+	if err := l.rtp.write(payload, payloadType, marker, tsIncrement); err != nil {
+		return fmt.Errorf("sending RTP: %w", err)
+	}
+	return nil
+}
+
+// ---- outcome ----
+
+// applyAnswerLocked takes a remote SDP for our media.
+func (l *outboundLeg) applyAnswerLocked(n negotiated) {
+	l.neg = n
+	l.tePT.Store(uint32(n.tePT))
+	l.remoteSends.Store(n.dir == dirSendRecv && n.remote.Addr().IsValid() && !n.remote.Addr().IsUnspecified())
+	l.rtp.setRemote(n.remote, remoteAcceptsMedia(n.dir))
+}
+
+func (l *outboundLeg) settle() {
+	l.outcomeOnce.Do(func() {
+		if l.ringTimer != nil {
+			l.ringTimer.Stop()
+		}
+		close(l.outcome)
+	})
+}
+
+// giveUp ends a pending leg (Cancel, ring timeout, Close): every branch is cancelled.
+func (l *outboundLeg) giveUp(why error, by call.LegEnd) {
+	l.mu.Lock()
+	if l.phase != outPending {
+		l.mu.Unlock()
+		return
+	}
+	l.phase = outFailed
+	l.status = 0
+	l.result = why
+	branches := l.branches
+	l.mu.Unlock()
+	l.settle()
+	l.log.Info("outbound call given up", "reason", why.Error())
+	for _, b := range branches {
+		b.cancel()
+	}
+	l.end(by)
+}
+
+// branchFailed records a branch's final failure; the last one decides the outcome.
+func (l *outboundLeg) branchFailed(b *branch, status int, err error) {
+	l.mu.Lock()
+	l.left--
+	if status >= 300 && statusRank(status) > statusRank(l.best) {
+		l.best = status
+	}
+	if err != nil && !errors.Is(err, call.ErrNoResponse) {
+		l.lastErr = err
+	}
+	if l.left > 0 || l.phase != outPending {
+		l.mu.Unlock()
+		return
+	}
+	l.phase = outFailed
+	by := call.EndedRemoteCancel
+	switch {
+	case l.best != 0:
+		l.status = l.best
+		l.result = fmt.Errorf("%w: SIP %d", call.ErrRefused, l.best)
+	case l.lastErr != nil:
+		l.result = l.lastErr
+		by = call.EndedTransport
+	default:
+		l.result = call.ErrNoResponse
+		by = call.EndedTransport
+	}
+	status, result := l.status, l.result
+	l.mu.Unlock()
+	l.log.Info("outbound call failed", "status", status, "error", result)
+	l.settle()
+	l.end(by)
+}
+
+// statusRank orders final error responses of forks (RFC 3261 §16.7, simplified): a 6xx
+// beats all, then any real refusal, then 408/480-like no-answers.
+func statusRank(code int) int {
+	switch {
+	case code == 0:
+		return 0
+	case code >= 600:
+		return 4
+	case code == 408 || code == 487:
+		return 1
+	case code == 480:
+		return 2
+	}
+	return 3
+}
+
+// end records who ended the leg (first caller wins), closes Done and the RTP socket.
+func (l *outboundLeg) end(by call.LegEnd) {
+	l.endOnce.Do(func() {
+		l.mu.Lock()
+		l.endedBy = by
+		if l.phase == outPending {
+			l.phase = outFailed
+		}
+		l.mu.Unlock()
+		close(l.done)
+		_ = l.rtp.close()
+		s := l.srv
+		s.legsMu.Lock()
+		l.mu.Lock()
+		id := l.dialogID
+		l.mu.Unlock()
+		delete(s.outLegs, l)
+		if id != "" && s.legs[id] == dialogLeg(l) {
+			delete(s.legs, id)
+		}
+		s.legsMu.Unlock()
+		l.log.Debug("call leg ended", "ended_by", int(by))
+	})
+}
+
+// ---- in-dialog requests from the far end ----
+
+func (l *outboundLeg) handleAck(*sip.Request, sip.ServerTransaction) {}
+
+func (l *outboundLeg) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	l.srv.respond(req, tx, 200, "OK")
+	l.end(call.EndedRemoteBye)
+	l.log.Info("remote hung up")
+}
+
+func (l *outboundLeg) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.phase != outAnswered {
+		l.srv.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if cs := req.CSeq(); cs == nil || cs.SeqNo <= l.remoteSeq {
+		l.srv.respond(req, tx, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return
+	} else {
+		l.remoteSeq = cs.SeqNo
+	}
+	if len(req.Body()) > 0 {
+		offer, err := parseSDP(req.Body())
+		var neg negotiated
+		if err == nil {
+			cur := l.neg.codec
+			neg, err = negotiate(offer, &cur)
+		}
+		if err != nil {
+			l.log.Info("re-INVITE refused", "error", err)
+			l.srv.respond(req, tx, 488, "Not Acceptable Here")
+			return
+		}
+		l.applyAnswerLocked(neg)
+		l.log.Info("media updated by re-INVITE", "direction", neg.dir, "codec", neg.codec.String(), "remote", neg.remote.String())
+	}
+	l.sdpVer++
+	body := buildSDP(l.sessID, l.sdpVer, l.localIP, l.rtp.localPort(), l.neg.codec, l.neg.tePT, answerDir(l.neg.dir), l.neg.offered, l.neg.mIndex)
+	res := sip.NewResponseFromRequest(req, 200, "OK", body)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Server", l.srv.opts.UserAgent))
+	if w := l.winner; w != nil {
+		res.AppendHeader(w.contactHeader())
+	}
+	if err := tx.Respond(res); err != nil {
+		l.log.Debug("re-INVITE response not sent", "error", err)
+	}
+}
+
+// sendBye sends BYE on the answered dialog and waits for its answer (bounded).
+func (l *outboundLeg) sendBye(timeout time.Duration) {
+	l.mu.Lock()
+	w := l.winner
+	l.localSeq++
+	seq := l.localSeq
+	l.mu.Unlock()
+	if w == nil {
+		return
+	}
+	w.bye(seq, timeout)
+}
+
+// ---- branches ----
+
+// branch is one INVITE transaction toward one destination.
+type branch struct {
+	leg       *outboundLeg
+	dest      destination
+	client    *sipgo.Client
+	callID    string
+	fromTag   string
+	invite    *sip.Request
+	cancelCh  chan struct{}
+	cancelOne sync.Once
+
+	// Set once the 200 won (read after, never changed).
+	res200       *sip.Response
+	remoteTarget sip.Uri
+	routes       []string
+}
+
+func (l *outboundLeg) newBranch(d destination, toURI sip.Uri, fromHost string) *branch {
+	s := l.srv
+	b := &branch{leg: l, dest: d, callID: uuid.NewString(), fromTag: sip.GenerateTagN(16), cancelCh: make(chan struct{})}
+	b.client = s.udpClient
+	if d.transport == "tcp" {
+		b.client = s.tcpClient
+	}
+	inv := sip.NewRequest(sip.INVITE, d.uri)
+	inv.SetTransport(strings.ToUpper(d.transport))
+	inv.SetDestination(d.addr.String())
+	inv.AppendHeader(b.via())
+	fromParams := sip.NewParams()
+	fromParams.Add("tag", b.fromTag)
+	user := l.req.FromUser
+	if user == "" {
+		user = "parley"
+	}
+	inv.AppendHeader(&sip.FromHeader{DisplayName: l.req.FromDisplay, Address: sip.Uri{Scheme: "sip", User: user, Host: fromHost}, Params: fromParams})
+	inv.AppendHeader(&sip.ToHeader{Address: toURI, Params: sip.NewParams()})
+	cid := sip.CallIDHeader(b.callID)
+	inv.AppendHeader(&cid)
+	inv.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
+	mf := sip.MaxForwardsHeader(70)
+	inv.AppendHeader(&mf)
+	inv.AppendHeader(b.contactHeader())
+	inv.AppendHeader(sip.NewHeader("User-Agent", s.opts.UserAgent))
+	inv.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	keys := make([]string, 0, len(l.req.Headers))
+	for k := range l.req.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		inv.AppendHeader(sip.NewHeader(k, l.req.Headers[k]))
+	}
+	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	inv.SetBody(l.offer)
+	b.invite = inv
+	return b
+}
+
+func (b *branch) via() *sip.ViaHeader {
+	params := sip.NewParams()
+	params.Add("branch", sip.GenerateBranch())
+	params.Add("rport", "")
+	return &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(b.dest.transport),
+		Host: b.leg.localIP.String(), Port: int(b.leg.srv.addr.Port()), Params: params}
+}
+
+func (b *branch) contactHeader() *sip.ContactHeader {
+	u := sip.Uri{Scheme: "sip", User: "parley", Host: b.leg.localIP.String(), Port: int(b.leg.srv.addr.Port()),
+		UriParams: sip.NewParams(), Headers: sip.NewParams()}
+	if b.dest.transport == "tcp" {
+		u.UriParams.Add("transport", "tcp")
+	}
+	return &sip.ContactHeader{Address: u, Params: sip.NewParams()}
+}
+
+// cancel asks the branch to give up (CANCEL once a provisional response came).
+func (b *branch) cancel() { b.cancelOne.Do(func() { close(b.cancelCh) }) }
+
+func (b *branch) cancelled() bool {
+	select {
+	case <-b.cancelCh:
+		return true
+	default:
+	}
+	return false
+}
+
+// run drives the branch's INVITE transaction to its end.
+func (b *branch) run() {
+	l := b.leg
+	authTries := 0
+	for {
+		tx, err := b.client.TransactionRequest(context.Background(), b.invite, sipgo.ClientRequestBuild)
+		if err != nil {
+			l.branchFailed(b, 0, fmt.Errorf("sending INVITE to %s: %w", b.dest.addr, err))
+			return
+		}
+		retry, status, ferr := b.follow(tx, &authTries)
+		if retry {
+			continue
+		}
+		if status != 200 {
+			l.branchFailed(b, status, ferr)
+		}
+		return
+	}
+}
+
+// follow reads one INVITE transaction. retry asks for a new INVITE with credentials.
+func (b *branch) follow(tx sip.ClientTransaction, authTries *int) (retry bool, status int, err error) {
+	l := b.leg
+	noResp := time.NewTimer(l.srv.opts.NoResponseTimeout)
+	defer noResp.Stop()
+	var giveUp <-chan time.Time
+	cancelCh := b.cancelCh
+	provisional := false
+	cancelWanted := false
+	cancelSent := false
+	got := false
+	for {
+		select {
+		case res := <-tx.Responses():
+			got = true
+			noResp.Stop()
+			code := res.StatusCode
+			switch {
+			case code < 200:
+				if code > 100 {
+					provisional = true
+					b.onProvisional(res)
+				} else {
+					provisional = true
+				}
+				if cancelWanted && !cancelSent {
+					cancelSent = true
+					b.sendCancel()
+				}
+			case code < 300:
+				b.onSuccess(tx, res)
+				return false, 200, nil
+			case (code == 401 || code == 407) && l.req.Password != "" && *authTries < 2 && !b.cancelled():
+				*authTries++
+				if b.addCredentials(res) {
+					return true, 0, nil
+				}
+				return false, code, nil
+			default:
+				l.log.Debug("branch refused", "status", code, "dest", b.dest.addr.String())
+				return false, code, nil
+			}
+		case <-tx.Done():
+			if terr := tx.Err(); !got && (terr == nil || errors.Is(terr, sip.ErrTransactionTimeout)) {
+				return false, 0, call.ErrNoResponse
+			}
+			if terr := tx.Err(); terr != nil && !errors.Is(terr, sip.ErrTransactionTerminated) {
+				return false, 0, fmt.Errorf("INVITE transaction to %s failed: %w", b.dest.addr, terr)
+			}
+			return false, 0, call.ErrNoResponse
+		case <-noResp.C:
+			if !got {
+				tx.Terminate()
+				l.log.Info("no response to INVITE", "dest", b.dest.addr.String())
+				return false, 0, call.ErrNoResponse
+			}
+		case <-cancelCh:
+			cancelCh = nil
+			cancelWanted = true
+			if provisional && !cancelSent {
+				cancelSent = true
+				b.sendCancel()
+			}
+			// A far end that never answers the CANCEL must not keep us forever.
+			giveUp = time.After(sip.Timer_B)
+		case <-giveUp:
+			tx.Terminate()
+			return false, 487, nil
+		}
+	}
+}
+
+func (b *branch) onProvisional(res *sip.Response) {
+	l := b.leg
+	code := res.StatusCode
+	hasSDP := len(res.Body()) > 0 && isSDP(res)
+	var notify []int
+	l.mu.Lock()
+	if l.phase == outPending {
+		if code == 180 && !l.got180 {
+			l.got180 = true
+			notify = append(notify, 180)
+		}
+		if code == 183 && !l.got183 {
+			l.got183 = true
+			notify = append(notify, 183)
+		}
+		if hasSDP && (l.early == nil || l.early == b) {
+			if r, err := parseSDP(res.Body()); err == nil {
+				if n, err := negotiate(r, nil); err == nil {
+					l.early = b
+					l.applyAnswerLocked(n)
+				}
+			}
+		}
+	}
+	l.mu.Unlock()
+	if cb := l.req.OnProgress; cb != nil {
+		for _, c := range notify {
+			cb(c, hasSDP)
+		}
+	}
+}
+
+func isSDP(m *sip.Response) bool {
+	ct := m.ContentType()
+	return ct != nil && strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/sdp")
+}
+
+// onSuccess handles a 200 to our INVITE: the first one wins the leg, later ones are
+// ACKed and hung up.
+func (b *branch) onSuccess(tx sip.ClientTransaction, res *sip.Response) {
+	l := b.leg
+	b.res200 = res
+	b.remoteTarget = b.invite.Recipient
+	if c := res.Contact(); c != nil {
+		b.remoteTarget = *c.Address.Clone()
+	}
+	hdrs := res.GetHeaders("Record-Route")
+	for i := len(hdrs) - 1; i >= 0; i-- {
+		b.routes = append(b.routes, hdrs[i].Value())
+	}
+	toTag := ""
+	if to := res.To(); to != nil {
+		toTag, _ = to.Params.Get("tag")
+	}
+
+	ack := b.inDialog(sip.ACK, b.invite.CSeq().SeqNo)
+	sendAck := func() {
+		if err := b.client.WriteRequest(ack.Clone(), sipgo.ClientRequestBuild); err != nil {
+			l.log.Debug("ACK not sent", "error", err)
+		}
+	}
+	sendAck()
+	tx.OnRetransmission(func(r *sip.Response) {
+		if r.StatusCode/100 != 2 {
+			return
+		}
+		if to := r.To(); to != nil {
+			if tag, _ := to.Params.Get("tag"); tag == toTag {
+				sendAck()
+			}
+		}
+	})
+
+	l.mu.Lock()
+	lost := l.phase != outPending || l.winner != nil
+	var neg negotiated
+	var negErr error
+	if !lost {
+		switch {
+		case len(res.Body()) > 0:
+			var r *remoteSDP
+			if r, negErr = parseSDP(res.Body()); negErr == nil {
+				neg, negErr = negotiate(r, nil)
+			}
+		case l.early == b:
+			neg = l.neg
+		default:
+			negErr = errors.New("the answer has no SDP")
+		}
+	}
+	if lost || negErr != nil {
+		l.mu.Unlock()
+		if negErr != nil {
+			l.log.Warn("answer unusable, hanging up", "error", negErr)
+		} else {
+			l.log.Info("late answer from a losing branch, hanging up", "dest", b.dest.addr.String())
+		}
+		go b.bye(2, 5*time.Second)
+		if negErr != nil {
+			l.branchFailed(b, 0, fmt.Errorf("far end answered with unusable media: %w", negErr))
+		}
+		return
+	}
+	l.winner = b
+	l.phase = outAnswered
+	l.status = 200
+	l.localSeq = b.invite.CSeq().SeqNo
+	l.applyAnswerLocked(neg)
+	l.info.CallID = b.callID
+	l.info.Source = sourceOf2(res, b.dest.addr)
+	l.info.Transport = b.dest.transport
+	l.dialogID = sip.DialogIDMake(b.callID, b.fromTag, toTag)
+	branches := l.branches
+	l.mu.Unlock()
+
+	s := l.srv
+	s.legsMu.Lock()
+	select {
+	case <-l.done:
+	default:
+		s.legs[l.dialogID] = l
+	}
+	s.legsMu.Unlock()
+	l.log.Info("call answered", "answered_call_id", b.callID, "codec", neg.codec.String(), "dest", b.dest.addr.String())
+	l.settle()
+	for _, o := range branches {
+		if o != b {
+			o.cancel()
+		}
+	}
+}
+
+// sourceOf2 is where a response came from, or fallback.
+func sourceOf2(res *sip.Response, fallback netip.AddrPort) netip.AddrPort {
+	if a, err := netip.ParseAddrPort(res.Source()); err == nil {
+		return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	}
+	return fallback
+}
+
+// inDialog builds ACK or BYE for the dialog the 200 created.
+func (b *branch) inDialog(method sip.RequestMethod, seq uint32) *sip.Request {
+	r := sip.NewRequest(method, *b.remoteTarget.Clone())
+	r.SetTransport(strings.ToUpper(b.dest.transport))
+	r.AppendHeader(b.via())
+	r.AppendHeader(sip.HeaderClone(b.invite.From()))
+	r.AppendHeader(sip.HeaderClone(b.res200.To()))
+	r.AppendHeader(sip.HeaderClone(b.invite.CallID()))
+	r.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+	mf := sip.MaxForwardsHeader(70)
+	r.AppendHeader(&mf)
+	for _, rt := range b.routes {
+		r.AppendHeader(sip.NewHeader("Route", rt))
+	}
+	if len(b.routes) == 0 {
+		// Where the 200 came from: right behind NAT, and the same TCP connection.
+		r.SetDestination(sourceOf2(b.res200, b.dest.addr).String())
+	}
+	r.AppendHeader(sip.NewHeader("User-Agent", b.leg.srv.opts.UserAgent))
+	r.SetBody(nil)
+	return r
+}
+
+// bye sends BYE with CSeq seq (above the INVITE's) and waits for the answer, bounded.
+func (b *branch) bye(seq uint32, timeout time.Duration) {
+	if seq <= b.invite.CSeq().SeqNo {
+		seq = b.invite.CSeq().SeqNo + 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req := b.inDialog(sip.BYE, seq)
+	tx, err := b.client.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
+	if err != nil {
+		b.leg.log.Debug("BYE not sent", "error", err)
+		return
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.StatusCode >= 200 {
+				return
+			}
+		case <-tx.Done():
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sendCancel sends CANCEL for the current INVITE (RFC 3261 §9.1) and drops its answer.
+func (b *branch) sendCancel() {
+	inv := b.invite
+	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	c.SetTransport(inv.Transport())
+	c.SetDestination(inv.Destination())
+	if v := inv.Via(); v != nil {
+		c.AppendHeader(v.Clone())
+	}
+	c.AppendHeader(sip.HeaderClone(inv.From()))
+	c.AppendHeader(sip.HeaderClone(inv.To()))
+	c.AppendHeader(sip.HeaderClone(inv.CallID()))
+	c.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	mf := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	for _, h := range inv.GetHeaders("Route") {
+		c.AppendHeader(sip.HeaderClone(h))
+	}
+	c.SetBody(nil)
+	tx, err := b.client.TransactionRequest(context.Background(), c, sipgo.ClientRequestBuild)
+	if err != nil {
+		b.leg.log.Debug("CANCEL not sent", "error", err)
+		return
+	}
+	go func() {
+		defer tx.Terminate()
+		t := time.NewTimer(sip.Timer_B)
+		defer t.Stop()
+		for {
+			select {
+			case res := <-tx.Responses():
+				if res.StatusCode >= 200 {
+					return
+				}
+			case <-tx.Done():
+				return
+			case <-t.C:
+				return
+			}
+		}
+	}()
+}
+
+// addCredentials turns the INVITE into its authenticated retry; false when the challenge
+// cannot be answered.
+func (b *branch) addCredentials(res *sip.Response) bool {
+	l := b.leg
+	hdr, authHdr := "WWW-Authenticate", "Authorization"
+	if res.StatusCode == 407 {
+		hdr, authHdr = "Proxy-Authenticate", "Proxy-Authorization"
+	}
+	h := res.GetHeader(hdr)
+	if h == nil {
+		return false
+	}
+	inv := b.invite.Clone()
+	cseq := inv.CSeq().SeqNo + 1
+	value, err := answerChallenge(h.Value(), "INVITE", inv.Recipient.String(), l.req.Username, l.req.Password, 1)
+	if err != nil {
+		l.log.Info("cannot answer the far end's challenge", "error", err)
+		return false
+	}
+	inv.RemoveHeader("Via")
+	inv.PrependHeader(b.via())
+	inv.CSeq().SeqNo = cseq
+	inv.RemoveHeader(authHdr)
+	inv.AppendHeader(sip.NewHeader(authHdr, value))
+	inv.SetDestination(b.invite.Destination())
+	b.invite = inv
+	return true
+}
