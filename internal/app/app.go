@@ -120,8 +120,29 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		CallLog:  st,
 		Logger:   s.log,
 	}
+	s.runner.RecordingsDir = cfg.RecordingsDir
+	s.runner.SaveRecording = s.saveCallRecording
 	s.conf = s.newConferences()
 	s.runner.Conferences = s.conf
+	s.runner.DialRouter = dialRouter{s}
+	s.runner.TrackLeg = s.trackLeg
+	s.sip, err = sip.New(sip.Options{
+		ListenAddr:   s.cfg.SIPAddr,
+		PublicIP:     s.cfg.PublicIP,
+		RTPPortMin:   s.cfg.RTPPorts.Min,
+		RTPPortMax:   s.cfg.RTPPorts.Max,
+		UserAgent:    "Parley",
+		Logger:       s.log,
+		Handler:      s.handleInbound,
+		Realm:        s.cfg.SIPDomain(),
+		Registrar:    endpointCredentials{s},
+		Authenticate: s.authenticate,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.runner.Dialer = s.sip
 	return s, nil
 }
 
@@ -155,6 +176,12 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.janitor(s.runCtx)
+	}()
+
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP listen on %s: %w", s.cfg.HTTPAddr, err)
@@ -173,18 +200,6 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 
-	s.sip, err = sip.New(sip.Options{
-		ListenAddr: s.cfg.SIPAddr,
-		PublicIP:   s.cfg.PublicIP,
-		RTPPortMin: s.cfg.RTPPorts.Min,
-		RTPPortMax: s.cfg.RTPPorts.Max,
-		UserAgent:  "Parley",
-		Logger:     s.log,
-		Handler:    s.handleInbound,
-	})
-	if err != nil {
-		return err
-	}
 	if err := s.sip.Start(ctx); err != nil {
 		return err
 	}

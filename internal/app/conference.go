@@ -115,6 +115,16 @@ func (s *Server) conferenceRecordingDone(ev conference.Event) {
 	}
 }
 
+// saveCallRecording stores the row of a final <Record> file.
+func (s *Server) saveCallRecording(ctx context.Context, m flow.RecordingMeta) error {
+	_, err := s.store.InsertRecording(ctx, store.Recording{
+		RecordingID: m.ID, AuthID: m.AccountID, CallUUID: m.CallUUID, FromNumber: m.From, ToNumber: m.To,
+		Format: m.Format, Type: "call", StartMs: m.Start.UnixMilli(), EndMs: m.End.UnixMilli(),
+		DurationMs: m.Duration.Milliseconds(), FilePath: m.Path,
+	})
+	return err
+}
+
 // conferenceAPI adapts the room manager to the REST API's interface.
 type conferenceAPI struct {
 	m     *conference.Manager

@@ -13,6 +13,14 @@ func webhookNotification(authID, rawURL, method string, params url.Values, order
 	return webhook.Notification{AuthID: authID, URL: rawURL, Method: method, Params: params, OrderKey: orderKey}
 }
 
+// limitOrOff maps the configuration's 0 (off) to the API's negative (off).
+func limitOrOff(v float64) float64 {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
 // demoAnswer is the built-in application of a fresh install: it greets the caller.
 const demoAnswer = `<?xml version="1.0" encoding="UTF-8"?>
 <Response>
@@ -40,15 +48,22 @@ func (s *Server) httpHandler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	rest := api.New(api.Options{
-		Accounts:      accountsAPI{s},
-		Conferences:   conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth},
-		Recordings:    recordingAPI{st: s.store},
-		Profile:       api.Profile(s.cfg.APIProfile),
-		PublicBaseURL: s.routes.baseURL,
-		MaxBodyBytes:  s.cfg.MaxBodyBytes,
-		RESTRate:      s.cfg.RESTRate,
-		RESTBurst:     s.cfg.RESTBurst,
-		Logger:        s.log,
+		Accounts:           accountsAPI{s},
+		Conferences:        conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth},
+		Recordings:         recordingAPI{st: s.store},
+		Applications:       applicationsAPI{st: s.store},
+		Calls:              callsAPI{s},
+		CallsPerSecond:     limitOrOff(s.cfg.CallsPerSecond),
+		MaxConcurrentCalls: int(limitOrOff(float64(s.cfg.MaxConcurrentCalls))),
+		Endpoints:          endpointsAPI{st: s.store, reg: s.sip},
+		SIPDomain:          s.cfg.SIPDomain(),
+		HasSIPGateway:      s.cfg.SIPGateway != "",
+		Profile:            api.Profile(s.cfg.APIProfile),
+		PublicBaseURL:      s.routes.baseURL,
+		MaxBodyBytes:       s.cfg.MaxBodyBytes,
+		RESTRate:           s.cfg.RESTRate,
+		RESTBurst:          s.cfg.RESTBurst,
+		Logger:             s.log,
 	})
 	mux.Handle("/api/", rest)
 	mux.Handle("/v1/", rest)

@@ -11,6 +11,7 @@ import (
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/config"
 	"github.com/parley-voice/parley/internal/flow"
+	"github.com/parley-voice/parley/internal/sip"
 	"github.com/parley-voice/parley/internal/store"
 )
 
@@ -107,8 +108,34 @@ var errNoRoute = errors.New("no application for this call")
 // errAppDisabled is an INVITE routed to a disabled application.
 var errAppDisabled = errors.New("application disabled")
 
-// route picks the application of an inbound INVITE (spec §8.1, rules 2 to 4).
-func (s *Server) route(ctx context.Context, info call.LegInfo) (store.Application, *config.Account, error) {
+// errEndpointNoApp is an authenticated endpoint without an application.
+var errEndpointNoApp = errors.New("endpoint has no application")
+
+// route picks the application of an inbound INVITE (spec §8.1). authUser is the endpoint the
+// INVITE authenticated as, "" when none.
+func (s *Server) route(ctx context.Context, info call.LegInfo, authUser string) (store.Application, *config.Account, error) {
+	// Rule 1: an authenticated endpoint runs its own application.
+	if authUser != "" {
+		ep, err := s.store.GetEndpointByUsername(ctx, authUser)
+		if err != nil {
+			return store.Application{}, nil, errNoRoute
+		}
+		acct, ok := s.cfg.Account(ep.AuthID)
+		if !ok {
+			return store.Application{}, nil, errNoRoute
+		}
+		if ep.AppID == "" {
+			return store.Application{}, acct, errEndpointNoApp
+		}
+		app, err := s.store.GetApplication(ctx, ep.AuthID, ep.AppID)
+		if err != nil {
+			return store.Application{}, acct, errEndpointNoApp
+		}
+		if !app.Enabled {
+			return app, acct, errAppDisabled
+		}
+		return app, acct, nil
+	}
 	acct, trusted := s.cfg.AccountForSource(info.Source.Addr())
 	var app store.Application
 	found := false
@@ -155,11 +182,19 @@ func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
 	defer s.handlers.Done()
 
 	info := leg.Info()
-	app, acct, err := s.route(ctx, info)
+	authUser := ""
+	if a, ok := leg.(sip.Authenticated); ok {
+		authUser = a.AuthenticatedUser()
+	}
+	app, acct, err := s.route(ctx, info, authUser)
 	switch {
 	case errors.Is(err, errNoRoute):
 		s.log.Info("INVITE refused: no route", "from", info.FromUser, "to", info.ToUser, "source", info.Source.String())
 		_ = leg.Reject(404, "Not Found")
+		return
+	case errors.Is(err, errEndpointNoApp):
+		s.log.Info("INVITE refused: endpoint has no application", "endpoint", authUser)
+		_ = leg.Reject(480, "Temporarily Unavailable")
 		return
 	case errors.Is(err, errAppDisabled):
 		s.log.Info("INVITE refused: application disabled", "app_id", app.AppID)
@@ -176,9 +211,13 @@ func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
 		return
 	}
 
-	c := call.New(inboundIdentity(acct.AuthID, info), leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, Logger: s.log})
+	id := inboundIdentity(acct.AuthID, info)
+	if authUser != "" {
+		id.From = "sip:" + authUser + "@" + s.cfg.SIPDomain()
+	}
+	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, Logger: s.log})
 	s.calls.Add(c)
-	s.recordStart(c, info.CallID)
+	s.recordStartWithParent(c, "", info.CallID)
 	c.Logger().Info("inbound call", "from", c.Identity().From, "to", c.Identity().To, "app_id", app.AppID)
 	if err := c.Ring(ctx); err != nil {
 		c.Logger().Debug("ringing failed", "err", err)
@@ -229,24 +268,6 @@ func inboundIdentity(authID string, info call.LegInfo) call.Identity {
 		id.ForwardedFrom = strings.TrimPrefix(info.Diversion, "+")
 	}
 	return id
-}
-
-// recordStart stores the new leg's record.
-func (s *Server) recordStart(c *call.Call, sipCallID string) {
-	id := c.Identity()
-	err := s.store.InsertCall(context.Background(), store.CallRecord{
-		CallUUID:   id.UUID,
-		AuthID:     id.AccountID,
-		Direction:  string(id.Direction),
-		From:       id.From,
-		To:         id.To,
-		CallerName: id.CallerName,
-		StartTime:  id.Created,
-		SIPCallID:  sipCallID,
-	})
-	if err != nil {
-		c.Logger().Error("storing call record failed", "err", err)
-	}
 }
 
 // finishCall completes the call's record and queues its hangup webhook.

@@ -303,6 +303,11 @@ func (c *Call) watchLeg() {
 		return
 	}
 	answered := c.State() == Answered
+	if c.id.Direction == Outbound && !answered {
+		// An outbound attempt that ends unanswered is judged by whoever placed it (busy, no
+		// answer, ring timeout...), which knows the SIP status.
+		return
+	}
 	by := c.leg.EndedBy()
 	cause, source := CauseNormalHangup, SourceCaller
 	if c.id.Direction == Outbound {

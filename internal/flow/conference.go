@@ -66,7 +66,7 @@ func (x *run) conference(e *vxml.Conference) (*vxml.Document, error) {
 		x.c.SetAudioSink(in.PushFrame)
 		x.c.SetDigitSink(in.PushDigit)
 	}
-	res, err := x.r.Conferences.Join(x.c.Context(), req)
+	res, err := x.r.Conferences.Join(x.ctx, req)
 	x.c.SetAudioSink(nil)
 	x.c.SetDigitSink(nil)
 	out.Release()

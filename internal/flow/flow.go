@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
@@ -68,6 +69,25 @@ type Runner struct {
 	RecordingsDir string
 	// SaveRecording stores the row of a final recording; nil keeps none.
 	SaveRecording func(ctx context.Context, m RecordingMeta) error
+	// Dialer and DialRouter place <Dial> legs; without them Dial fails with 5020.
+	Dialer     call.Dialer
+	DialRouter DialRouter
+	// TrackLeg registers the B legs of <Dial>; may be nil.
+	TrackLeg LegTracker
+
+	mu   sync.Mutex
+	runs map[string]*run // documents running now, by CallUUID (for transfers)
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+func webhookRequest(rawURL, method string, params url.Values, token string) webhook.Request {
+	return webhook.Request{URL: rawURL, Method: method, Params: params, AuthToken: token}
 }
 
 // Session is one call's application: where its documents come from and who signs for them.
@@ -101,12 +121,27 @@ type run struct {
 	fetches       int // document fetches since the last blocking element
 	scheduleTimer *time.Timer
 	dialRecord    *vxml.Record // a <Record startOnDialAnswer> waiting for the next <Dial>
+
+	// ctx is the running element's context: the call's, cancelled early by a transfer.
+	ctx context.Context
+
+	mu         sync.Mutex
+	cancelElem context.CancelFunc
+	transfer   *transferRequest
+	inDial     bool
+}
+
+// transferRequest is a pending REST transfer (spec §4.6).
+type transferRequest struct {
+	url, method string
 }
 
 // Run runs the session's application until the call ends or its document is exhausted. It
 // always leaves the call ended.
 func (r *Runner) Run(s *Session) {
-	x := &run{r: r, s: s, c: s.Call, log: s.Call.Logger()}
+	x := &run{r: r, s: s, c: s.Call, log: s.Call.Logger(), ctx: s.Call.Context()}
+	r.register(x)
+	defer r.unregister(x)
 	defer func() {
 		if x.scheduleTimer != nil {
 			x.scheduleTimer.Stop()
@@ -240,12 +275,100 @@ func (x *run) runElements(elems []vxml.Element) (*vxml.Document, error) {
 		if x.c.Context().Err() != nil {
 			return nil, errCallEnded
 		}
+		if t := x.takeTransfer(); t != nil {
+			return x.fetchTransfer(t)
+		}
+		ctx, cancel := context.WithCancel(x.c.Context())
+		x.mu.Lock()
+		x.ctx, x.cancelElem = ctx, cancel
+		x.mu.Unlock()
 		next, err := x.exec(el)
+		cancel()
+		if x.c.Context().Err() == nil {
+			if t := x.takeTransfer(); t != nil {
+				return x.fetchTransfer(t)
+			}
+		}
 		if err != nil || next != nil {
 			return next, err
 		}
 	}
 	return nil, nil
+}
+
+// takeTransfer returns and clears a pending transfer.
+func (x *run) takeTransfer() *transferRequest {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	t := x.transfer
+	x.transfer = nil
+	return t
+}
+
+// fetchTransfer fetches the document of a transfer, which replaces the running one.
+func (x *run) fetchTransfer(t *transferRequest) (*vxml.Document, error) {
+	x.fetches = 0
+	return x.fetchDocument(transferDoc, t.url, t.method, CallParams(x.c, "Transfer"))
+}
+
+// ErrNoDocument is returned by Transfer for a call that runs no document here.
+var ErrNoDocument = errors.New("the call runs no document")
+
+// ErrNotBridged is returned by Transfer when the B leg is asked for and the call is not in a
+// <Dial> bridge.
+var ErrNotBridged = errors.New("the call is not in a Dial bridge")
+
+// Transfer replaces the running document of a live call with the one at rawURL (spec §4.6):
+// the running element is abandoned (a conference member leaves its room, a Dial bridge is
+// broken) and the new document is fetched with Event=Transfer.
+func (r *Runner) Transfer(callUUID, rawURL, method string) error {
+	r.mu.Lock()
+	x := r.runs[callUUID]
+	r.mu.Unlock()
+	if x == nil {
+		return ErrNoDocument
+	}
+	if method == "" {
+		method = "POST"
+	}
+	x.mu.Lock()
+	x.transfer = &transferRequest{url: rawURL, method: method}
+	cancel := x.cancelElem
+	x.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return nil
+}
+
+// InDial tells whether the call is bridged by <Dial> right now.
+func (r *Runner) InDial(callUUID string) bool {
+	r.mu.Lock()
+	x := r.runs[callUUID]
+	r.mu.Unlock()
+	if x == nil {
+		return false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.inDial
+}
+
+func (r *Runner) register(x *run) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.runs == nil {
+		r.runs = make(map[string]*run)
+	}
+	r.runs[x.c.UUID()] = x
+}
+
+func (r *Runner) unregister(x *run) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.runs[x.c.UUID()] == x {
+		delete(r.runs, x.c.UUID())
+	}
 }
 
 // answer answers the call if it is not yet answered.
@@ -282,14 +405,14 @@ func (x *run) exec(el vxml.Element) (*vxml.Document, error) {
 		if err := x.answer(); err != nil {
 			return nil, err
 		}
-		return nil, x.speak(x.c.Context(), e)
+		return nil, x.speak(x.ctx, e)
 	case *vxml.Play:
 		if err := x.answer(); err != nil {
 			return nil, err
 		}
-		return nil, x.play(x.c.Context(), e)
+		return nil, x.play(x.ctx, e)
 	case *vxml.Wait:
-		return nil, x.wait(x.c.Context(), e)
+		return nil, x.wait(x.ctx, e)
 	case *vxml.PreAnswer:
 		return nil, x.preAnswer(e)
 	case *vxml.Redirect:
@@ -301,7 +424,7 @@ func (x *run) exec(el vxml.Element) (*vxml.Document, error) {
 		if err := x.answer(); err != nil {
 			return nil, err
 		}
-		err := x.c.SendDigits(x.c.Context(), e.Digits, !e.Async)
+		err := x.c.SendDigits(x.ctx, e.Digits, !e.Async)
 		if err != nil && x.c.Context().Err() == nil {
 			x.warn("sending DTMF failed", "err", err)
 		}
@@ -312,6 +435,8 @@ func (x *run) exec(el vxml.Element) (*vxml.Document, error) {
 		return x.gather(e)
 	case *vxml.Record:
 		return x.record(e)
+	case *vxml.Dial:
+		return x.dial(e)
 	}
 	x.warn("element not supported in this version; skipped", "element", fmt.Sprintf("%T", el))
 	return nil, nil
@@ -418,7 +543,7 @@ func (x *run) preAnswer(e *vxml.PreAnswer) error {
 			return x.ended(err)
 		}
 	}
-	ctx := x.c.Context()
+	ctx := x.ctx
 	for _, child := range e.Children {
 		var err error
 		switch ch := child.(type) {

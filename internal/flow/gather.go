@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ func (x *run) gather(e *vxml.Gather) (*vxml.Document, error) {
 		return nil, err
 	}
 	x.blocking()
-	ctx := x.c.Context()
+	ctx := x.ctx
 	if strings.Contains(strings.ToLower(e.InputType), "speech") {
 		x.warn("speech input is not recognised in this version; Speech will be empty", "inputType", e.InputType)
 	}
@@ -92,17 +93,9 @@ collect:
 
 // notify queues a notification about this call in the durable outbox.
 func (x *run) notify(rawURL, method string, params map[string][]string) {
-	if method == "" {
-		method = "POST"
-	}
-	n := webhook.Notification{
-		AuthID:   x.c.Identity().AccountID,
-		URL:      rawURL,
-		Method:   method,
-		Params:   params,
-		OrderKey: x.c.UUID(),
-	}
-	if err := x.r.Notifier.Notify(context.Background(), n); err != nil {
-		x.log.Error("queueing notification failed", "url", rawURL, "err", err)
-	}
+	x.r.notifyCall(x.c, rawURL, method, params)
+}
+
+func webhookNote(authID, rawURL, method string, params url.Values, orderKey string) webhook.Notification {
+	return webhook.Notification{AuthID: authID, URL: rawURL, Method: method, Params: params, OrderKey: orderKey}
 }

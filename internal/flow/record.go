@@ -113,7 +113,7 @@ func (x *run) record(e *vxml.Record) (*vxml.Document, error) {
 		return nil, nil
 	}
 	x.blocking()
-	ctx := x.c.Context()
+	ctx := x.ctx
 	if e.PlayBeep {
 		if err := x.c.Play(ctx, media.BeepRecord()); err != nil {
 			return nil, x.ended(err)

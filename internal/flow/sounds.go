@@ -56,6 +56,16 @@ func (r *Runner) Sound(ctx context.Context, req conference.SoundRequest) (media.
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", req.Kind, req.Ref, err)
 	}
+	pcm, err := r.soundPCM(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	return media.NewPCMSource(pcm), nil
+}
+
+// soundPCM renders the Play, Speak and Wait elements of a sound document (others are ignored)
+// into PCM, at most conference.MaxSoundDuration of it.
+func (r *Runner) soundPCM(ctx context.Context, doc *vxml.Document) ([]int16, error) {
 	var parts []media.Source
 	for _, el := range doc.Elements {
 		switch e := el.(type) {
@@ -79,7 +89,8 @@ func (r *Runner) Sound(ctx context.Context, req conference.SoundRequest) (media.
 			parts = append(parts, media.Silence(e.Length))
 		}
 	}
-	return media.Concat(parts...), nil
+	limit := int(conference.MaxSoundDuration / media.FrameDuration * media.FrameSamples)
+	return media.ReadAll(media.Concat(parts...), limit), nil
 }
 
 // loopPCM repeats pcm loop times; 0 means once here, since a sound must end (wait audio is

@@ -1,0 +1,241 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/parley-voice/parley/internal/api"
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/flow"
+	"github.com/parley-voice/parley/internal/store"
+	"github.com/parley-voice/parley/internal/vxml"
+)
+
+// routeSIPTarget resolves an outbound destination (spec §8.3): an endpoint of ours rings its
+// registered contacts, a number goes to the outbound gateway, any other SIP URI is sent to its
+// host when direct SIP is allowed.
+func (s *Server) routeSIPTarget(ctx context.Context, kind, address string) (flow.DialRoute, *call.Cause) {
+	if kind == vxml.TargetNumber {
+		if s.cfg.SIPGateway == "" {
+			return flow.DialRoute{}, &call.CauseRoutingError
+		}
+		return flow.DialRoute{Target: "sip:" + strings.TrimPrefix(address, "+") + "@" + s.cfg.SIPGateway, ViaGateway: true}, nil
+	}
+	u, err := url.Parse(address)
+	if err != nil || u.Scheme != "sip" || u.Opaque == "" {
+		return flow.DialRoute{}, &call.CauseRoutingError
+	}
+	user, host, _ := strings.Cut(u.Opaque, "@")
+	if host == "" {
+		return flow.DialRoute{}, &call.CauseRoutingError
+	}
+	if hostOnly(strings.SplitN(host, ";", 2)[0]) == s.cfg.SIPDomain() {
+		if _, err := s.store.GetEndpointByUsername(ctx, user); err == nil {
+			contacts := s.sip.Contacts(user)
+			if len(contacts) == 0 {
+				return flow.DialRoute{}, &call.CauseNotRegistered
+			}
+			return flow.DialRoute{Target: address, Contacts: contacts}, nil
+		}
+	}
+	if !s.cfg.AllowDirectSIP {
+		return flow.DialRoute{}, &call.CauseRoutingError
+	}
+	return flow.DialRoute{Target: address}, nil
+}
+
+// dialRouter gives the flow the same routing for <Dial>.
+type dialRouter struct{ s *Server }
+
+func (d dialRouter) RouteDial(ctx context.Context, _ string, kind, address string) (flow.DialRoute, *call.Cause) {
+	return d.s.routeSIPTarget(ctx, kind, address)
+}
+
+// trackLeg registers a <Dial> B leg: it is live for the API and gets a call record, but no
+// hangup webhook.
+func (s *Server) trackLeg(b, parent *call.Call) {
+	s.calls.Add(b)
+	s.recordStartWithParent(b, parent.UUID(), b.Leg().Info().CallID)
+	go func() {
+		<-b.Done()
+		s.finishCall(b, "", "")
+	}()
+}
+
+// callsAPI adapts calls to the REST API.
+type callsAPI struct{ s *Server }
+
+func (a callsAPI) Live(_ context.Context, acct string) int { return a.s.calls.Count(acct) }
+
+func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParams) (string, error) {
+	s := a.s
+	if s.draining.Load() {
+		return "", api.ErrDraining
+	}
+	token, ok := s.token(acct)
+	if !ok {
+		return "", errors.New("unknown account")
+	}
+	fromUser := partyUserOf(p.From)
+	id := call.Identity{AccountID: acct, Direction: call.Outbound, CallerName: p.CallerName}
+	if call.IsNumber(fromUser) {
+		id.From = strings.TrimPrefix(fromUser, "+")
+	} else {
+		id.From = "sip:" + fromUser + "@" + s.cfg.SIPDomain()
+		if strings.HasPrefix(p.From, "sip:") {
+			id.From = sipParty(p.From)
+		}
+	}
+	if id.CallerName == "" {
+		id.CallerName = fromUser
+	}
+	kind := vxml.TargetUser
+	if p.ToNumber {
+		kind = vxml.TargetNumber
+		id.To = strings.TrimPrefix(p.To, "+")
+	} else {
+		id.To = sipParty(p.To)
+	}
+	headers := map[string]string{}
+	for _, h := range p.SIPHeaders {
+		headers[h.Name] = h.Value
+	}
+	id.CustomHeaders = headers
+	if len(headers) == 0 {
+		id.CustomHeaders = nil
+	}
+
+	route, cause := s.routeSIPTarget(ctx, kind, p.To)
+	progress := make(chan flow.Progress, 4)
+	var leg call.OutboundLeg
+	if cause == nil {
+		var err error
+		leg, err = s.sip.Dial(context.Background(), call.DialRequest{
+			Target: route.Target, Contacts: route.Contacts, FromUser: fromUser, FromDisplay: p.CallerName,
+			Headers: headers, RingTimeout: p.RingTimeout,
+			OnProgress: func(status int, early bool) {
+				select {
+				case progress <- flow.Progress{Status: status, EarlyMedia: early}:
+				default:
+				}
+			},
+		})
+		if err != nil {
+			s.log.Warn("outbound call cannot be placed", "to", p.To, "err", err)
+			cause = &call.CauseRoutingError
+		}
+	}
+	if cause != nil {
+		leg = newNotPlacedLeg()
+	}
+	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, Logger: s.log})
+	if !s.beginHandler() {
+		c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
+		return "", api.ErrDraining
+	}
+	s.calls.Add(c)
+	s.recordStartWithParent(c, "", leg.Info().CallID)
+	go func() {
+		defer s.handlers.Done()
+		if cause != nil {
+			c.Hangup(*cause, call.SourceVobiz, 0)
+		} else {
+			s.runner.RunOutbound(&flow.Attempt{Call: c, Leg: leg, Progress: progress, ViaGateway: route.ViaGateway}, &flow.Outbound{
+				Session: flow.Session{Call: c, AuthToken: token, AnswerURL: p.AnswerURL, AnswerMethod: p.AnswerMethod,
+					FallbackURL: p.FallbackURL, FallbackMethod: p.FallbackMethod},
+				RingURL: p.RingURL, RingMethod: p.RingMethod, SendDigits: p.SendDigits, SendOnPreanswer: p.SendOnPreanswer,
+				TimeLimit: p.TimeLimit, HangupOnRing: p.HangupOnRing,
+			})
+		}
+		<-c.Done()
+		s.finishCall(c, p.HangupURL, p.HangupMethod)
+	}()
+	return c.UUID(), nil
+}
+
+func (a callsAPI) List(_ context.Context, acct string, f api.CallFilter) ([]string, error) {
+	var out []string
+	for _, c := range a.s.calls.List(acct) {
+		id := c.Identity()
+		if (f.Direction != "" && string(id.Direction) != f.Direction) ||
+			(f.FromNumber != "" && id.From != f.FromNumber) || (f.ToNumber != "" && id.To != f.ToNumber) {
+			continue
+		}
+		out = append(out, id.UUID)
+	}
+	return out, nil
+}
+
+func (a callsAPI) Get(_ context.Context, acct, uuid string) (api.CallView, error) {
+	c, ok := a.s.calls.Get(acct, uuid)
+	if !ok {
+		return api.CallView{}, api.ErrCallNotFound
+	}
+	id := c.Identity()
+	return api.CallView{CallUUID: id.UUID, Answered: c.IsAnswered(), Direction: string(id.Direction),
+		From: id.From, To: id.To, CallerName: id.CallerName, SessionStart: id.Created}, nil
+}
+
+func (a callsAPI) Hangup(_ context.Context, acct, uuid string) error {
+	c, ok := a.s.calls.Get(acct, uuid)
+	if !ok {
+		return api.ErrCallNotFound
+	}
+	if c.IsAnswered() {
+		c.Hangup(call.CauseNormalHangup, call.SourceAPIRequest, 0)
+	} else {
+		c.Hangup(call.CauseCanceled, call.SourceAPIRequest, 480)
+	}
+	return nil
+}
+
+func (a callsAPI) Transfer(_ context.Context, acct, uuid string, p api.TransferParams) error {
+	c, ok := a.s.calls.Get(acct, uuid)
+	if !ok {
+		return api.ErrCallNotFound
+	}
+	if !c.IsAnswered() {
+		return api.ErrCallNotAnswered
+	}
+	if p.Legs == "bleg" || p.Legs == "both" {
+		// B legs of <Dial> run no document of their own in this version.
+		return api.ErrNotBridged
+	}
+	if err := a.s.runner.Transfer(uuid, p.ALegURL, p.ALegMethod); err != nil {
+		return api.ErrCallNotFound
+	}
+	return nil
+}
+
+// partyUserOf is the user part of a from parameter (a number, a bare user or a SIP URI).
+func partyUserOf(from string) string {
+	if rest, ok := strings.CutPrefix(from, "sip:"); ok {
+		user, _, _ := strings.Cut(rest, "@")
+		return user
+	}
+	return from
+}
+
+// sipParty reports a SIP URI as webhooks show it: sip:user@host without port or parameters.
+func sipParty(uri string) string {
+	rest := strings.TrimPrefix(strings.TrimPrefix(uri, "sip:"), "sips:")
+	rest = strings.SplitN(rest, ";", 2)[0]
+	user, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return call.Party("", hostOnly(user))
+	}
+	return call.Party(user, hostOnly(host))
+}
+
+// recordStartWithParent stores a new leg's record.
+func (s *Server) recordStartWithParent(c *call.Call, parent, sipCallID string) {
+	id := c.Identity()
+	if err := s.store.InsertCall(context.Background(), store.CallRecord{
+		CallUUID: id.UUID, AuthID: id.AccountID, ParentCallUUID: parent, Direction: string(id.Direction),
+		From: id.From, To: id.To, CallerName: id.CallerName, StartTime: id.Created, SIPCallID: sipCallID,
+	}); err != nil {
+		c.Logger().Error("storing call record failed", "err", err)
+	}
+}

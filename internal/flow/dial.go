@@ -1,0 +1,433 @@
+package flow
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/vxml"
+)
+
+// DialRoute is where a <Dial> destination goes.
+type DialRoute struct {
+	Target     string   // SIP URI for the INVITE
+	Contacts   []string // registered contacts when Target is one of our endpoints
+	ViaGateway bool
+}
+
+// DialRouter resolves <Dial> destinations: numbers through the outbound gateway, users to the
+// contacts of a registered endpoint or to any SIP URI. A destination that cannot be routed
+// returns the cause (5020 Routing Error, 2020 Endpoint Not Registered).
+type DialRouter interface {
+	RouteDial(ctx context.Context, accountID, kind, address string) (DialRoute, *call.Cause)
+}
+
+// LegTracker registers a B leg created by <Dial> (live-call registry, call records). B legs
+// send no hangup webhook.
+type LegTracker func(b *call.Call, parent *call.Call)
+
+// branch is one <Dial> destination being rung.
+type branch struct {
+	target vxml.DialTarget
+	b      *call.Call
+	lost   chan struct{}
+	res    attemptResult
+	done   chan struct{}
+}
+
+// dialOutcome is what the action request reports (spec §9.6.3).
+type dialOutcome struct {
+	status   string // DialStatus
+	rang     bool
+	cause    string // DialHangupCause
+	bLegUUID string
+}
+
+// dial runs <Dial> (spec §7.12): all destinations ring at once, the first to answer is
+// bridged, the caller continues when the bridge ends.
+func (x *run) dial(e *vxml.Dial) (*vxml.Document, error) {
+	if err := x.answer(); err != nil {
+		return nil, err
+	}
+	x.blocking()
+	a := x.c
+	id := a.Identity()
+	callerID := e.CallerID
+	if callerID == "" {
+		callerID = partyUser(id.From)
+	}
+	callerName := e.CallerName
+	if callerName == "" {
+		callerName = id.CallerName
+	}
+
+	var out dialOutcome
+	var branches []*branch
+	answered := make(chan *branch, len(e.Targets))
+	finished := make(chan *branch, len(e.Targets))
+	for _, t := range e.Targets {
+		br, cause := x.startBranch(e, t, callerID, callerName, answered, finished)
+		if cause != nil {
+			out.cause = cause.Cause
+			out.status = "failed"
+			x.warn("Dial destination cannot be routed", "destination", t.Address, "cause", cause.Name)
+			continue
+		}
+		branches = append(branches, br)
+	}
+
+	stopMusic := x.dialMusic(e)
+	var winner *branch
+	pending := len(branches)
+wait:
+	for pending > 0 {
+		select {
+		case br := <-answered:
+			winner = br
+			break wait
+		case br := <-finished:
+			pending--
+			out.rang = out.rang || br.res.rang
+			out.cause = br.res.cause.Cause
+			out.status = FinalStatus(br.b.Identity(), call.Outcome{Cause: br.res.cause})
+		case <-x.ctx.Done():
+			break wait
+		}
+	}
+	stopMusic()
+	for _, br := range branches {
+		if br != winner {
+			close(br.lost) // lost race, or the caller is gone
+		}
+	}
+	for _, br := range branches {
+		if br != winner {
+			<-br.done
+			out.rang = out.rang || br.res.rang
+		}
+	}
+
+	if winner != nil {
+		out.rang = true
+		out.bLegUUID = winner.b.UUID()
+		x.dialEvent(e, winner, "DialAnswer", "answer", nil)
+		if winner.target.SendDigits != "" && !winner.target.SendOnPreanswer {
+			_ = winner.b.SendDigits(winner.b.Context(), winner.target.SendDigits, false)
+		}
+		x.bridge(e, winner)
+		o, _ := winner.b.Outcome()
+		out.status, out.cause = "completed", o.Cause.Cause
+		x.dialEvent(e, winner, "DialHangup", "hangup", &o)
+	} else if x.ctx.Err() != nil {
+		out.status = "cancel"
+	} else if out.status == "" {
+		out.status = "failed"
+	}
+
+	if e.Action == "" {
+		if a.Context().Err() != nil {
+			return nil, errCallEnded
+		}
+		return nil, nil
+	}
+	params := CallParams(a, "")
+	params.Set("DialStatus", out.status)
+	params.Set("DialRingStatus", strconv.FormatBool(out.rang))
+	params.Set("DialHangupCause", out.cause)
+	params.Set("DialALegUUID", id.UUID)
+	params.Set("DialBLegUUID", out.bLegUUID)
+	if a.Context().Err() != nil {
+		x.notify(e.Action, e.Method, params)
+		return nil, errCallEnded
+	}
+	if e.Redirect {
+		return x.fetchDocument(actionDoc, e.Action, e.Method, params)
+	}
+	x.notify(e.Action, e.Method, params)
+	return nil, nil
+}
+
+// startBranch routes and dials one destination.
+func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName string, answered, finished chan<- *branch) (*branch, *call.Cause) {
+	a := x.c
+	ctx := x.ctx
+	if x.r.Dialer == nil || x.r.DialRouter == nil {
+		return nil, &call.CauseRoutingError
+	}
+	route, cause := x.r.DialRouter.RouteDial(ctx, a.Identity().AccountID, t.Kind, t.Address)
+	if cause != nil {
+		return nil, cause
+	}
+	headers := map[string]string{}
+	for _, h := range e.SIPHeaders {
+		headers["X-PH-"+h.Name] = h.Value
+	}
+	for _, h := range t.SIPHeaders {
+		headers["X-PH-"+h.Name] = h.Value
+	}
+	progress := make(chan Progress, 4)
+	leg, err := x.r.Dialer.Dial(ctx, call.DialRequest{
+		Target: route.Target, Contacts: route.Contacts, FromUser: callerID, FromDisplay: callerName,
+		Headers: headers, RingTimeout: e.Timeout,
+		OnProgress: func(status int, early bool) {
+			select {
+			case progress <- Progress{status, early}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		x.warn("Dial could not place the call", "destination", t.Address, "err", err)
+		return nil, &call.CauseRoutingError
+	}
+	to := t.Address
+	if t.Kind == vxml.TargetNumber {
+		to = strings.TrimPrefix(to, "+")
+	}
+	b := call.New(call.Identity{
+		AccountID: a.Identity().AccountID, Direction: call.Outbound,
+		From: strings.TrimPrefix(callerID, "+"), To: to, CallerName: callerName,
+	}, leg, call.Options{Logger: x.r.logger()})
+	if x.r.TrackLeg != nil {
+		x.r.TrackLeg(b, a)
+	}
+	br := &branch{target: t, b: b, lost: make(chan struct{}), done: make(chan struct{})}
+	at := &Attempt{Call: b, Leg: leg, Progress: progress, ViaGateway: route.ViaGateway}
+	go func() {
+		defer close(br.done)
+		br.res = await(at, attemptHooks{
+			stop: br.lost, stopCause: call.CauseLostRace, stopSource: call.SourceVobiz,
+			onRing: func(early bool) {
+				if early && t.SendOnPreanswer && t.SendDigits != "" {
+					_ = b.SendDigits(b.Context(), t.SendDigits, false)
+				}
+			},
+		})
+		if br.res.answered {
+			select {
+			case answered <- br:
+			case <-br.lost:
+				b.Hangup(call.CauseLostRace, call.SourceVobiz, 0)
+			}
+			return
+		}
+		finished <- br
+	}()
+	return br, nil
+}
+
+// dialMusic plays what the caller hears while the destinations ring; the returned func stops it.
+func (x *run) dialMusic(e *vxml.Dial) func() {
+	ctx, cancel := context.WithCancel(x.ctx)
+	var src media.Source
+	switch e.DialMusic {
+	case "":
+		return cancel
+	case vxml.DialMusicReal:
+		src = ringback()
+	default:
+		s, err := x.musicDocument(ctx, e.DialMusic)
+		if err != nil {
+			x.warn("dialMusic could not be used; silence instead", "url", e.DialMusic, "err", err)
+			return cancel
+		}
+		src = s
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = x.c.Play(ctx, src)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// musicDocument fetches a dialMusic document and loops its Play/Speak/Wait elements.
+func (x *run) musicDocument(ctx context.Context, rawURL string) (media.Source, error) {
+	params := CallParams(x.c, "")
+	d, err := x.r.Fetcher.FetchDocument(ctx, webhookRequest(rawURL, "POST", params, x.s.AuthToken))
+	if err != nil {
+		return nil, err
+	}
+	base := d.URL
+	if base == nil {
+		base, _ = url.Parse(rawURL)
+	}
+	doc, err := vxml.Parse(d.Body, base)
+	if err != nil {
+		return nil, err
+	}
+	pcm, err := x.r.soundPCM(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	return media.Loop(func() media.Source { return media.NewPCMSource(pcm) }, 0), nil
+}
+
+// ringback is the North American ringback tone (440+480 Hz, 2 s on, 4 s off), repeated.
+func ringback() media.Source {
+	on := media.ReadAll(media.Tone(440, 2*time.Second, -13), 0)
+	on2 := media.ReadAll(media.Tone(480, 2*time.Second, -13), 0)
+	for i := range min(len(on), len(on2)) {
+		on[i] = on[i]/2 + on2[i]/2
+	}
+	cycle := append(on, make([]int16, 4*media.SampleRate)...)
+	return media.Loop(func() media.Source { return media.NewPCMSource(cycle) }, 0)
+}
+
+// bridge relays audio and DTMF between the caller and the answered B leg until one of them
+// hangs up, the time limit passes, or the caller presses * with hangupOnStar.
+func (x *run) bridge(e *vxml.Dial, br *branch) {
+	a, b := x.c, br.b
+	aOut, err := a.TakeOutput()
+	if err != nil {
+		b.Hangup(call.CauseNormalHangup, call.SourceCaller, 0)
+		return
+	}
+	defer aOut.Release()
+	bOut, err := b.TakeOutput()
+	if err != nil {
+		return
+	}
+	defer bOut.Release()
+	x.dialEvent(e, br, "DialConnected", "connected", nil)
+	x.mu.Lock()
+	x.inDial = true
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		x.inDial = false
+		x.mu.Unlock()
+	}()
+
+	var rec *recording
+	if x.dialRecord != nil {
+		if r, err := x.startRecording(x.dialRecord.FileFormat, true); err == nil {
+			rec = r
+			a.SetTaps(rec.w.in, rec.w.out)
+			if x.dialRecord.Action != "" {
+				x.notify(x.dialRecord.Action, x.dialRecord.Method, x.recordingParams(rec, nil, ""))
+			}
+		} else {
+			x.warn("cannot record the Dial bridge", "err", err)
+		}
+	}
+
+	a.SetAudioSink(relay(bOut))
+	b.SetAudioSink(relay(aOut))
+	star := make(chan struct{}, 1)
+	a.SetDigitSink(func(d rune) {
+		if d == '*' && e.HangupOnStar {
+			select {
+			case star <- struct{}{}:
+			default:
+			}
+			return
+		}
+		_ = bOut.SendDigit(d)
+	})
+	b.SetDigitSink(func(d rune) { _ = aOut.SendDigit(d) })
+	defer func() {
+		a.SetAudioSink(nil)
+		a.SetDigitSink(nil)
+		b.SetAudioSink(nil)
+		b.SetDigitSink(nil)
+	}()
+
+	limit := time.NewTimer(e.TimeLimit)
+	defer limit.Stop()
+	select {
+	case <-b.Done():
+	case <-x.ctx.Done():
+		// The caller hung up, or the call is being transferred.
+		source := call.SourceCaller
+		if a.Context().Err() == nil {
+			source = call.SourceAPIRequest
+		}
+		b.Hangup(call.CauseNormalHangup, source, 0)
+	case <-limit.C:
+		b.Hangup(call.CauseScheduledHangup, call.SourceVobiz, 0)
+	case <-star:
+		b.Hangup(call.CauseNormalHangup, call.SourceCaller, 0)
+	}
+	<-b.Done()
+	if rec != nil {
+		a.SetTaps(nil, nil)
+		meta := x.finishRecording(rec)
+		if cb := x.dialRecord.CallbackURL; cb != "" {
+			p := x.recordingParams(rec, &meta, "")
+			p.Set("Event", "RecordStop")
+			x.notify(cb, x.dialRecord.CallbackMethod, p)
+		}
+		x.dialRecord = nil
+	}
+}
+
+// relay returns an audio sink that re-encodes each received frame for the other leg. It runs
+// on one RTP reader goroutine, so one buffer is enough.
+func relay(to interface {
+	Codec() media.Codec
+	WriteFrame([]byte) error
+}) func([]int16) {
+	var mu sync.Mutex
+	buf := make([]byte, media.FrameSamples)
+	return func(pcm []int16) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(buf) < len(pcm) {
+			buf = make([]byte, len(pcm))
+		}
+		to.Codec().Encode(buf[:len(pcm)], pcm)
+		_ = to.WriteFrame(buf[:len(pcm)])
+	}
+}
+
+// dialEvent sends a callbackUrl event of <Dial> (spec §9.6.3).
+func (x *run) dialEvent(e *vxml.Dial, br *branch, event, action string, o *call.Outcome) {
+	if e.CallbackURL == "" {
+		return
+	}
+	b := br.b.Identity()
+	p := CallParams(x.c, event)
+	p.Set("DialAction", action)
+	p.Set("DialALegUUID", x.c.UUID())
+	p.Set("DialBLegUUID", b.UUID)
+	p.Set("DialBLegFrom", b.From)
+	p.Set("DialBLegTo", b.To)
+	status := "answered"
+	if o != nil {
+		status = "completed"
+		p.Set("DialBLegHangupCause", o.Cause.Cause)
+		p.Set("DialBLegHangupCauseCode", strconv.Itoa(o.Cause.Code))
+		p.Set("DialBLegHangupCauseName", o.Cause.Name)
+		p.Set("DialBLegHangupSource", o.Source)
+		dur := 0
+		if !o.Answered.IsZero() {
+			dur = int(o.Ended.Sub(o.Answered) / time.Second)
+		}
+		p.Set("DialBLegDuration", strconv.Itoa(dur))
+		p.Set("DialBLegBillDuration", strconv.Itoa(dur))
+		p.Set("StartTime", b.Created.UTC().Format(webhookTimeLayout))
+		p.Set("EndTime", o.Ended.UTC().Format(webhookTimeLayout))
+	}
+	p.Set("DialBLegStatus", status)
+	x.notify(e.CallbackURL, e.CallbackMethod, p)
+}
+
+// partyUser is the user part to put in a From header for a reported party.
+func partyUser(party string) string {
+	if rest, ok := strings.CutPrefix(party, "sip:"); ok {
+		if i := strings.IndexByte(rest, '@'); i >= 0 {
+			return rest[:i]
+		}
+		return rest
+	}
+	return party
+}
