@@ -67,6 +67,7 @@ func (s *Server) httpHandler() http.Handler {
 	})
 	mux.Handle("/api/", rest)
 	mux.Handle("/v1/", rest)
+	mux.HandleFunc("/metrics", s.metrics)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

@@ -1,0 +1,427 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/sip/siptest"
+)
+
+// phone starts a Go SIP phone on ip that answers (or not) as opts say.
+func phone(t *testing.T, ip string, opts siptest.ListenOptions) (*siptest.Client, string) {
+	t.Helper()
+	c, err := siptest.NewClient(siptest.Options{LocalIP: ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	contact, err := c.Listen(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, contact
+}
+
+func incoming(t *testing.T, c *siptest.Client) *siptest.Call {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := c.Incoming(ctx)
+	if err != nil {
+		t.Fatalf("no incoming call: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func TestMakeCallAnswered(t *testing.T) {
+	w := newWebApp(t)
+	w.xml("/out-answer", `<Response><Speak>Hello from an outbound call placed through the REST API.</Speak></Response>`)
+	w.ok("/out-hangup")
+	w.ok("/ring")
+	p := startParley(t, nil)
+	ph, contact := phone(t, "127.0.0.1", siptest.ListenOptions{Username: "bob", AnswerAfter: 300 * time.Millisecond})
+
+	st, body := rest(t, p, "POST", accountPath("/Call/"), map[string]any{
+		"from": "+14155550100", "to": contact, "answer_url": w.URL("/out-answer"),
+		"hangup_url": w.URL("/out-hangup"), "ring_url": w.URL("/ring"), "caller_name": "Parley Test",
+	})
+	if st != 201 {
+		t.Fatalf("make call: %d %v", st, body)
+	}
+	assertKeys(t, "make call", body, "api_id", "message", "request_uuid")
+	uuid, _ := body["request_uuid"].(string)
+	if body["message"] != "call fired" || !uuidRE.MatchString(uuid) {
+		t.Fatalf("make call body %v", body)
+	}
+	cl := incoming(t, ph)
+	if cl.FromUser() != "+14155550100" && cl.FromUser() != "14155550100" {
+		t.Errorf("INVITE From user %q", cl.FromUser())
+	}
+	if cl.FromDisplay() != "Parley Test" {
+		t.Errorf("INVITE From display %q", cl.FromDisplay())
+	}
+	// Live while it talks.
+	st, live := rest(t, p, "GET", accountPath("/Call/"+uuid+"/"), nil)
+	if st != 200 {
+		t.Fatalf("get live call: %d %v", st, live)
+	}
+	assertKeys(t, "live call", live, "api_id", "call_status", "call_uuid", "caller_name", "direction", "from",
+		"request_uuid", "session_start", "stir_attestation", "stir_verification", "to")
+	if live["direction"] != "outbound" || live["call_uuid"] != uuid || live["request_uuid"] != uuid {
+		t.Errorf("live call %v", live)
+	}
+	waitEnd(t, cl, 30*time.Second)
+	if got := fractionAbove(analyse(cl.Received()), -40); got < 0.3 {
+		t.Errorf("callee heard speech in only %.0f%% of frames", got*100)
+	}
+	a := w.waitFor(t, "/out-answer", 1, 5*time.Second)[0]
+	assertParams(t, "StartApp", a.Form, map[string]string{"Event": "StartApp", "Direction": "outbound",
+		"CallUUID": uuid, "RequestUUID": uuid, "ALegUUID": uuid, "CallStatus": "in-progress", "From": "14155550100"})
+	r := w.waitFor(t, "/ring", 1, 5*time.Second)[0]
+	assertParams(t, "Ring", r.Form, map[string]string{"Event": "Ring", "CallUUID": uuid, "CallStatus": "ringing"})
+	h := w.waitFor(t, "/out-hangup", 1, 10*time.Second)[0]
+	assertParams(t, "Hangup", h.Form, map[string]string{"CallUUID": uuid, "HangupCauseCode": "4010",
+		"CallStatus": "completed", "Direction": "outbound"})
+	if st, _ := rest(t, p, "GET", accountPath("/Call/"+uuid+"/"), nil); st != 404 {
+		t.Errorf("ended call answers %d, want 404", st)
+	}
+}
+
+func TestMakeCallNotAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		opts       siptest.ListenOptions
+		ringTO     int
+		wantCode   string
+		wantStatus string
+		wantSource string
+	}{
+		{"busy", siptest.ListenOptions{Username: "b", Reject: 486}, 0, "3010", "busy", "Callee"},
+		{"rejected", siptest.ListenOptions{Username: "b", Reject: 603}, 0, "3020", "busy", "Callee"},
+		{"no answer", siptest.ListenOptions{Username: "b", NeverAnswer: true}, 2, "6010", "no-answer", "Vobiz"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWebApp(t)
+			w.ok("/out-hangup")
+			w.xml("/out-answer", `<Response/>`)
+			p := startParley(t, nil)
+			_, contact := phone(t, "127.0.0.1", tc.opts)
+			req := map[string]any{"from": "14155550100", "to": contact, "answer_url": w.URL("/out-answer"), "hangup_url": w.URL("/out-hangup")}
+			if tc.ringTO > 0 {
+				req["ring_timeout"] = tc.ringTO
+			}
+			st, body := rest(t, p, "POST", accountPath("/Call/"), req)
+			if st != 201 {
+				t.Fatalf("%d %v", st, body)
+			}
+			h := w.waitFor(t, "/out-hangup", 1, 15*time.Second)[0]
+			assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": tc.wantCode,
+				"CallStatus": tc.wantStatus, "HangupSource": tc.wantSource, "AnswerTime": "", "Duration": "0"})
+			if n := len(w.requestsTo("/out-answer")); n != 0 {
+				t.Errorf("answer_url requested %d times for an unanswered call", n)
+			}
+		})
+	}
+}
+
+func TestGatherDigitsOverRTP(t *testing.T) {
+	w := newWebApp(t)
+	w.xml("/answer", `<Response>
+  <Gather action="/digits" numDigits="5" executionTimeout="10"><Speak loop="0">Please enter your code.</Speak></Gather>
+  <Speak>We did not get your code.</Speak>
+</Response>`)
+	w.xml("/digits", `<Response><Hangup/></Response>`)
+	w.ok("/hangup")
+	p := startParley(t, appEnv(w, nil))
+	cl := dial(t, p, "14155550199", siptest.DialOptions{})
+	select {
+	case <-cl.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not answered")
+	}
+	time.Sleep(800 * time.Millisecond)
+	// The server may hang up as soon as it has the '#', before our last end packets: the
+	// outcome is checked on the application side.
+	_ = cl.SendDTMF("42#", siptest.DTMFOptions{FirstDurationZero: true})
+	d := w.waitFor(t, "/digits", 1, 10*time.Second)[0]
+	assertParams(t, "Gather action", d.Form, map[string]string{"Digits": "42", "InputType": "dtmf", "Speech": ""})
+	waitEnd(t, cl, 10*time.Second)
+	h := w.waitFor(t, "/hangup", 1, 10*time.Second)[0]
+	assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4000", "HangupSource": "Answer XML"})
+}
+
+func TestGatherTimeoutContinues(t *testing.T) {
+	w := newWebApp(t)
+	w.xml("/answer", `<Response><Gather action="/digits" executionTimeout="5"/><Speak>Goodbye.</Speak></Response>`)
+	w.ok("/digits")
+	w.ok("/hangup")
+	p := startParley(t, appEnv(w, nil))
+	cl := dial(t, p, "14155550199", siptest.DialOptions{})
+	waitEnd(t, cl, 20*time.Second)
+	d := w.waitFor(t, "/digits", 1, 5*time.Second)[0]
+	assertParams(t, "Gather timeout", d.Form, map[string]string{"Digits": ""})
+	h := w.waitFor(t, "/hangup", 1, 5*time.Second)[0]
+	assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4010"})
+}
+
+// createEndpoint makes an endpoint (and its application when answerURL is set) over REST.
+func createEndpoint(t *testing.T, p *parley, username, password, answerURL string) {
+	t.Helper()
+	req := map[string]any{"username": username, "password": password, "alias": username}
+	if answerURL != "" {
+		st, app := rest(t, p, "POST", accountPath("/Application/"), map[string]any{"app_name": username + " app", "answer_url": answerURL})
+		if st != 201 {
+			t.Fatalf("create application: %d %v", st, app)
+		}
+		req["app_id"] = app["app_id"]
+	}
+	st, body := rest(t, p, "POST", accountPath("/Endpoint/"), req)
+	if st != 201 {
+		t.Fatalf("create endpoint: %d %v", st, body)
+	}
+	assertKeys(t, "create endpoint", body, "alias", "endpoint_id", "username")
+}
+
+func register(t *testing.T, c *siptest.Client, p *parley, user, password string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.Register(ctx, siptest.RegisterOptions{Registrar: "sip:" + p.SIP, Username: user, Password: password, Expires: 120 * time.Second})
+}
+
+func TestDialRegisteredEndpoint(t *testing.T) {
+	w := newWebApp(t)
+	p := startParley(t, appEnv(w, map[string]string{"PARLEY_TRUSTED_GATEWAYS": "127.0.0.1/32"}))
+	w.xml("/answer", `<Response>
+  <Dial redirect="false" action="/dial-done" callbackUrl="/dial-events"><User>sip:bob@`+strings.Split(p.SIP, ":")[0]+`</User></Dial>
+  <Speak>The other party hung up.</Speak>
+</Response>`)
+	w.ok("/dial-done")
+	w.ok("/dial-events")
+	w.ok("/hangup")
+	createEndpoint(t, p, "bob", "bob-secret-1", "")
+	bob, _ := phone(t, "127.0.0.2", siptest.ListenOptions{Username: "bob", Send: media.Tone(700, time.Minute, -10)})
+	if err := register(t, bob, p, "bob", "bob-secret-1"); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	a := dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(400, time.Minute, -10)})
+	b := incoming(t, bob)
+	select {
+	case <-b.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatal("B not answered")
+	}
+	time.Sleep(2 * time.Second)
+	la := toneLevels(a, time.Second, 400, 700)
+	lb := toneLevels(b, time.Second, 400, 700)
+	if la[700] < -30 || la[700]-la[400] < 20 {
+		t.Errorf("A hears B at %.1f dBFS (own %.1f)", la[700], la[400])
+	}
+	if lb[400] < -30 || lb[400]-lb[700] < 20 {
+		t.Errorf("B hears A at %.1f dBFS (own %.1f)", lb[400], lb[700])
+	}
+	hung := time.Now()
+	if err := b.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	d := w.waitFor(t, "/dial-done", 1, 10*time.Second)[0]
+	assertParams(t, "Dial action", d.Form, map[string]string{"DialStatus": "completed", "DialRingStatus": "true",
+		"DialALegUUID": "*", "DialBLegUUID": "*", "DialHangupCause": "NORMAL_CLEARING"})
+	// A's next element runs: it hears the Speak, then BYE.
+	waitEnd(t, a, 20*time.Second)
+	speech := 0
+	for _, f := range analyse(a.Received()) {
+		if f.at.After(hung.Add(200*time.Millisecond)) && f.level > -40 && !isTone(f, 700) {
+			speech++
+		}
+	}
+	if speech < 30 {
+		t.Errorf("A heard only %d frames of its next element", speech)
+	}
+	events := map[string]bool{}
+	for _, r := range w.requestsTo("/dial-events") {
+		events[r.Form.Get("Event")] = true
+	}
+	for _, ev := range []string{"DialAnswer", "DialConnected", "DialHangup"} {
+		if !events[ev] {
+			t.Errorf("no %s callback", ev)
+		}
+	}
+	if n := len(w.requestsTo("/hangup")); n > 1 {
+		t.Errorf("%d hangup webhooks: B legs must send none", n)
+	}
+}
+
+func TestRecordCallerTone(t *testing.T) {
+	w := newWebApp(t)
+	w.xml("/answer", `<Response><Record action="/recorded" fileFormat="wav" finishOnKey="#" maxLength="20" callbackUrl="/rec-done"/><Hangup/></Response>`)
+	w.ok("/recorded")
+	w.ok("/rec-done")
+	w.ok("/hangup")
+	p := startParley(t, appEnv(w, nil))
+	cl := dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(600, time.Minute, -10)})
+	select {
+	case <-cl.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not answered")
+	}
+	time.Sleep(3 * time.Second)
+	_ = cl.SendDTMF("#", siptest.DTMFOptions{}) // the server may hang up before the last end packet
+	r := w.waitFor(t, "/recorded", 1, 10*time.Second)[0]
+	assertParams(t, "Record action", r.Form, map[string]string{"RecordingEndReason": "FinishedOnKey",
+		"RecordingID": "*", "RecordUrl": "*", "RecordFile": "*", "RecordingDuration": "*", "RecordingDurationMs": "*",
+		"RecordingStartMs": "*", "RecordingEndMs": "*"})
+	id := r.Form.Get("RecordingID")
+	w.waitFor(t, "/rec-done", 1, 10*time.Second)
+	st, list := rest(t, p, "GET", accountPath("/Recording/?call_uuid="+r.Form.Get("CallUUID")), nil)
+	if st != 200 {
+		t.Fatalf("list recordings: %d %v", st, list)
+	}
+	objs, _ := list["objects"].([]any)
+	if len(objs) != 1 || objs[0].(map[string]any)["recording_id"] != id {
+		t.Fatalf("recording list %v", list)
+	}
+	recURL := r.Form.Get("RecordUrl")
+	st, _, data := download(t, p, testAuthID, testAuthToken, recURL[strings.Index(recURL, "/api/"):])
+	if st != 200 {
+		t.Fatalf("download %s: %d", recURL, st)
+	}
+	pcm, err := media.DecodeAudio(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Duration(len(pcm)) * time.Second / media.SampleRate; d < 2*time.Second {
+		t.Errorf("recording lasts %v", d)
+	}
+	if lv := media.ToneDBFS(pcm, 600); lv < -25 {
+		t.Errorf("the caller's 600 Hz tone is at %.1f dBFS in the recording", lv)
+	}
+}
+
+func TestTransferAndRESTHangup(t *testing.T) {
+	w := newWebApp(t)
+	w.xml("/answer", `<Response><Speak loop="0">Waiting to be transferred.</Speak></Response>`)
+	w.xml("/transferred", `<Response><Play>/tone.wav</Play><Speak loop="0">Transferred.</Speak></Response>`)
+	w.serveBytes("/tone.wav", "audio/wav", wavTone(1000, 8000, 2*time.Second, -6))
+	w.ok("/hangup")
+	p := startParley(t, appEnv(w, nil))
+	cl := dial(t, p, "14155550199", siptest.DialOptions{})
+	select {
+	case <-cl.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not answered")
+	}
+	st, list := rest(t, p, "GET", accountPath("/Call/?status=live"), nil)
+	calls, _ := list["calls"].([]any)
+	if st != 200 || len(calls) != 1 {
+		t.Fatalf("live calls: %d %v", st, list)
+	}
+	assertKeys(t, "live calls", list, "api_id", "calls")
+	uuid := calls[0].(string)
+	time.Sleep(500 * time.Millisecond)
+	sent := time.Now()
+	st, body := rest(t, p, "POST", accountPath("/Call/"+uuid+"/"), map[string]any{"aleg_url": w.URL("/transferred")})
+	if st != 202 {
+		t.Fatalf("transfer: %d %v", st, body)
+	}
+	assertKeys(t, "transfer", body, "api_id", "message", "call_uuid")
+	tr := w.waitFor(t, "/transferred", 1, 5*time.Second)[0]
+	assertParams(t, "Transfer", tr.Form, map[string]string{"Event": "Transfer", "CallUUID": uuid})
+	// The new document runs at once: its tone arrives within a second.
+	var toneAt time.Time
+	deadline := time.Now().Add(5 * time.Second)
+	for toneAt.IsZero() && time.Now().Before(deadline) {
+		for _, f := range analyse(cl.Received()) {
+			if f.at.After(sent) && isTone(f, 1000) {
+				toneAt = f.at
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if toneAt.IsZero() || toneAt.Sub(sent) > time.Second {
+		t.Fatalf("transferred document's audio not heard within 1 s (at %v)", toneAt.Sub(sent))
+	}
+	if st, _ := rest(t, p, "DELETE", accountPath("/Call/"+uuid+"/"), nil); st != 204 {
+		t.Fatalf("hang up: %d", st)
+	}
+	waitEnd(t, cl, 5*time.Second)
+	h := w.waitFor(t, "/hangup", 1, 10*time.Second)[0]
+	assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4000", "HangupSource": "API Request"})
+}
+
+func TestEndpointsRegisterAndCall(t *testing.T) {
+	w := newWebApp(t)
+	w.xml("/answer", `<Response><Speak>Gateway call.</Speak></Response>`)
+	w.xml("/ep-answer", `<Response><Speak>Hello endpoint, this is your own application.</Speak></Response>`)
+	w.ok("/hangup")
+	p := startParley(t, appEnv(w, map[string]string{"PARLEY_TRUSTED_GATEWAYS": "127.0.0.1/32"}))
+	createEndpoint(t, p, "alice", "alice-secret-1", w.URL("/ep-answer"))
+
+	bad, _ := phone(t, "127.0.0.2", siptest.ListenOptions{Username: "alice"})
+	err := register(t, bad, p, "alice", "wrong-password")
+	var re *siptest.RegisterError
+	if !errors.As(err, &re) || (re.Status != 401 && re.Status != 403) {
+		t.Fatalf("wrong password: %v, want 401/403", err)
+	}
+	if !strings.Contains(p.logs.String(), "alice") {
+		t.Error("the refused registration was not logged")
+	}
+	good, _ := phone(t, "127.0.0.2", siptest.ListenOptions{Username: "alice"})
+	if err := register(t, good, p, "alice", "alice-secret-1"); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	st, eps := rest(t, p, "GET", accountPath("/Endpoint/"), nil)
+	objs, _ := eps["objects"].([]any)
+	if st != 200 || len(objs) != 1 || objs[0].(map[string]any)["sip_registered"] != "true" {
+		t.Errorf("endpoint list %v", eps)
+	}
+
+	// An INVITE without credentials from the phone's address is challenged and refused.
+	c, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	anon, err := c.Dial(ctxTimeout(t, 10*time.Second), p.uri("14155550199"), siptest.DialOptions{From: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-anon.Settled():
+	case <-time.After(10 * time.Second):
+		t.Fatal("unauthenticated INVITE not answered")
+	}
+	if st := anon.FinalStatus(); st != 407 && st != 403 {
+		t.Errorf("unauthenticated INVITE got %d, want 407 (or 403 after the challenge)", st)
+	}
+	if resp := anon.Responses(); !containsInt(resp, 407) {
+		t.Errorf("no 407 challenge: responses %v", resp)
+	}
+	// With credentials it runs the endpoint's application.
+	cl, err := c.Dial(ctxTimeout(t, 10*time.Second), p.uri("14155550199"), siptest.DialOptions{From: "alice", Username: "alice", Password: "alice-secret-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitEnd(t, cl, 20*time.Second)
+	a := w.waitFor(t, "/ep-answer", 1, 5*time.Second)[0]
+	assertParams(t, "endpoint StartApp", a.Form, map[string]string{"From": "sip:alice@" + strings.Split(p.SIP, ":")[0]})
+	if n := len(w.requestsTo("/answer")); n != 0 {
+		t.Errorf("the gateway application ran %d times for an endpoint call", n)
+	}
+}
+
+func containsInt(xs []int, v int) bool {
+	for _, x := range xs {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
