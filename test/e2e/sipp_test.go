@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-voice/parley/internal/media"
+)
+
+// TestSIPpScenarioAgainstBinary runs test/sipp/uac_speak.xml (INVITE, RTP stream, wait for
+// BYE) against the binary: the app records the caller, so the recording proves the stream
+// arrived, and SIPp must end with success.
+func TestSIPpScenarioAgainstBinary(t *testing.T) {
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("sipp is not installed (make test installs Debian's sip-tester)")
+		}
+		t.Skip("sipp not installed (Debian package sip-tester)")
+	}
+	scenario, err := filepath.Abs("../sipp/uac_speak.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tone := media.ReadAll(media.Tone(440, 3*time.Second, -10), 0)
+	ulaw := make([]byte, len(tone))
+	media.PCMU.Encode(ulaw, tone)
+	if err := os.WriteFile(filepath.Join(dir, "speech.ulaw"), ulaw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := newWebApp(t)
+	w.xml("/answer", `<Response><Record maxLength="2" playBeep="false" fileFormat="wav" action="/rec" timeout="5"/><Speak>Thank you.</Speak></Response>`)
+	w.ok("/rec")
+	w.ok("/hangup")
+	p := startParley(t, appEnv(w, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sipp, "-sf", scenario, "-s", "14155550199", "-i", "127.0.0.1", "-p", "0",
+		"-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err",
+		"-error_file", filepath.Join(dir, "err.log"), p.SIP)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		errLog, _ := os.ReadFile(filepath.Join(dir, "err.log"))
+		t.Fatalf("sipp failed: %v\n%s\n%s", err, tail(string(out), 2000), errLog)
+	}
+	r := w.waitFor(t, "/rec", 1, 10*time.Second)[0]
+	recURL := r.Form.Get("RecordUrl")
+	st, _, data := download(t, p, testAuthID, testAuthToken, recURL[strings.Index(recURL, "/api/"):])
+	if st != 200 {
+		t.Fatalf("download: %d", st)
+	}
+	pcm, err := media.DecodeAudio(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lv := media.ToneDBFS(pcm, 440); lv < -25 {
+		t.Errorf("SIPp's RTP stream (440 Hz) is at %.1f dBFS in the recording", lv)
+	}
+	h := w.waitFor(t, "/hangup", 1, 10*time.Second)[0]
+	assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4010"})
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
