@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Packages whose concurrency matters most run under the race detector in CI.
 RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/...
 
-.PHONY: all build run test test-unit test-race test-e2e deps deps-test vet bench load clean
+.PHONY: all build run test deps deps-test vet bench bench-setup bench-conference clean
 
 all: build
 
@@ -32,6 +32,10 @@ test: deps-test vet build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/media/... ./internal/conference/... ./internal/vxml/...
+
+# Call set-up rate with SIPp against the built binary (prints a table; see docs/BENCHMARKS.md).
+bench-setup: deps-test
+	./scripts/bench-setup.sh
 
 clean:
 	rm -rf bin

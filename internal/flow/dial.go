@@ -208,6 +208,11 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 				}
 			},
 		})
+		if br.res.answered && e.ConfirmSound != "" && !x.confirm(e, br) {
+			br.res.answered = false
+			o, _ := b.Outcome()
+			br.res.cause, br.res.source = o.Cause, o.Source
+		}
 		if br.res.answered {
 			select {
 			case answered <- br:
@@ -219,6 +224,63 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 		finished <- br
 	}()
 	return br, nil
+}
+
+// confirmWait is how long B has to press confirmKey after confirmSound ends (spec §7.12).
+const confirmWait = 10 * time.Second
+
+// confirm plays confirmSound to an answered B leg and, with confirmKey, waits for B to press
+// it. B is hung up (9110) when it does not; false means this destination failed.
+func (x *run) confirm(e *vxml.Dial, br *branch) bool {
+	b := br.b
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-br.lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	pressed := make(chan struct{}, 1)
+	if e.ConfirmKey != "" {
+		b.SetDigitSink(func(d rune) {
+			if strings.ContainsRune(e.ConfirmKey, d) {
+				select {
+				case pressed <- struct{}{}:
+				default:
+				}
+			}
+		})
+		defer b.SetDigitSink(nil)
+	}
+	if src, err := x.musicDocumentOnce(ctx, e.ConfirmSound, b); err != nil {
+		x.warn("confirmSound could not be used", "url", e.ConfirmSound, "err", err)
+	} else {
+		playCtx, stopPlay := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-pressed:
+				pressed <- struct{}{} // keep it for the wait below
+				stopPlay()
+			case <-playCtx.Done():
+			}
+		}()
+		_ = b.Play(playCtx, src)
+		stopPlay()
+	}
+	if e.ConfirmKey == "" {
+		return ctx.Err() == nil
+	}
+	select {
+	case <-pressed:
+		return true
+	case <-time.After(confirmWait):
+		b.Hangup(call.CauseConfirmKeyFailed, call.SourceVobiz, 0)
+	case <-ctx.Done():
+		b.Hangup(call.CauseLostRace, call.SourceVobiz, 0)
+	}
+	return false
 }
 
 // dialMusic plays what the caller hears while the destinations ring; the returned func stops it.
@@ -251,7 +313,26 @@ func (x *run) dialMusic(e *vxml.Dial) func() {
 
 // musicDocument fetches a dialMusic document and loops its Play/Speak/Wait elements.
 func (x *run) musicDocument(ctx context.Context, rawURL string) (media.Source, error) {
-	params := CallParams(x.c, "")
+	pcm, err := x.soundDocument(ctx, rawURL, x.c)
+	if err != nil {
+		return nil, err
+	}
+	return media.Loop(func() media.Source { return media.NewPCMSource(pcm) }, 0), nil
+}
+
+// musicDocumentOnce fetches a document (confirmSound) about call c and plays its
+// Play/Speak/Wait elements once.
+func (x *run) musicDocumentOnce(ctx context.Context, rawURL string, c *call.Call) (media.Source, error) {
+	pcm, err := x.soundDocument(ctx, rawURL, c)
+	if err != nil {
+		return nil, err
+	}
+	return media.NewPCMSource(pcm), nil
+}
+
+// soundDocument fetches a sound document with the parameters of call c and renders it.
+func (x *run) soundDocument(ctx context.Context, rawURL string, c *call.Call) ([]int16, error) {
+	params := CallParams(c, "")
 	d, err := x.r.Fetcher.FetchDocument(ctx, webhookRequest(rawURL, "POST", params, x.s.AuthToken))
 	if err != nil {
 		return nil, err
@@ -264,11 +345,7 @@ func (x *run) musicDocument(ctx context.Context, rawURL string) (media.Source, e
 	if err != nil {
 		return nil, err
 	}
-	pcm, err := x.r.soundPCM(ctx, doc)
-	if err != nil {
-		return nil, err
-	}
-	return media.Loop(func() media.Source { return media.NewPCMSource(pcm) }, 0), nil
+	return x.r.soundPCM(ctx, doc)
 }
 
 // ringback is the North American ringback tone (440+480 Hz, 2 s on, 4 s off), repeated.
@@ -323,6 +400,8 @@ func (x *run) bridge(e *vxml.Dial, br *branch) {
 	a.SetAudioSink(relay(bOut))
 	b.SetAudioSink(relay(aOut))
 	star := make(chan struct{}, 1)
+	aDigits := newDigitMatcher(e.DigitsMatch, func(p string) { x.dialDigitsEvent(e, br, p) })
+	bDigits := newDigitMatcher(e.DigitsMatchBLeg, func(p string) { x.dialDigitsEvent(e, br, p) })
 	a.SetDigitSink(func(d rune) {
 		if d == '*' && e.HangupOnStar {
 			select {
@@ -331,9 +410,13 @@ func (x *run) bridge(e *vxml.Dial, br *branch) {
 			}
 			return
 		}
+		aDigits.feed(d)
 		_ = bOut.SendDigit(d)
 	})
-	b.SetDigitSink(func(d rune) { _ = aOut.SendDigit(d) })
+	b.SetDigitSink(func(d rune) {
+		bDigits.feed(d)
+		_ = aOut.SendDigit(d)
+	})
 	defer func() {
 		a.SetAudioSink(nil)
 		a.SetDigitSink(nil)
@@ -419,6 +502,53 @@ func (x *run) dialEvent(e *vxml.Dial, br *branch, event, action string, o *call.
 	}
 	p.Set("DialBLegStatus", status)
 	x.notify(e.CallbackURL, e.CallbackMethod, p)
+}
+
+// dialDigitsEvent reports a matched digit pattern of a bridge to callbackUrl.
+func (x *run) dialDigitsEvent(e *vxml.Dial, br *branch, pattern string) {
+	if e.CallbackURL == "" {
+		return
+	}
+	b := br.b.Identity()
+	p := CallParams(x.c, "DialDigitsMatch")
+	p.Set("DialAction", "digits")
+	p.Set("DialDigitsMatch", pattern)
+	p.Set("DialALegUUID", x.c.UUID())
+	p.Set("DialBLegUUID", b.UUID)
+	p.Set("DialBLegFrom", b.From)
+	p.Set("DialBLegTo", b.To)
+	p.Set("DialBLegStatus", "answered")
+	x.notify(e.CallbackURL, e.CallbackMethod, p)
+}
+
+// digitMatcher collects digits and reports when they end with one of the patterns; the
+// buffer then starts again. It is fed from one RTP reader goroutine.
+type digitMatcher struct {
+	patterns []string
+	onMatch  func(pattern string)
+	buf      []rune
+}
+
+func newDigitMatcher(patterns []string, onMatch func(string)) *digitMatcher {
+	return &digitMatcher{patterns: patterns, onMatch: onMatch}
+}
+
+func (m *digitMatcher) feed(d rune) {
+	if len(m.patterns) == 0 {
+		return
+	}
+	m.buf = append(m.buf, d)
+	if len(m.buf) > 64 {
+		m.buf = m.buf[len(m.buf)-64:]
+	}
+	s := string(m.buf)
+	for _, p := range m.patterns {
+		if strings.HasSuffix(s, p) {
+			m.buf = m.buf[:0]
+			m.onMatch(p)
+			return
+		}
+	}
 }
 
 // partyUser is the user part to put in a From header for a reported party.

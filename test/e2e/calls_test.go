@@ -425,3 +425,66 @@ func containsInt(xs []int, v int) bool {
 	}
 	return false
 }
+
+func TestDialNumberThroughGatewayWithConfirmKey(t *testing.T) {
+	gw, contact := phone(t, "127.0.0.1", siptest.ListenOptions{Username: "gw", Send: media.Tone(700, time.Minute, -10)})
+	gateway := strings.TrimPrefix(contact, "sip:gw@")
+	w := newWebApp(t)
+	w.xml("/answer", `<Response>
+  <Dial action="/dial-done" redirect="false" confirmSound="/confirm" confirmKey="1" callbackUrl="/dial-events" digitsMatch="99">
+    <Number>+14155550123</Number>
+  </Dial>
+</Response>`)
+	w.xml("/confirm", `<Response><Speak>Press one to accept this call.</Speak></Response>`)
+	w.ok("/dial-done")
+	w.ok("/dial-events")
+	w.ok("/hangup")
+	p := startParley(t, appEnv(w, map[string]string{"PARLEY_SIP_GATEWAY": gateway}))
+	a := dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(400, time.Minute, -10)})
+	b := incoming(t, gw)
+	if !strings.Contains(b.Header("To"), "14155550123") {
+		t.Errorf("gateway INVITE To %q, want the dialled number", b.Header("To"))
+	}
+	select {
+	case <-b.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatal("gateway leg not answered")
+	}
+	// B hears the confirm prompt, not A, until it presses 1.
+	time.Sleep(1500 * time.Millisecond)
+	lb := toneLevels(b, time.Second, 400)
+	if got := fractionAbove(analyse(b.Received()), -40); got < 0.3 {
+		t.Errorf("B heard the confirm prompt in only %.0f%% of frames", got*100)
+	}
+	if lb[400] > -35 {
+		t.Errorf("B hears A (%.1f dBFS) before confirming", lb[400])
+	}
+	if err := b.SendDTMF("1", siptest.DTMFOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	la := toneLevels(a, time.Second, 700)
+	lb = toneLevels(b, time.Second, 400)
+	if la[700] < -30 || lb[400] < -30 {
+		t.Errorf("after confirming: A hears B at %.1f dBFS, B hears A at %.1f dBFS", la[700], lb[400])
+	}
+	_ = a.SendDTMF("99", siptest.DTMFOptions{})
+	time.Sleep(500 * time.Millisecond)
+	if err := a.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitEnd(t, b, 10*time.Second)
+	d := w.waitFor(t, "/dial-done", 1, 10*time.Second)[0]
+	assertParams(t, "Dial action", d.Form, map[string]string{"DialStatus": "completed", "DialBLegUUID": "*"})
+	var digits bool
+	for _, r := range w.requestsTo("/dial-events") {
+		if r.Form.Get("Event") == "DialDigitsMatch" && r.Form.Get("DialDigitsMatch") == "99" {
+			digits = true
+		}
+	}
+	if !digits {
+		t.Error("no DialDigitsMatch event for 99")
+	}
+	h := w.waitFor(t, "/hangup", 1, 10*time.Second)[0]
+	assertParams(t, "A hangup", h.Form, map[string]string{"HangupSource": "Caller"})
+}

@@ -230,30 +230,41 @@ func parseProcStat(s string) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clkTck, nil
 }
 
-// machineCPU returns the busy CPU time of the whole machine (all cores) from /proc/stat.
-func machineCPU() (time.Duration, error) {
+// machineCPU returns the busy CPU time of the whole machine (all cores) from /proc/stat, and
+// the part of it spent in interrupts and softirqs (where loopback UDP and TCP are processed, not
+// charged to any process).
+func machineCPU() (busy, irq time.Duration, err error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, fmt.Errorf("reading machine CPU time: %w", err)
+		return 0, 0, fmt.Errorf("reading machine CPU time: %w", err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
+	return parseMachineStat(line)
+}
+
+// parseMachineStat reads the "cpu" line of /proc/stat: user nice system idle iowait irq softirq
+// steal guest guest_nice, in USER_HZ ticks.
+func parseMachineStat(line string) (busy, irq time.Duration, err error) {
 	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0, fmt.Errorf("unexpected first line of /proc/stat: %q", line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("unexpected first line of /proc/stat: %q", line)
 	}
-	var busy uint64
+	var b, q uint64
 	for i, v := range f[1:] {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("bad /proc/stat value %q", v)
+			return 0, 0, fmt.Errorf("bad /proc/stat value %q", v)
 		}
-		// idle (4th) and iowait (5th) are not busy; guest times are already in user.
-		if i == 3 || i == 4 || i >= 8 {
-			continue
+		switch {
+		case i == 3 || i == 4 || i >= 8: // idle and iowait are not busy; guest is already in user
+		case i == 5 || i == 6:
+			b += n
+			q += n
+		default:
+			b += n
 		}
-		busy += n
 	}
-	return time.Duration(busy) * time.Second / clkTck, nil
+	return time.Duration(b) * time.Second / clkTck, time.Duration(q) * time.Second / clkTck, nil
 }
 
 // selfCPU returns the CPU time of this test process (the web app and the driver).
@@ -357,7 +368,7 @@ func waitCount(ctx context.Context, counter *atomic.Int64, want int64, d time.Du
 	return time.Since(start)
 }
 
-// answerURL is the path of the answer document on app.
+// url returns the absolute URL of path on the app.
 func (w *webApp) url(path string) string {
 	u, _ := url.JoinPath(w.base, path)
 	return u
