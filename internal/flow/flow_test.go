@@ -353,3 +353,26 @@ func TestRecordFinishOnKey(t *testing.T) {
 }
 
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func TestTransferReplacesRunningDocument(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"/answer": `<Response><Speak loop="0">hold on</Speak><Speak>never</Speak></Response>`,
+		"/t":      `<Response><Hangup/></Response>`,
+	})
+	h.start("")
+	time.Sleep(300 * time.Millisecond)
+	if err := h.runner.Transfer("no-such-call", base+"/t", "GET"); !errors.Is(err, ErrNoDocument) {
+		t.Fatalf("transfer of an unknown call: %v", err)
+	}
+	if err := h.runner.Transfer(h.call.UUID(), base+"/t", "GET"); err != nil {
+		t.Fatal(err)
+	}
+	o := h.wait(t)
+	if o.Cause.Code != 4000 || o.Source != call.SourceAnswerXML {
+		t.Fatalf("outcome %+v: the transfer document did not run", o)
+	}
+	tr := h.web.requestsTo("/t")
+	if len(tr) != 1 || tr[0].Params.Get("Event") != "Transfer" || tr[0].Method != "GET" {
+		t.Fatalf("transfer requests %+v", tr)
+	}
+}
