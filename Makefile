@@ -26,8 +26,11 @@ vet:
 	@test -z "$$(gofmt -l cmd internal test)" || { echo "gofmt needed:"; gofmt -l cmd internal test; exit 1; }
 	$(GO) vet ./...
 
+# Unit tests first, then the end-to-end tests of the binary on their own (they measure audio
+# timing and should not share the 2 cores with other packages' tests), then the race detector.
 test: deps-test vet build
-	$(GO) test -count=1 -timeout 10m ./...
+	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v /test/e2e)
+	$(GO) test -count=1 -timeout 15m ./test/e2e/
 	CGO_ENABLED=1 $(GO) test -count=1 -race -timeout 10m $(RACE_PKGS)
 
 bench:
