@@ -5,18 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parley-voice/parley/internal/call"
-	"github.com/parley-voice/parley/internal/media"
 )
 
 // ErrLegEnded is returned by leg operations once the leg has ended.
@@ -40,30 +37,17 @@ const ackWait = 32 * time.Second
 
 // inboundLeg is a call.Leg for an INVITE we received.
 type inboundLeg struct {
-	srv       *Server
-	log       *slog.Logger
+	legCore
 	info      call.LegInfo
 	dialog    *sipgo.DialogServerSession
-	localIP   netip.Addr
 	transport string
 	authUser  string // endpoint username proven by digest, "" when none
 
-	mu       sync.Mutex
+	// Guarded by legCore.mu.
 	state    legState
-	neg      negotiated
-	sessID   uint64
-	sdpVer   uint64
 	localSDP []byte
-	endedBy  call.LegEnd
 	answerCh chan error // result of the one 200 OK attempt
 
-	rtp         atomic.Pointer[rtpStream]
-	tePT        atomic.Uint32
-	remoteSends atomic.Bool
-
-	mediaReady chan struct{}
-	done       chan struct{}
-	endOnce    sync.Once
 	inviteDone chan struct{} // closed once the INVITE transaction needs us no more
 	inviteOnce sync.Once
 	reinviteMu sync.Mutex
@@ -72,21 +56,11 @@ type inboundLeg struct {
 var _ call.Leg = (*inboundLeg)(nil)
 
 func newInboundLeg(s *Server, req *sip.Request, dialog *sipgo.DialogServerSession, neg negotiated, localIP netip.Addr, transport string, src netip.AddrPort, log *slog.Logger) *inboundLeg {
-	l := &inboundLeg{
-		srv: s, log: log, dialog: dialog, localIP: localIP, transport: transport, neg: neg,
-		mediaReady: make(chan struct{}), done: make(chan struct{}), inviteDone: make(chan struct{}),
-	}
+	l := &inboundLeg{legCore: newLegCore(s, log, localIP), dialog: dialog, transport: transport, inviteDone: make(chan struct{})}
 	l.info = legInfoFromInvite(req, src, transport)
-	l.applyNegotiated(neg)
+	l.applyNegotiatedLocked(neg)
 	return l
 }
-
-func (l *inboundLeg) applyNegotiated(n negotiated) {
-	l.tePT.Store(uint32(n.tePT))
-	l.remoteSends.Store(n.dir == dirSendRecv && n.remote.Addr().IsValid() && !n.remote.Addr().IsUnspecified())
-}
-
-func remoteAcceptsMedia(dir string) bool { return dir == dirSendRecv || dir == dirRecvOnly }
 
 // legInfoFromInvite extracts what signalling tells about the caller.
 func legInfoFromInvite(req *sip.Request, src netip.AddrPort, transport string) call.LegInfo {
@@ -134,38 +108,11 @@ func addressUser(v string) string {
 
 func (l *inboundLeg) Info() call.LegInfo { return l.info }
 
-func (l *inboundLeg) Done() <-chan struct{} { return l.done }
-
-func (l *inboundLeg) EndedBy() call.LegEnd {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.endedBy
-}
-
-func (l *inboundLeg) Codec() media.Codec {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.neg.codec
-}
-
-func (l *inboundLeg) TelephoneEventPT() uint8 { return uint8(l.tePT.Load()) }
-
-func (l *inboundLeg) RemoteSendsMedia() bool { return l.remoteSends.Load() }
-
 // end records who ended the leg (first caller wins), closes Done and the RTP socket.
 func (l *inboundLeg) end(by call.LegEnd) {
-	l.endOnce.Do(func() {
-		l.mu.Lock()
-		l.endedBy = by
-		l.state = stateEnded
-		l.mu.Unlock()
-		close(l.done)
-		if r := l.rtp.Load(); r != nil {
-			_ = r.close()
-		}
+	if l.finish(by, func() { l.state = stateEnded }) {
 		l.srv.forget(l.dialog.ID, l)
-		l.log.Debug("call leg ended", "ended_by", int(by))
-	})
+	}
 }
 
 func (l *inboundLeg) finishInvite() { l.inviteOnce.Do(func() { close(l.inviteDone) }) }
@@ -198,11 +145,8 @@ func (l *inboundLeg) ensureMediaLocked() error {
 	}
 	r := newRTPStream(conn)
 	r.setRemote(l.neg.remote, remoteAcceptsMedia(l.neg.dir))
-	l.sessID = uint64(rand.Uint32())
-	l.sdpVer = l.sessID
-	l.localSDP = buildSDP(l.sessID, l.sdpVer, l.localIP, r.localPort(), l.neg.codec, l.neg.tePT, answerDir(l.neg.dir), l.neg.offered, l.neg.mIndex)
-	l.rtp.Store(r)
-	close(l.mediaReady)
+	l.startMedia(r)
+	l.localSDP = l.answerSDPLocked()
 	return nil
 }
 
@@ -386,16 +330,7 @@ func (l *inboundLeg) Hangup(ctx context.Context) error {
 	}
 	l.end(call.EndedLocal)
 	l.log.Info("hanging up")
-	byeDone := make(chan struct{})
-	go func() {
-		l.sendBye(5 * time.Second)
-		close(byeDone)
-	}()
-	select { // BYE is on the wire quickly; do not wait long for the 200
-	case <-byeDone:
-	case <-time.After(500 * time.Millisecond):
-	case <-ctx.Done():
-	}
+	byeBriefly(ctx, l.sendBye)
 	return nil
 }
 
@@ -420,40 +355,6 @@ func (l *inboundLeg) sendBye(timeout time.Duration) {
 	}
 }
 
-func (l *inboundLeg) ReadPacket(buf []byte) (media.Packet, error) {
-	select {
-	case <-l.mediaReady:
-	case <-l.done:
-		return media.Packet{}, ErrLegEnded
-	}
-	p, err := l.rtp.Load().read(buf)
-	if err != nil {
-		select {
-		case <-l.done:
-			return p, ErrLegEnded
-		default:
-		}
-		return p, fmt.Errorf("reading RTP: %w", err)
-	}
-	return p, nil
-}
-
-func (l *inboundLeg) WriteRTP(payload []byte, payloadType uint8, marker bool, tsIncrement uint32) error {
-	r := l.rtp.Load()
-	if r == nil {
-		return errNoMedia
-	}
-	select {
-	case <-l.done:
-		return ErrLegEnded
-	default:
-	}
-	if err := r.write(payload, payloadType, marker, tsIncrement); err != nil {
-		return fmt.Errorf("sending RTP: %w", err)
-	}
-	return nil
-}
-
 // handleReInvite answers an in-dialog INVITE (hold, unhold, new address or codec).
 func (l *inboundLeg) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	l.reinviteMu.Lock()
@@ -476,35 +377,11 @@ func (l *inboundLeg) handleReInvite(req *sip.Request, tx sip.ServerTransaction) 
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(req.Body()) > 0 {
-		offer, err := parseSDP(req.Body())
-		var neg negotiated
-		if err == nil {
-			cur := l.neg.codec
-			neg, err = negotiate(offer, &cur)
-		}
-		if err != nil {
-			l.log.Info("re-INVITE refused", "error", err)
-			l.srv.respond(req, tx, 488, "Not Acceptable Here")
-			return
-		}
-		l.neg = neg
-		l.applyNegotiated(neg)
-		if r := l.rtp.Load(); r != nil {
-			r.setRemote(neg.remote, remoteAcceptsMedia(neg.dir))
-		}
-		l.log.Info("media updated by re-INVITE", "direction", neg.dir, "codec", neg.codec.String(), "remote", neg.remote.String())
+	var contact sip.Header
+	if res := l.dialog.InviteResponse; res != nil && res.Contact() != nil {
+		contact = sip.HeaderClone(res.Contact())
 	}
-	r := l.rtp.Load()
-	l.sdpVer++
-	l.localSDP = buildSDP(l.sessID, l.sdpVer, l.localIP, r.localPort(), l.neg.codec, l.neg.tePT, answerDir(l.neg.dir), l.neg.offered, l.neg.mIndex)
-	res := sip.NewResponseFromRequest(req, 200, "OK", l.localSDP)
-	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(sip.NewHeader("Server", l.srv.opts.UserAgent))
-	if c := l.dialog.InviteResponse; c != nil && c.Contact() != nil {
-		res.AppendHeader(sip.HeaderClone(c.Contact()))
-	}
-	if err := tx.Respond(res); err != nil {
-		l.log.Debug("re-INVITE response not sent", "error", err)
+	if body := l.answerReInviteLocked(req, tx, contact); body != nil {
+		l.localSDP = body
 	}
 }

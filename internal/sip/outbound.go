@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -19,14 +16,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parley-voice/parley/internal/call"
-	"github.com/parley-voice/parley/internal/media"
 )
 
 // defaultRingTimeout applies when a DialRequest has none.
 const defaultRingTimeout = 120 * time.Second
-
-// offerTEPT is the payload type we offer telephone-event/8000 with.
-const offerTEPT = 101
 
 var _ call.Dialer = (*Server)(nil)
 
@@ -42,18 +35,11 @@ const (
 // outboundLeg is a call.OutboundLeg: one or more parallel INVITEs (one per contact), of
 // which the first 200 wins.
 type outboundLeg struct {
-	srv *Server
-	log *slog.Logger
-	req call.DialRequest
+	legCore
+	req   call.DialRequest
+	offer []byte
 
-	rtp         *rtpStream
-	tePT        atomic.Uint32
-	remoteSends atomic.Bool
-	localIP     netip.Addr
-	sessID      uint64
-	offer       []byte
-
-	mu        sync.Mutex
+	// Guarded by legCore.mu.
 	info      call.LegInfo
 	phase     outPhase
 	status    int
@@ -62,11 +48,8 @@ type outboundLeg struct {
 	left      int // branches still waiting for a final response
 	winner    *branch
 	early     *branch // branch whose 18x SDP drives early media
-	neg       negotiated
-	sdpVer    uint64
 	got180    bool
 	got183    bool
-	endedBy   call.LegEnd
 	dialogID  string
 	remoteSeq uint32
 	localSeq  uint32
@@ -75,8 +58,6 @@ type outboundLeg struct {
 
 	outcome     chan struct{}
 	outcomeOnce sync.Once
-	done        chan struct{}
-	endOnce     sync.Once
 	ringTimer   *time.Timer
 }
 
@@ -151,12 +132,10 @@ func (s *Server) Dial(ctx context.Context, req call.DialRequest) (call.OutboundL
 	if err != nil {
 		return nil, fmt.Errorf("dial: opening RTP socket: %w", err)
 	}
-	l := &outboundLeg{
-		srv: s, req: req, rtp: newRTPStream(conn), localIP: s.localIPFor(dests[0].addr.Addr()),
-		sessID: uint64(rand.Uint32()), outcome: make(chan struct{}), done: make(chan struct{}),
-	}
-	l.sdpVer = l.sessID
-	l.offer = buildOffer(l.sessID, l.sdpVer, l.localIP, l.rtp.localPort())
+	l := &outboundLeg{legCore: newLegCore(s, s.log, s.localIPFor(dests[0].addr.Addr())), req: req, outcome: make(chan struct{})}
+	r := newRTPStream(conn)
+	l.startMedia(r)
+	l.offer = buildOffer(l.sessID, l.sdpVer, l.localIP, r.localPort())
 	fromHost := s.opts.Realm
 	if fromHost == "" {
 		fromHost = l.localIP.String()
@@ -274,20 +253,6 @@ func (s *Server) resolve(ctx context.Context, u sip.Uri) (destination, error) {
 	return destination{uri: u2, addr: netip.AddrPortFrom(ip, uint16(port)), transport: transport}, nil
 }
 
-// buildOffer writes our SDP offer: PCMU, PCMA and telephone-event/8000.
-func buildOffer(sessID, version uint64, ip netip.Addr, port int) []byte {
-	ipv := "IP4"
-	if ip.Is6() && !ip.Is4In6() {
-		ipv = "IP6"
-	}
-	ip = ip.Unmap()
-	var b strings.Builder
-	fmt.Fprintf(&b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessID, version, ipv, ip, ipv, ip)
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP 0 8 %d\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n", port, offerTEPT)
-	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:20\r\na=sendrecv\r\n", offerTEPT, offerTEPT)
-	return []byte(b.String())
-}
-
 // ---- call.Leg ----
 
 func (l *outboundLeg) Info() call.LegInfo {
@@ -348,84 +313,16 @@ func (l *outboundLeg) Hangup(ctx context.Context) error {
 	case outFailed:
 		return nil
 	}
-	select {
-	case <-l.done:
+	if l.ended() {
 		return nil
-	default:
 	}
 	l.end(call.EndedLocal)
 	l.log.Info("hanging up")
-	byeDone := make(chan struct{})
-	go func() {
-		l.sendBye(5 * time.Second)
-		close(byeDone)
-	}()
-	select {
-	case <-byeDone:
-	case <-time.After(500 * time.Millisecond):
-	case <-ctx.Done():
-	}
-	return nil
-}
-
-func (l *outboundLeg) Done() <-chan struct{} { return l.done }
-
-func (l *outboundLeg) EndedBy() call.LegEnd {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.endedBy
-}
-
-func (l *outboundLeg) Codec() media.Codec {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.neg.codec
-}
-
-func (l *outboundLeg) TelephoneEventPT() uint8 { return uint8(l.tePT.Load()) }
-
-func (l *outboundLeg) RemoteSendsMedia() bool { return l.remoteSends.Load() }
-
-func (l *outboundLeg) ReadPacket(buf []byte) (media.Packet, error) {
-	select {
-	case <-l.done:
-		return media.Packet{}, ErrLegEnded
-	default:
-	}
-	p, err := l.rtp.read(buf)
-	if err != nil {
-		select {
-		case <-l.done:
-			return p, ErrLegEnded
-		default:
-		}
-		return p, fmt.Errorf("reading RTP: %w", err)
-	}
-	return p, nil
-}
-
-// WriteRTP sends a packet; before the far end sent SDP (18x or 200) packets are dropped.
-func (l *outboundLeg) WriteRTP(payload []byte, payloadType uint8, marker bool, tsIncrement uint32) error {
-	select {
-	case <-l.done:
-		return ErrLegEnded
-	default:
-	}
-	if err := l.rtp.write(payload, payloadType, marker, tsIncrement); err != nil {
-		return fmt.Errorf("sending RTP: %w", err)
-	}
+	byeBriefly(ctx, l.sendBye)
 	return nil
 }
 
 // ---- outcome ----
-
-// applyAnswerLocked takes a remote SDP for our media.
-func (l *outboundLeg) applyAnswerLocked(n negotiated) {
-	l.neg = n
-	l.tePT.Store(uint32(n.tePT))
-	l.remoteSends.Store(n.dir == dirSendRecv && n.remote.Addr().IsValid() && !n.remote.Addr().IsUnspecified())
-	l.rtp.setRemote(n.remote, remoteAcceptsMedia(n.dir))
-}
 
 func (l *outboundLeg) settle() {
 	l.outcomeOnce.Do(func() {
@@ -508,27 +405,24 @@ func statusRank(code int) int {
 
 // end records who ended the leg (first caller wins), closes Done and the RTP socket.
 func (l *outboundLeg) end(by call.LegEnd) {
-	l.endOnce.Do(func() {
-		l.mu.Lock()
-		l.endedBy = by
+	ended := l.finish(by, func() {
 		if l.phase == outPending {
 			l.phase = outFailed
 		}
-		l.mu.Unlock()
-		close(l.done)
-		_ = l.rtp.close()
-		s := l.srv
-		s.legsMu.Lock()
-		l.mu.Lock()
-		id := l.dialogID
-		l.mu.Unlock()
-		delete(s.outLegs, l)
-		if id != "" && s.legs[id] == dialogLeg(l) {
-			delete(s.legs, id)
-		}
-		s.legsMu.Unlock()
-		l.log.Debug("call leg ended", "ended_by", int(by))
 	})
+	if !ended {
+		return
+	}
+	s := l.srv
+	s.legsMu.Lock()
+	l.mu.Lock()
+	id := l.dialogID
+	l.mu.Unlock()
+	delete(s.outLegs, l)
+	if id != "" && s.legs[id] == dialogLeg(l) {
+		delete(s.legs, id)
+	}
+	s.legsMu.Unlock()
 }
 
 // ---- in-dialog requests from the far end ----
@@ -554,32 +448,7 @@ func (l *outboundLeg) handleReInvite(req *sip.Request, tx sip.ServerTransaction)
 	} else {
 		l.remoteSeq = cs.SeqNo
 	}
-	if len(req.Body()) > 0 {
-		offer, err := parseSDP(req.Body())
-		var neg negotiated
-		if err == nil {
-			cur := l.neg.codec
-			neg, err = negotiate(offer, &cur)
-		}
-		if err != nil {
-			l.log.Info("re-INVITE refused", "error", err)
-			l.srv.respond(req, tx, 488, "Not Acceptable Here")
-			return
-		}
-		l.applyAnswerLocked(neg)
-		l.log.Info("media updated by re-INVITE", "direction", neg.dir, "codec", neg.codec.String(), "remote", neg.remote.String())
-	}
-	l.sdpVer++
-	body := buildSDP(l.sessID, l.sdpVer, l.localIP, l.rtp.localPort(), l.neg.codec, l.neg.tePT, answerDir(l.neg.dir), l.neg.offered, l.neg.mIndex)
-	res := sip.NewResponseFromRequest(req, 200, "OK", body)
-	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(sip.NewHeader("Server", l.srv.opts.UserAgent))
-	if w := l.winner; w != nil {
-		res.AppendHeader(w.contactHeader())
-	}
-	if err := tx.Respond(res); err != nil {
-		l.log.Debug("re-INVITE response not sent", "error", err)
-	}
+	l.answerReInviteLocked(req, tx, l.winner.contactHeader())
 }
 
 // sendBye sends BYE on the answered dialog and waits for its answer (bounded).
@@ -664,25 +533,13 @@ func (b *branch) via() *sip.ViaHeader {
 }
 
 func (b *branch) contactHeader() *sip.ContactHeader {
-	u := sip.Uri{Scheme: "sip", User: "parley", Host: b.leg.localIP.String(), Port: int(b.leg.srv.addr.Port()),
-		UriParams: sip.NewParams(), Headers: sip.NewParams()}
-	if b.dest.transport == "tcp" {
-		u.UriParams.Add("transport", "tcp")
-	}
-	return &sip.ContactHeader{Address: u, Params: sip.NewParams()}
+	return b.leg.srv.contactHeader(b.leg.localIP, b.dest.transport)
 }
 
 // cancel asks the branch to give up (CANCEL once a provisional response came).
 func (b *branch) cancel() { b.cancelOne.Do(func() { close(b.cancelCh) }) }
 
-func (b *branch) cancelled() bool {
-	select {
-	case <-b.cancelCh:
-		return true
-	default:
-	}
-	return false
-}
+func (b *branch) cancelled() bool { return isClosed(b.cancelCh) }
 
 // run drives the branch's INVITE transaction to its end.
 func (b *branch) run() {
@@ -780,7 +637,7 @@ func (b *branch) follow(tx sip.ClientTransaction, authTries *int) (retry bool, s
 func (b *branch) onProvisional(res *sip.Response) {
 	l := b.leg
 	code := res.StatusCode
-	hasSDP := len(res.Body()) > 0 && isSDP(res)
+	hasSDP := len(res.Body()) > 0 && isSDPType(res.ContentType())
 	var notify []int
 	l.mu.Lock()
 	if l.phase == outPending {
@@ -796,7 +653,7 @@ func (b *branch) onProvisional(res *sip.Response) {
 			if r, err := parseSDP(res.Body()); err == nil {
 				if n, err := negotiate(r, nil); err == nil {
 					l.early = b
-					l.applyAnswerLocked(n)
+					l.applyNegotiatedLocked(n)
 				}
 			}
 		}
@@ -809,8 +666,8 @@ func (b *branch) onProvisional(res *sip.Response) {
 	}
 }
 
-func isSDP(m *sip.Response) bool {
-	ct := m.ContentType()
+// isSDPType tells whether a Content-Type header names SDP (parameters ignored).
+func isSDPType(ct *sip.ContentTypeHeader) bool {
 	return ct != nil && strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/sdp")
 }
 
@@ -884,9 +741,9 @@ func (b *branch) onSuccess(tx sip.ClientTransaction, res *sip.Response) {
 	l.phase = outAnswered
 	l.status = 200
 	l.localSeq = b.invite.CSeq().SeqNo
-	l.applyAnswerLocked(neg)
+	l.applyNegotiatedLocked(neg)
 	l.info.CallID = b.callID
-	l.info.Source = sourceOf2(res, b.dest.addr)
+	l.info.Source = responseSource(res, b.dest.addr)
 	l.info.Transport = b.dest.transport
 	l.dialogID = sip.DialogIDMake(b.callID, b.fromTag, toTag)
 	branches := l.branches
@@ -894,9 +751,7 @@ func (b *branch) onSuccess(tx sip.ClientTransaction, res *sip.Response) {
 
 	s := l.srv
 	s.legsMu.Lock()
-	select {
-	case <-l.done:
-	default:
+	if !l.ended() {
 		s.legs[l.dialogID] = l
 	}
 	s.legsMu.Unlock()
@@ -909,8 +764,8 @@ func (b *branch) onSuccess(tx sip.ClientTransaction, res *sip.Response) {
 	}
 }
 
-// sourceOf2 is where a response came from, or fallback.
-func sourceOf2(res *sip.Response, fallback netip.AddrPort) netip.AddrPort {
+// responseSource is where a response came from, or fallback.
+func responseSource(res *sip.Response, fallback netip.AddrPort) netip.AddrPort {
 	if a, err := netip.ParseAddrPort(res.Source()); err == nil {
 		return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 	}
@@ -933,7 +788,7 @@ func (b *branch) inDialog(method sip.RequestMethod, seq uint32) *sip.Request {
 	}
 	if len(b.routes) == 0 {
 		// Where the 200 came from: right behind NAT, and the same TCP connection.
-		r.SetDestination(sourceOf2(b.res200, b.dest.addr).String())
+		r.SetDestination(responseSource(b.res200, b.dest.addr).String())
 	}
 	r.AppendHeader(sip.NewHeader("User-Agent", b.leg.srv.opts.UserAgent))
 	r.SetBody(nil)
@@ -954,6 +809,11 @@ func (b *branch) bye(seq uint32, timeout time.Duration) {
 		return
 	}
 	defer tx.Terminate()
+	awaitFinal(ctx, tx)
+}
+
+// awaitFinal drops a client transaction's responses until the final one, its end or ctx's.
+func awaitFinal(ctx context.Context, tx sip.ClientTransaction) {
 	for {
 		select {
 		case res := <-tx.Responses():
@@ -994,20 +854,9 @@ func (b *branch) sendCancel() {
 	}
 	go func() {
 		defer tx.Terminate()
-		t := time.NewTimer(sip.Timer_B)
-		defer t.Stop()
-		for {
-			select {
-			case res := <-tx.Responses():
-				if res.StatusCode >= 200 {
-					return
-				}
-			case <-tx.Done():
-				return
-			case <-t.C:
-				return
-			}
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), sip.Timer_B)
+		defer cancel()
+		awaitFinal(ctx, tx)
 	}()
 }
 

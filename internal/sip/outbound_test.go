@@ -14,110 +14,6 @@ import (
 	"github.com/parley-voice/parley/internal/sip/siptest"
 )
 
-// passwords is a Registrar over a map.
-type passwords map[string]string
-
-func (p passwords) Credentials(_ context.Context, u string) (string, bool) {
-	pw, ok := p[u]
-	return pw, ok
-}
-
-// fakeClock is a movable clock for registration expiry.
-type fakeClock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
-
-// startServerOpts runs a Server with opts (listen address, logger and a handler that hands
-// legs to the test filled in).
-func startServerOpts(t *testing.T, opts Options, clock *fakeClock) (*Server, chan call.Leg) {
-	t.Helper()
-	legs := make(chan call.Leg, 4)
-	opts.ListenAddr = "127.0.0.1:0"
-	opts.Logger = testLogger()
-	if opts.Handler == nil {
-		opts.Handler = func(ctx context.Context, leg call.Leg) { legs <- leg }
-	}
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if clock != nil {
-		s.now = clock.now
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, legs
-}
-
-func listenPhone(t *testing.T, opts siptest.ListenOptions) (*siptest.Client, string) {
-	t.Helper()
-	c := newClient(t)
-	contact, err := c.Listen(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, contact
-}
-
-func incoming(t *testing.T, c *siptest.Client) *siptest.Call {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cl, err := c.Incoming(ctx)
-	if err != nil {
-		t.Fatalf("phone got no call: %v", err)
-	}
-	return cl
-}
-
-func waitAnswer(t *testing.T, leg call.OutboundLeg, within time.Duration) (int, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	st, err := leg.WaitAnswer(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("no outcome within %v", within)
-	}
-	return st, err
-}
-
-// progressLog records OnProgress calls.
-type progressLog struct {
-	mu    sync.Mutex
-	calls []string
-}
-
-func (p *progressLog) on(status int, early bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := itoa(status)
-	if early {
-		s += "+sdp"
-	}
-	p.calls = append(p.calls, s)
-}
-
-func (p *progressLog) get() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.calls...)
-}
-
 func TestDialAnsweredAudioBothWays(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -153,28 +49,7 @@ func TestDialAnsweredAudioBothWays(t *testing.T) {
 				t.Fatalf("codec %v te %d sends %v", leg.Codec(), leg.TelephoneEventPT(), leg.RemoteSendsMedia())
 			}
 			waitClosed(t, in.Answered(), "phone answered")
-			col := &collector{}
-			go col.run(leg)
-			stop := make(chan struct{})
-			go playTone(leg, 1000, stop)
-			time.Sleep(1200 * time.Millisecond)
-			close(stop)
-
-			got, _ := col.snapshot()
-			if len(got) < 30*160 {
-				t.Fatalf("leg received %d samples, want about 1 s", len(got))
-			}
-			if p400, p1000 := goertzel(got, 400), goertzel(got, 1000); p400 < 100*p1000 || p400 < 1e5 {
-				t.Errorf("our side: 400 Hz power %.0f, 1000 Hz %.0f", p400, p1000)
-			}
-			frames := in.Received()
-			if len(frames) < 30 {
-				t.Fatalf("phone received %d frames", len(frames))
-			}
-			pcm := in.ReceivedPCM(frames[0].At, time.Now())
-			if p1000, p400 := goertzel(pcm, 1000), goertzel(pcm, 400); p1000 < 100*p400 || p1000 < 1e5 {
-				t.Errorf("phone side: 1000 Hz power %.0f, 400 Hz %.0f", p1000, p400)
-			}
+			exchangeTones(t, leg, in)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -524,16 +399,12 @@ func TestInviteChallenge(t *testing.T) {
 	s, legs := startServerOpts(t, Options{Realm: "voice.example.com", Registrar: passwords{"alice": "secret-alice"}, Authenticate: auth}, nil)
 	c := newClient(t)
 	ctx := context.Background()
-	dial := func(user, username, password string) *siptest.Call {
+	dialAs := func(user, username, password string) *siptest.Call {
 		t.Helper()
-		cl, err := c.Dial(ctx, target(s, user), siptest.DialOptions{Codec: media.PCMU, From: "alice", Username: username, Password: password})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cl
+		return dial(t, c, s, user, siptest.DialOptions{Codec: media.PCMU, From: "alice", Username: username, Password: password})
 	}
 
-	cl := dial("1000", "alice", "secret-alice")
+	cl := dialAs("1000", "alice", "secret-alice")
 	leg := recvLeg(t, legs)
 	au, ok := leg.(Authenticated)
 	if !ok || au.AuthenticatedUser() != "alice" {
@@ -558,13 +429,13 @@ func TestInviteChallenge(t *testing.T) {
 		{"1000", "", "", 407},
 		{"nowhere", "", "", 404},
 	} {
-		cl := dial(tc.user, tc.username, tc.password)
+		cl := dialAs(tc.user, tc.username, tc.password)
 		waitClosed(t, cl.Settled(), "final response")
 		if cl.FinalStatus() != tc.want {
 			t.Errorf("%+v: status %d, want %d", tc, cl.FinalStatus(), tc.want)
 		}
 	}
-	cl = dial("public", "", "")
+	cl = dialAs("public", "", "")
 	leg = recvLeg(t, legs)
 	if au := leg.(Authenticated).AuthenticatedUser(); au != "" {
 		t.Errorf("public call authenticated as %q", au)

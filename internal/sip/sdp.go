@@ -197,13 +197,8 @@ func answerDir(remote string) string {
 // buildSDP writes our description. When offered is not nil it is an answer: one m= line per
 // offered stream, the non-audio ones refused with port 0 (RFC 3264 §6).
 func buildSDP(sessID, version uint64, ip netip.Addr, port int, codec media.Codec, tePT uint8, dir string, offered *remoteSDP, mIndex int) []byte {
-	ipv := "IP4"
-	if ip.Is6() && !ip.Is4In6() {
-		ipv = "IP6"
-	}
-	ip = ip.Unmap()
 	var b strings.Builder
-	fmt.Fprintf(&b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessID, version, ipv, ip, ipv, ip)
+	writeSDPSession(&b, sessID, version, ip)
 	audio := func() {
 		fmt.Fprintf(&b, "m=audio %d RTP/AVP %d", port, codec.PayloadType())
 		if tePT != 0 {
@@ -231,4 +226,26 @@ func buildSDP(sessID, version uint64, ip netip.Addr, port int, codec media.Codec
 		fmt.Fprintf(&b, "m=%s 0 %s %s\r\n", m.kind, m.proto, f)
 	}
 	return []byte(b.String())
+}
+
+// offerTEPT is the payload type we offer telephone-event/8000 with.
+const offerTEPT = 101
+
+// buildOffer writes our SDP offer: PCMU, PCMA and telephone-event/8000.
+func buildOffer(sessID, version uint64, ip netip.Addr, port int) []byte {
+	var b strings.Builder
+	writeSDPSession(&b, sessID, version, ip)
+	fmt.Fprintf(&b, "m=audio %d RTP/AVP 0 8 %d\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n", port, offerTEPT)
+	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:20\r\na=sendrecv\r\n", offerTEPT, offerTEPT)
+	return []byte(b.String())
+}
+
+// writeSDPSession writes the session part of our SDP: v=, o=, s=, c= and t=.
+func writeSDPSession(b *strings.Builder, sessID, version uint64, ip netip.Addr) {
+	ipv := "IP4"
+	if ip.Is6() && !ip.Is4In6() {
+		ipv = "IP6"
+	}
+	ip = ip.Unmap()
+	fmt.Fprintf(b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessID, version, ipv, ip, ipv, ip)
 }

@@ -343,6 +343,16 @@ func (s *Server) matchLeg(req *sip.Request) dialogLeg {
 	return s.leg(id)
 }
 
+// contactHeader is our Contact toward a peer that reaches us at localIP over transport.
+func (s *Server) contactHeader(localIP netip.Addr, transport string) *sip.ContactHeader {
+	u := sip.Uri{Scheme: "sip", User: "parley", Host: localIP.String(), Port: int(s.addr.Port()),
+		UriParams: sip.NewParams(), Headers: sip.NewParams()}
+	if transport == "tcp" {
+		u.UriParams.Add("transport", "tcp")
+	}
+	return &sip.ContactHeader{Address: u, Params: sip.NewParams()}
+}
+
 const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
@@ -357,6 +367,15 @@ func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
 }
 
+// dialogOf is the leg of an in-dialog request; without one it answers 481 and returns nil.
+func (s *Server) dialogOf(req *sip.Request, tx sip.ServerTransaction) dialogLeg {
+	l := s.matchLeg(req)
+	if l == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+	}
+	return l
+}
+
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if l := s.matchLeg(req); l != nil {
 		l.handleAck(req, tx)
@@ -364,12 +383,9 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	l := s.matchLeg(req)
-	if l == nil {
-		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
-		return
+	if l := s.dialogOf(req, tx); l != nil {
+		l.handleBye(req, tx)
 	}
-	l.handleBye(req, tx)
 }
 
 func (l *inboundLeg) handleAck(req *sip.Request, tx sip.ServerTransaction) {
@@ -388,8 +404,7 @@ func (l *inboundLeg) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	if s.matchLeg(req) == nil {
-		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+	if s.dialogOf(req, tx) == nil {
 		return
 	}
 	// TODO: hand SIP INFO DTMF (application/dtmf-relay) up once call.Leg has a way for it.
@@ -397,8 +412,7 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	if s.matchLeg(req) == nil {
-		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+	if s.dialogOf(req, tx) == nil {
 		return
 	}
 	if len(req.Body()) > 0 {
@@ -432,7 +446,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
-	if ct := req.ContentType(); len(req.Body()) == 0 || ct == nil || !strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/sdp") {
+	if len(req.Body()) == 0 || !isSDPType(req.ContentType()) {
 		log.Info("INVITE refused: no SDP offer (late offer is not supported)")
 		s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 parley "SDP offer required"`))
 		return
@@ -450,15 +464,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	localIP := s.localIPFor(src.Addr())
 
-	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "parley", Host: localIP.String(), Port: int(s.addr.Port()), UriParams: sip.NewParams(), Headers: sip.NewParams()}, Params: sip.NewParams()}
-	if transport == "tcp" {
-		contact.Address.UriParams.Add("transport", "tcp")
-	}
+	contact := s.contactHeader(localIP, transport)
 	client := s.udpClient
 	if transport != "udp" {
 		client = s.tcpClient
 	}
-	dua := &sipgo.DialogUA{Client: client, ContactHDR: contact, RewriteContact: transport == "udp"}
+	dua := &sipgo.DialogUA{Client: client, ContactHDR: *contact, RewriteContact: transport == "udp"}
 	dialog, err := dua.ReadInvite(req, tx)
 	if err != nil {
 		log.Info("INVITE refused", "status", 400, "error", err)
@@ -488,10 +499,7 @@ func (s *Server) forget(id string, l dialogLeg) {
 }
 
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
-	l := s.matchLeg(req)
-	if l == nil {
-		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
-		return
+	if l := s.dialogOf(req, tx); l != nil {
+		l.handleReInvite(req, tx)
 	}
-	l.handleReInvite(req, tx)
 }

@@ -3,14 +3,9 @@ package sip
 import (
 	"context"
 	"io"
-	"log/slog"
-	"math"
 	"net"
 	"net/netip"
-	"os"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,146 +13,6 @@ import (
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/sip/siptest"
 )
-
-func testLogger() *slog.Logger {
-	if os.Getenv("SIP_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// startServer runs a Server on 127.0.0.1:0 whose handler hands each leg to the test.
-func startServer(t *testing.T, portMin, portMax int) (*Server, chan call.Leg) {
-	t.Helper()
-	legs := make(chan call.Leg, 4)
-	s, err := New(Options{ListenAddr: "127.0.0.1:0", RTPPortMin: portMin, RTPPortMax: portMax, Logger: testLogger(),
-		Handler: func(ctx context.Context, leg call.Leg) { legs <- leg }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, legs
-}
-
-func newClient(t *testing.T) *siptest.Client {
-	t.Helper()
-	c, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-func target(s *Server, user string) string { return "sip:" + user + "@" + s.Addr().String() }
-
-func recvLeg(t *testing.T, legs chan call.Leg) call.Leg {
-	t.Helper()
-	select {
-	case l := <-legs:
-		return l
-	case <-time.After(5 * time.Second):
-		t.Fatal("no inbound leg")
-	}
-	return nil
-}
-
-func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("timeout waiting for %s", what)
-	}
-}
-
-// tone is a sine media.Source.
-type tone struct {
-	freq float64
-	n    int
-}
-
-func (s *tone) ReadFrame(dst []int16) error {
-	for i := range dst {
-		dst[i] = int16(8000 * math.Sin(2*math.Pi*s.freq*float64(s.n)/media.SampleRate))
-		s.n++
-	}
-	return nil
-}
-
-// goertzel returns the power of freq in pcm, normalised by length.
-func goertzel(pcm []int16, freq float64) float64 {
-	if len(pcm) == 0 {
-		return 0
-	}
-	k := 2 * math.Cos(2*math.Pi*freq/media.SampleRate)
-	var s1, s2 float64
-	for _, x := range pcm {
-		s0 := float64(x) + k*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return (s1*s1 + s2*s2 - k*s1*s2) / float64(len(pcm)) / float64(len(pcm))
-}
-
-// playTone writes a tone to the leg every 20 ms until stop closes.
-func playTone(leg call.Leg, freq float64, stop <-chan struct{}) {
-	src := &tone{freq: freq}
-	pcm := make([]int16, media.FrameSamples)
-	buf := make([]byte, media.FrameSamples)
-	tk := time.NewTicker(media.FrameDuration)
-	defer tk.Stop()
-	first := true
-	for {
-		select {
-		case <-stop:
-			return
-		case <-leg.Done():
-			return
-		case <-tk.C:
-		}
-		src.ReadFrame(pcm)
-		leg.Codec().Encode(buf, pcm)
-		if err := leg.WriteRTP(buf, leg.Codec().PayloadType(), first, media.FrameSamples); err != nil {
-			return
-		}
-		first = false
-	}
-}
-
-// collect reads the leg's packets until it ends, keeping decoded audio and all packets.
-type collector struct {
-	mu   sync.Mutex
-	pcm  []int16
-	pkts []media.Packet
-}
-
-func (c *collector) run(leg call.Leg) {
-	buf := make([]byte, 1500)
-	for {
-		p, err := leg.ReadPacket(buf)
-		if err != nil {
-			return
-		}
-		c.mu.Lock()
-		p.Payload = append([]byte(nil), p.Payload...)
-		c.pkts = append(c.pkts, p)
-		if codec, ok := media.CodecFromPayloadType(p.PayloadType); ok {
-			pcm := make([]int16, len(p.Payload))
-			codec.Decode(pcm, p.Payload)
-			c.pcm = append(c.pcm, pcm...)
-		}
-		c.mu.Unlock()
-	}
-}
-
-func (c *collector) snapshot() ([]int16, []media.Packet) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]int16(nil), c.pcm...), append([]media.Packet(nil), c.pkts...)
-}
 
 func TestCallAudioBothWays(t *testing.T) {
 	for _, tc := range []struct {
@@ -168,11 +23,8 @@ func TestCallAudioBothWays(t *testing.T) {
 			s, legs := startServer(t, 0, 0)
 			c := newClient(t)
 			ctx := context.Background()
-			cl, err := c.Dial(ctx, target(s, "1000"), siptest.DialOptions{From: "+14155550100", FromDisplay: "Alice",
+			cl := dial(t, c, s, "1000", siptest.DialOptions{From: "+14155550100", FromDisplay: "Alice",
 				Codec: tc.codec, Transport: tc.transport, Send: &tone{freq: 400}, Headers: map[string]string{"X-PH-Account": "acme"}})
-			if err != nil {
-				t.Fatal(err)
-			}
 			leg := recvLeg(t, legs)
 			info := leg.Info()
 			if info.FromUser != "+14155550100" || info.FromDisplay != "Alice" || info.ToUser != "1000" || info.Transport != tc.transport ||
@@ -189,28 +41,7 @@ func TestCallAudioBothWays(t *testing.T) {
 				t.Fatalf("codec %v te %d sends %v", leg.Codec(), leg.TelephoneEventPT(), leg.RemoteSendsMedia())
 			}
 			waitClosed(t, cl.Answered(), "answer")
-			col := &collector{}
-			go col.run(leg)
-			stop := make(chan struct{})
-			go playTone(leg, 1000, stop)
-			time.Sleep(1200 * time.Millisecond)
-			close(stop)
-
-			got, _ := col.snapshot()
-			if len(got) < 30*160 {
-				t.Fatalf("server received %d samples, want about 1 s", len(got))
-			}
-			if p400, p1000 := goertzel(got, 400), goertzel(got, 1000); p400 < 100*p1000 || p400 < 1e5 {
-				t.Errorf("server side: 400 Hz power %.0f, 1000 Hz %.0f", p400, p1000)
-			}
-			frames := cl.Received()
-			if len(frames) < 30 {
-				t.Fatalf("client received %d frames", len(frames))
-			}
-			pcm := cl.ReceivedPCM(frames[0].At, time.Now())
-			if p1000, p400 := goertzel(pcm, 1000), goertzel(pcm, 400); p1000 < 100*p400 || p1000 < 1e5 {
-				t.Errorf("client side: 1000 Hz power %.0f, 400 Hz %.0f", p1000, p400)
-			}
+			frames := exchangeTones(t, leg, cl)
 			if frames[0].PT != tc.codec.PayloadType() {
 				t.Errorf("client got PT %d", frames[0].PT)
 			}
@@ -235,10 +66,7 @@ func TestServerHangsUp(t *testing.T) {
 			s, legs := startServer(t, 41000, 41010)
 			c := newClient(t)
 			ctx := context.Background()
-			cl, err := c.Dial(ctx, target(s, "2000"), siptest.DialOptions{Codec: media.PCMU, Transport: tr})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cl := dial(t, c, s, "2000", siptest.DialOptions{Codec: media.PCMU, Transport: tr})
 			leg := recvLeg(t, legs)
 			if err := leg.Answer(ctx); err != nil {
 				t.Fatal(err)
@@ -273,10 +101,7 @@ func TestCancelBeforeAnswer(t *testing.T) {
 	s, legs := startServer(t, 0, 0)
 	c := newClient(t)
 	ctx := context.Background()
-	cl, err := c.Dial(ctx, target(s, "3000"), siptest.DialOptions{Codec: media.PCMU})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := dial(t, c, s, "3000", siptest.DialOptions{Codec: media.PCMU})
 	leg := recvLeg(t, legs)
 	if err := leg.Ring(ctx); err != nil {
 		t.Fatal(err)
@@ -304,17 +129,12 @@ func TestCancelBeforeAnswer(t *testing.T) {
 	}
 }
 
-func itoa(x int) string { return strconv.Itoa(x) }
-
 func TestReject(t *testing.T) {
 	s, legs := startServer(t, 0, 0)
 	c := newClient(t)
 	for _, status := range []int{404, 480, 486, 500, 503, 603} {
 		t.Run(itoa(status), func(t *testing.T) {
-			cl, err := c.Dial(context.Background(), target(s, "4000"), siptest.DialOptions{Codec: media.PCMA})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cl := dial(t, c, s, "4000", siptest.DialOptions{Codec: media.PCMA})
 			leg := recvLeg(t, legs)
 			if err := leg.Reject(status, "Nope", "Retry-After: 30"); err != nil {
 				t.Fatal(err)
@@ -336,10 +156,7 @@ func TestReject(t *testing.T) {
 func TestUnansweredHangupSends480(t *testing.T) {
 	s, legs := startServer(t, 0, 0)
 	c := newClient(t)
-	cl, err := c.Dial(context.Background(), target(s, "4800"), siptest.DialOptions{Codec: media.PCMU})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := dial(t, c, s, "4800", siptest.DialOptions{Codec: media.PCMU})
 	leg := recvLeg(t, legs)
 	if err := leg.Hangup(context.Background()); err != nil {
 		t.Fatal(err)
@@ -354,18 +171,12 @@ func TestEarlyMediaThenAnswer(t *testing.T) {
 	s, legs := startServer(t, 0, 0)
 	c := newClient(t)
 	ctx := context.Background()
-	cl, err := c.Dial(ctx, target(s, "5000"), siptest.DialOptions{Codec: media.PCMU, EarlyMedia: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := dial(t, c, s, "5000", siptest.DialOptions{Codec: media.PCMU, EarlyMedia: true})
 	leg := recvLeg(t, legs)
 	if err := leg.EarlyMedia(ctx); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	go playTone(leg, 700, stop)
-	time.Sleep(600 * time.Millisecond)
-	close(stop)
+	playToneFor(leg, 700, 600*time.Millisecond)
 	select {
 	case <-cl.Answered():
 		t.Fatal("answered too early")
@@ -380,10 +191,7 @@ func TestEarlyMediaThenAnswer(t *testing.T) {
 	}
 	waitClosed(t, cl.Answered(), "answer")
 	answerAt := time.Now()
-	stop2 := make(chan struct{})
-	go playTone(leg, 1200, stop2)
-	time.Sleep(500 * time.Millisecond)
-	close(stop2)
+	playToneFor(leg, 1200, 500*time.Millisecond)
 	pcmEarly := cl.ReceivedPCM(early[0].At, answerAt)
 	if goertzel(pcmEarly, 700) < 1e5 {
 		t.Errorf("no 700 Hz in early media")
@@ -399,23 +207,11 @@ func TestEarlyMediaThenAnswer(t *testing.T) {
 	waitClosed(t, leg.Done(), "leg end")
 }
 
-func containsInt(v []int, x int) bool {
-	for _, y := range v {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
 func TestDTMFPacketsPassThrough(t *testing.T) {
 	s, legs := startServer(t, 0, 0)
 	c := newClient(t)
 	ctx := context.Background()
-	cl, err := c.Dial(ctx, target(s, "6000"), siptest.DialOptions{Codec: media.PCMU})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := dial(t, c, s, "6000", siptest.DialOptions{Codec: media.PCMU})
 	leg := recvLeg(t, legs)
 	if err := leg.Answer(ctx); err != nil {
 		t.Fatal(err)
@@ -542,10 +338,7 @@ func TestGarbageDoesNotBreakServer(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	c := newClient(t)
-	cl, err := c.Dial(context.Background(), target(s, "8000"), siptest.DialOptions{Codec: media.PCMU})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := dial(t, c, s, "8000", siptest.DialOptions{Codec: media.PCMU})
 	leg := recvLeg(t, legs)
 	if err := leg.Answer(context.Background()); err != nil {
 		t.Fatal(err)

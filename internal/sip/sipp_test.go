@@ -57,10 +57,7 @@ func TestSIPpSpeak(t *testing.T) {
 	}
 	col := &collector{}
 	go col.run(leg)
-	stop := make(chan struct{})
-	go playTone(leg, 1000, stop)
-	time.Sleep(1500 * time.Millisecond)
-	close(stop)
+	playToneFor(leg, 1000, 1500*time.Millisecond)
 	if err := leg.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -174,20 +174,14 @@ func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Ca
 	if err := sip.ParseUri(target, &uri); err != nil {
 		return nil, fmt.Errorf("siptest: target %q: %w", target, err)
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("siptest"), sipgo.WithUserAgentHostname(c.opts.LocalIP),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(c.log)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(c.log)))
+	ua, err := c.newUA("siptest")
 	if err != nil {
-		return nil, fmt.Errorf("siptest: %w", err)
-	}
-	codec := dmedia.CodecAudioUlaw
-	if opts.Codec == media.PCMA {
-		codec = dmedia.CodecAudioAlaw
+		return nil, err
 	}
 	dg := diago.NewDiago(ua, diago.WithLogger(c.log),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: c.opts.LocalIP, BindPort: 0}),
 		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: c.opts.LocalIP, BindPort: 0}),
-		diago.WithMediaConfig(diago.MediaConfig{Codecs: []dmedia.Codec{codec, dmedia.CodecTelephoneEvent8000}}),
+		diago.WithMediaConfig(diago.MediaConfig{Codecs: diagoCodecs(opts.Codec)}),
 	)
 	sctx, cancel := context.WithCancel(context.Background())
 	if err := dg.ServeBackground(sctx, func(d *diago.DialogServerSession) {
@@ -224,35 +218,44 @@ func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Ca
 	return call, nil
 }
 
+// newUA is a sipgo user agent named name on the client's address, logging to its logger.
+func (c *Client) newUA(name string) (*sipgo.UserAgent, error) {
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(name), sipgo.WithUserAgentHostname(c.opts.LocalIP),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(c.log)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(c.log)))
+	if err != nil {
+		return nil, fmt.Errorf("siptest: %w", err)
+	}
+	return ua, nil
+}
+
+// diagoCodecs are the codecs a call offers or accepts: codec and telephone-event.
+func diagoCodecs(codec media.Codec) []dmedia.Codec {
+	audio := dmedia.CodecAudioUlaw
+	if codec == media.PCMA {
+		audio = dmedia.CodecAudioAlaw
+	}
+	return []dmedia.Codec{audio, dmedia.CodecTelephoneEvent8000}
+}
+
 func (call *Call) run(ictx context.Context, hdrs []sip.Header) {
 	defer call.wg.Done()
-	onResp := func(res *sip.Response) error {
-		call.mu.Lock()
-		call.responses = append(call.responses, res.StatusCode)
-		if res.StatusCode >= 200 {
-			call.status = res.StatusCode
-		}
-		call.mu.Unlock()
-		return nil
-	}
 	d := call.dialog
 	var med *diago.DialogMedia
 	gated := false
-	onResp = func(prev func(*sip.Response) error) func(*sip.Response) error {
-		return func(res *sip.Response) error {
-			_ = prev(res)
-			if res.StatusCode >= 200 && med != nil && !gated {
-				// diago applies the 200's SDP to the early-media session while our reader
-				// uses it (a data race inside diago): park the reader until that is done.
-				if ms := med.MediaSession(); ms != nil {
-					_ = ms.StopRTP(1, 0)
-				}
-				call.readGate.Lock()
-				gated = true
+	onResp := func(res *sip.Response) error {
+		call.record(res.StatusCode)
+		if res.StatusCode >= 200 && med != nil && !gated {
+			// diago applies the 200's SDP to the early-media session while our reader
+			// uses it (a data race inside diago): park the reader until that is done.
+			if ms := med.MediaSession(); ms != nil {
+				_ = ms.StopRTP(1, 0)
 			}
-			return nil
+			call.readGate.Lock()
+			gated = true
 		}
-	}(onResp)
+		return nil
+	}
 	med, err := d.Invite(ictx, diago.InviteClientOptions{Headers: hdrs, OnResponse: onResp,
 		EarlyMediaDetect: call.opts.EarlyMedia, Username: call.opts.Username, Password: call.opts.Password})
 	if errors.Is(err, diago.ErrClientEarlyMedia) {
@@ -272,39 +275,73 @@ func (call *Call) run(ictx context.Context, hdrs []sip.Header) {
 		err = d.Ack(context.Background())
 	}
 	if err != nil {
-		call.mu.Lock()
 		var re *sipgo.ErrDialogResponse
 		var re2 sipgo.ErrDialogResponse
+		status := 0
 		switch {
 		case errors.As(err, &re):
-			call.status = re.Res.StatusCode
+			status = re.Res.StatusCode
 		case errors.As(err, &re2):
-			call.status = re2.Res.StatusCode
-		case ictx.Err() != nil && call.status == 0:
-			call.status = 487
+			status = re2.Res.StatusCode
+		case ictx.Err() != nil && call.FinalStatus() == 0:
+			status = 487
 		}
-		call.err = err
-		call.mu.Unlock()
 		call.log.Debug("call not answered", "error", err)
-		close(call.settled)
-		call.finish()
+		call.fail(status, err)
 		return
 	}
+	call.answer(med)
+	call.startMedia(med)
+	call.waitBye(d.Context(), ictx)
+}
+
+// record notes a response to the INVITE, sent or received; a final one is the call's status.
+func (call *Call) record(status int) {
+	call.mu.Lock()
+	call.responses = append(call.responses, status)
+	if status >= 200 {
+		call.status = status
+	}
+	call.mu.Unlock()
+}
+
+// fail settles and ends a call that was not answered; status 0 keeps the one recorded.
+func (call *Call) fail(status int, err error) {
+	call.mu.Lock()
+	if status != 0 {
+		call.status = status
+	}
+	call.err = err
+	call.mu.Unlock()
+	close(call.settled)
+	call.finish()
+}
+
+// answer settles the call as answered, with med as its media.
+func (call *Call) answer(med *diago.DialogMedia) {
 	call.mu.Lock()
 	call.status = 200
 	call.med = med
 	call.mu.Unlock()
 	close(call.settled)
 	close(call.answered)
+}
+
+// startMedia starts recording what med receives and sending audio on it.
+func (call *Call) startMedia(med *diago.DialogMedia) {
 	call.startReader(med)
 	call.wg.Add(1)
 	go call.sendLoop(med)
-	// After the answer ictx ends only in Close: a dead server must not keep the call waiting.
+}
+
+// waitBye ends the answered call once its dialog ends (dialog is done; a BYE unless we sent
+// one) or once stop is done (Close: a dead far end must not keep the call waiting).
+func (call *Call) waitBye(dialog, stop context.Context) {
 	select {
-	case <-d.Context().Done():
-	case <-ictx.Done():
+	case <-dialog.Done():
+	case <-stop.Done():
 	}
-	if !call.localBye.Load() && d.Context().Err() != nil {
+	if !call.localBye.Load() && dialog.Err() != nil {
 		call.remoteBye.Store(true)
 	}
 	call.finish()
@@ -607,18 +644,9 @@ func (call *Call) Close() {
 	case <-call.ended:
 	case <-time.After(3 * time.Second):
 	}
-	if call.incoming {
-		call.mu.Lock()
-		med := call.med
-		call.mu.Unlock()
-		if med != nil {
-			_ = med.Close()
-		}
-		call.finish()
-		call.wg.Wait()
-		return
+	if !call.incoming {
+		_ = call.dialog.Close()
 	}
-	_ = call.dialog.Close()
 	call.mu.Lock()
 	med := call.med
 	call.mu.Unlock()
@@ -626,7 +654,9 @@ func (call *Call) Close() {
 		_ = med.Close()
 	}
 	call.finish()
-	call.cancel()
+	call.cancel() // a received call's user agent is the phone's: its cancel does nothing
 	call.wg.Wait()
-	_ = call.ua.Close()
+	if call.ua != nil {
+		_ = call.ua.Close()
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/emiago/diago"
-	dmedia "github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
@@ -65,19 +64,13 @@ func (c *Client) Listen(opts ListenOptions) (string, error) {
 	if c.phone != nil {
 		return "", errors.New("siptest: this client already listens")
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.Username), sipgo.WithUserAgentHostname(c.opts.LocalIP),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(c.log)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(c.log)))
+	ua, err := c.newUA(opts.Username)
 	if err != nil {
-		return "", fmt.Errorf("siptest: %w", err)
-	}
-	codec := dmedia.CodecAudioUlaw
-	if opts.Codec == media.PCMA {
-		codec = dmedia.CodecAudioAlaw
+		return "", err
 	}
 	dg := diago.NewDiago(ua, diago.WithLogger(c.log),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: c.opts.LocalIP, BindPort: 0}),
-		diago.WithMediaConfig(diago.MediaConfig{Codecs: []dmedia.Codec{codec, dmedia.CodecTelephoneEvent8000}}),
+		diago.WithMediaConfig(diago.MediaConfig{Codecs: diagoCodecs(opts.Codec)}),
 	)
 	p := &phone{c: c, opts: opts, ua: ua, dg: dg, incoming: make(chan *Call, 16)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -266,60 +259,37 @@ func (p *phone) handle(d *diago.DialogServerSession) {
 	default:
 		call.log.Warn("incoming call queue full")
 	}
-	record := func(status int) {
-		call.mu.Lock()
-		call.responses = append(call.responses, status)
-		if status >= 200 {
-			call.status = status
-		}
-		call.mu.Unlock()
-	}
-	fail := func(status int, err error) {
-		call.mu.Lock()
-		if status != 0 {
-			call.status = status
-		}
-		call.err = err
-		call.mu.Unlock()
-		close(call.settled)
-		call.finish()
-	}
-	codecs := []dmedia.Codec{dmedia.CodecAudioUlaw, dmedia.CodecTelephoneEvent8000}
-	if p.opts.Codec == media.PCMA {
-		codecs[0] = dmedia.CodecAudioAlaw
-	}
+	codecs := diagoCodecs(p.opts.Codec)
 
 	_ = d.Trying()
-	record(100)
+	call.record(100)
 	if p.opts.Reject != 0 {
 		_ = d.Ringing()
-		record(180)
+		call.record(180)
 		if err := d.Respond(p.opts.Reject, reasonFor(p.opts.Reject), nil); err != nil {
-			fail(0, err)
+			call.fail(0, err)
 			return
 		}
-		record(p.opts.Reject)
-		fail(p.opts.Reject, nil)
+		call.record(p.opts.Reject)
+		call.fail(p.opts.Reject, nil)
 		return
 	}
 	var med *diago.DialogMedia
 	if p.opts.EarlyMedia {
 		m, err := d.ProgressMedia(diago.ProgressMediaOptions{Codecs: codecs})
 		if err != nil {
-			fail(0, err)
+			call.fail(0, err)
 			return
 		}
-		record(183)
+		call.record(183)
 		med = m
 		call.mu.Lock()
 		call.med = med
 		call.mu.Unlock()
-		call.startReader(med)
-		call.wg.Add(1)
-		go call.sendLoop(med)
+		call.startMedia(med)
 	} else {
 		_ = d.Ringing()
-		record(180)
+		call.record(180)
 	}
 	var answerAt <-chan time.Time
 	if !p.opts.NeverAnswer {
@@ -328,13 +298,13 @@ func (p *phone) handle(d *diago.DialogServerSession) {
 	select {
 	case <-answerAt:
 	case <-d.Context().Done(): // CANCEL: the transaction layer answered 487
-		record(487)
-		fail(487, context.Cause(d.Context()))
+		call.record(487)
+		call.fail(487, context.Cause(d.Context()))
 		return
 	case <-ictx.Done():
 		_ = d.Respond(480, "Temporarily Unavailable", nil)
-		record(480)
-		fail(480, nil)
+		call.record(480)
+		call.fail(480, nil)
 		return
 	}
 	var err error
@@ -344,28 +314,15 @@ func (p *phone) handle(d *diago.DialogServerSession) {
 		med, err = d.Answer(diago.AnswerOptions{Codecs: codecs})
 	}
 	if err != nil {
-		fail(0, err)
+		call.fail(0, err)
 		return
 	}
-	record(200)
-	call.mu.Lock()
-	call.med = med
-	call.mu.Unlock()
-	close(call.settled)
-	close(call.answered)
+	call.record(200)
+	call.answer(med)
 	if !p.opts.EarlyMedia {
-		call.startReader(med)
-		call.wg.Add(1)
-		go call.sendLoop(med)
+		call.startMedia(med)
 	}
-	select {
-	case <-d.Context().Done():
-	case <-ictx.Done():
-	}
-	if !call.localBye.Load() && d.Context().Err() != nil {
-		call.remoteBye.Store(true)
-	}
-	call.finish()
+	call.waitBye(d.Context(), ictx)
 }
 
 func callIDOf(req *sip.Request) string {

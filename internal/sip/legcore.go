@@ -1,0 +1,202 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/media"
+)
+
+// legCore is what inbound and outbound legs share: the RTP stream and the negotiated media,
+// the end of the leg, and the answer to a re-INVITE. Each leg type embeds it and adds its
+// own signalling.
+type legCore struct {
+	srv     *Server
+	log     *slog.Logger
+	localIP netip.Addr // our address in SDP, Via and Contact
+
+	// mu guards the fields below and the embedding leg's own signalling state.
+	mu      sync.Mutex
+	neg     negotiated
+	sessID  uint64
+	sdpVer  uint64
+	endedBy call.LegEnd
+
+	rtp         atomic.Pointer[rtpStream]
+	tePT        atomic.Uint32
+	remoteSends atomic.Bool
+
+	mediaReady chan struct{} // closed once rtp is set
+	done       chan struct{}
+	endOnce    sync.Once
+}
+
+func newLegCore(s *Server, log *slog.Logger, localIP netip.Addr) legCore {
+	return legCore{srv: s, log: log, localIP: localIP, mediaReady: make(chan struct{}), done: make(chan struct{})}
+}
+
+// startMedia makes r the leg's RTP stream and picks the SDP session ID.
+func (c *legCore) startMedia(r *rtpStream) {
+	c.sessID = uint64(rand.Uint32())
+	c.sdpVer = c.sessID
+	c.rtp.Store(r)
+	close(c.mediaReady)
+}
+
+// applyNegotiatedLocked takes a negotiated remote SDP for our media.
+func (c *legCore) applyNegotiatedLocked(n negotiated) {
+	c.neg = n
+	c.tePT.Store(uint32(n.tePT))
+	c.remoteSends.Store(n.dir == dirSendRecv && n.remote.Addr().IsValid() && !n.remote.Addr().IsUnspecified())
+	if r := c.rtp.Load(); r != nil {
+		r.setRemote(n.remote, remoteAcceptsMedia(n.dir))
+	}
+}
+
+func remoteAcceptsMedia(dir string) bool { return dir == dirSendRecv || dir == dirRecvOnly }
+
+// answerSDPLocked is our SDP answer to the negotiated offer, with the current version.
+func (c *legCore) answerSDPLocked() []byte {
+	return buildSDP(c.sessID, c.sdpVer, c.localIP, c.rtp.Load().localPort(), c.neg.codec, c.neg.tePT,
+		answerDir(c.neg.dir), c.neg.offered, c.neg.mIndex)
+}
+
+// finish records who ended the leg (the first caller wins; under mu it also runs setState for
+// the leg's own state), closes Done and the RTP socket. It reports whether this call ended it.
+func (c *legCore) finish(by call.LegEnd, setState func()) bool {
+	first := false
+	c.endOnce.Do(func() {
+		first = true
+		c.mu.Lock()
+		c.endedBy = by
+		setState()
+		c.mu.Unlock()
+		close(c.done)
+		if r := c.rtp.Load(); r != nil {
+			_ = r.close()
+		}
+		c.log.Debug("call leg ended", "ended_by", int(by))
+	})
+	return first
+}
+
+func (c *legCore) ended() bool { return isClosed(c.done) }
+
+// isClosed tells whether ch is closed, without waiting.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *legCore) Done() <-chan struct{} { return c.done }
+
+func (c *legCore) EndedBy() call.LegEnd {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endedBy
+}
+
+func (c *legCore) Codec() media.Codec {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.neg.codec
+}
+
+func (c *legCore) TelephoneEventPT() uint8 { return uint8(c.tePT.Load()) }
+
+func (c *legCore) RemoteSendsMedia() bool { return c.remoteSends.Load() }
+
+func (c *legCore) ReadPacket(buf []byte) (media.Packet, error) {
+	select {
+	case <-c.mediaReady:
+	case <-c.done:
+		return media.Packet{}, ErrLegEnded
+	}
+	if c.ended() {
+		return media.Packet{}, ErrLegEnded
+	}
+	p, err := c.rtp.Load().read(buf)
+	if err != nil {
+		if c.ended() {
+			return p, ErrLegEnded
+		}
+		return p, fmt.Errorf("reading RTP: %w", err)
+	}
+	return p, nil
+}
+
+// WriteRTP sends a packet at once; while the far end does not want media it is dropped.
+func (c *legCore) WriteRTP(payload []byte, payloadType uint8, marker bool, tsIncrement uint32) error {
+	r := c.rtp.Load()
+	if r == nil {
+		return errNoMedia
+	}
+	if c.ended() {
+		return ErrLegEnded
+	}
+	if err := r.write(payload, payloadType, marker, tsIncrement); err != nil {
+		return fmt.Errorf("sending RTP: %w", err)
+	}
+	return nil
+}
+
+// byeBriefly runs sendBye and waits only a moment: the BYE is on the wire quickly, and
+// hanging up must not wait long for its 200.
+func byeBriefly(ctx context.Context, sendBye func(timeout time.Duration)) {
+	byeDone := make(chan struct{})
+	go func() {
+		sendBye(5 * time.Second)
+		close(byeDone)
+	}()
+	select {
+	case <-byeDone:
+	case <-time.After(500 * time.Millisecond):
+	case <-ctx.Done():
+	}
+}
+
+// answerReInviteLocked answers an accepted in-dialog INVITE (hold, unhold, new address or
+// codec): an offer in it updates our media, then 200 carries our SDP and contact, or 488
+// when the offer is unusable. It returns the SDP sent, nil after a 488.
+func (c *legCore) answerReInviteLocked(req *sip.Request, tx sip.ServerTransaction, contact sip.Header) []byte {
+	if len(req.Body()) > 0 {
+		offer, err := parseSDP(req.Body())
+		var neg negotiated
+		if err == nil {
+			cur := c.neg.codec
+			neg, err = negotiate(offer, &cur)
+		}
+		if err != nil {
+			c.log.Info("re-INVITE refused", "error", err)
+			c.srv.respond(req, tx, 488, "Not Acceptable Here")
+			return nil
+		}
+		c.applyNegotiatedLocked(neg)
+		c.log.Info("media updated by re-INVITE", "direction", neg.dir, "codec", neg.codec.String(), "remote", neg.remote.String())
+	}
+	c.sdpVer++
+	body := c.answerSDPLocked()
+	res := sip.NewResponseFromRequest(req, 200, "OK", body)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Server", c.srv.opts.UserAgent))
+	if contact != nil {
+		res.AppendHeader(contact)
+	}
+	if err := tx.Respond(res); err != nil {
+		c.log.Debug("re-INVITE response not sent", "error", err)
+	}
+	return body
+}
