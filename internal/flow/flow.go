@@ -495,15 +495,12 @@ func (x *run) wait(ctx context.Context, e *vxml.Wait) error {
 	ctx, cancel := context.WithTimeout(ctx, e.Length)
 	defer cancel()
 	if (e.Silence || e.Beep) && x.c.State() != call.Ringing {
-		detected := make(chan struct{})
-		var fire func()
-		{
-			var fired bool
-			fire = func() {
-				if !fired {
-					fired = true
-					close(detected)
-				}
+		// The detectors run on the RTP reader goroutine; the first detection ends the wait.
+		detected := make(chan struct{}, 1)
+		fire := func() {
+			select {
+			case detected <- struct{}{}:
+			default:
 			}
 		}
 		if e.Silence {

@@ -376,3 +376,42 @@ func TestTransferReplacesRunningDocument(t *testing.T) {
 		t.Fatalf("transfer requests %+v", tr)
 	}
 }
+
+func TestWaitEndsEarlyOnSilenceOrBeep(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		doc  string
+		feed func(l *calltest.Leg)
+	}{
+		{"silence", `<Response><Speak>x</Speak><Wait length="10" silence="true" minSilence="500"/><Hangup/></Response>`,
+			func(l *calltest.Leg) {
+				for range 60 {
+					l.ReceiveAudio(make([]int16, media.FrameSamples))
+					time.Sleep(10 * time.Millisecond)
+				}
+			}},
+		{"beep", `<Response><Speak>x</Speak><Wait length="10" beep="true"/><Hangup/></Response>`,
+			func(l *calltest.Leg) {
+				tone := media.ReadAll(media.Tone(1400, 400*time.Millisecond, -10), 0)
+				for i := 0; i+media.FrameSamples <= len(tone); i += media.FrameSamples {
+					l.ReceiveAudio(tone[i : i+media.FrameSamples])
+					time.Sleep(10 * time.Millisecond)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, map[string]string{"/answer": tc.doc})
+			start := time.Now()
+			h.start("")
+			time.Sleep(500 * time.Millisecond) // Speak, then the Wait listens
+			tc.feed(h.leg)
+			o := h.wait(t)
+			if el := time.Since(start); el > 5*time.Second {
+				t.Fatalf("Wait lasted %v: it did not end early", el)
+			}
+			if o.Cause.Code != 4000 {
+				t.Fatalf("outcome %+v", o)
+			}
+		})
+	}
+}
