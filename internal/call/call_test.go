@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-voice/parley/internal/media"
 	. "github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/call/calltest"
+	"github.com/parley-voice/parley/internal/media"
 )
 
 func newTestCall(t *testing.T, leg *calltest.Leg, opts Options) *Call {

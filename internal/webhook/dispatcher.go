@@ -16,10 +16,11 @@ import (
 
 // Defaults from §9.3.
 const (
-	DefaultMaxAge       = 24 * time.Hour
-	DefaultBaseBackoff  = time.Second
-	DefaultMaxBackoff   = 5 * time.Minute
-	defaultWorkers      = 4
+	DefaultMaxAge      = 24 * time.Hour
+	DefaultBaseBackoff = time.Second
+	DefaultMaxBackoff  = 5 * time.Minute
+	// DefaultWorkers bounds concurrent attempts: they mostly wait for the network.
+	DefaultWorkers      = 32
 	defaultPollInterval = 500 * time.Millisecond
 	defaultBatch        = 256
 	// jitter is the ± fraction applied to each backoff.
@@ -38,12 +39,13 @@ type DispatcherOptions struct {
 	BaseBackoff time.Duration
 	// MaxBackoff caps the wait; default 5 min.
 	MaxBackoff time.Duration
-	// Workers bounds concurrent attempts; default 4.
+	// Workers bounds concurrent attempts; default DefaultWorkers.
 	Workers int
 	// PollInterval is how often the outbox is read even without a wake-up (it picks up what a
 	// previous process left); default 500 ms.
 	PollInterval time.Duration
-	// BatchSize is how many due notifications are read at a time; default 256.
+	// BatchSize is how many due notifications a loop reads ahead (besides those in flight,
+	// which the outbox returns too); default 256. It reads again when they are used up.
 	BatchSize int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -55,6 +57,10 @@ type DispatcherOptions struct {
 
 // Dispatcher delivers notifications from an Outbox: every attempt signed with the account's
 // token, retried with backoff until a 2xx or MaxAge.
+//
+// Scheduling costs O(1) per delivery: a loop (Run, or a Flush) reads a batch of due rows once
+// and starts them as workers free up; it reads the outbox again only when that batch is used
+// up, on a Notify, or on the poll tick. Wake-ups are coalesced in a one-slot channel.
 type Dispatcher struct {
 	outbox Outbox
 	tokens func(authID string) (string, bool)
@@ -64,11 +70,33 @@ type Dispatcher struct {
 	sem    chan struct{} // one slot per worker
 
 	mu        sync.Mutex
-	inflight  map[string]struct{} // notification IDs being attempted
+	inflight  map[string]struct{} // notification IDs being attempted (or dropped)
 	firstBusy map[string]struct{} // OrderKeys with a first attempt in flight
+	passes    map[*pass]struct{}  // the loops scheduling now (Run and any Flush)
+}
 
-	sigMu   sync.Mutex    // separate from mu so Notify never waits for a scan
-	changed chan struct{} // closed and replaced when something changes
+// pass is the state of one scheduling loop: its read-ahead of due notifications and what the
+// workers report to it.
+type pass struct {
+	flushAt time.Time       // Flush: the fixed "now"; zero for Run
+	tried   map[string]bool // Flush: IDs already attempted, never tried again
+	mine    *atomic.Int64   // Flush: its attempts not yet ended
+	wake    chan struct{}   // one slot: wake-ups coalesce
+	reread  atomic.Bool     // the outbox may hold due rows the read-ahead lacks
+
+	// Owned by the loop's goroutine.
+	waiting   map[string][]Notification // first attempts held behind an earlier one of their OrderKey
+	ready     []Notification            // read-ahead, oldest first; ready[head:] not yet looked at
+	head      int
+	prio      []Notification // released from waiting: looked at before ready
+	truncated bool           // the last read returned as many rows as asked for
+	rows      int            // how many it returned
+	starts    int            // notifications started or dropped since the last read
+
+	// Guarded by Dispatcher.mu; written by workers.
+	done      map[string]struct{} // IDs whose attempt ended since the last read
+	released  []string            // OrderKeys whose first attempt ended
+	elsewhere map[string]struct{} // Flush: due IDs that another loop had in flight at the last read
 }
 
 // NewDispatcher returns a Dispatcher reading outbox; tokens returns an account's auth token.
@@ -83,7 +111,7 @@ func NewDispatcher(outbox Outbox, tokens func(authID string) (string, bool), opt
 		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = defaultWorkers
+		opts.Workers = DefaultWorkers
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = defaultPollInterval
@@ -109,7 +137,7 @@ func NewDispatcher(outbox Outbox, tokens func(authID string) (string, bool), opt
 		sem:       make(chan struct{}, opts.Workers),
 		inflight:  make(map[string]struct{}),
 		firstBusy: make(map[string]struct{}),
-		changed:   make(chan struct{}),
+		passes:    make(map[*pass]struct{}),
 	}
 }
 
@@ -136,26 +164,33 @@ func (d *Dispatcher) Notify(ctx context.Context, n Notification) error {
 	if err := d.outbox.Enqueue(ctx, n); err != nil {
 		return fmt.Errorf("queueing notification to %s: %w", rawBase(n.URL), err)
 	}
-	d.signal()
+	d.mu.Lock()
+	for p := range d.passes {
+		p.reread.Store(true)
+		p.poke()
+	}
+	d.mu.Unlock()
 	return nil
 }
 
 // Run delivers due notifications until ctx ends, then waits for the attempts in flight (they are
-// cancelled and not counted) and returns nil. It reads the outbox on every wake-up and every
-// PollInterval, so it resumes what a previous process left.
+// cancelled and not counted) and returns nil. It reads the outbox again after a Notify and every
+// PollInterval, so it resumes what a previous process left and retries that came due.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	t := time.NewTicker(d.o.PollInterval)
 	defer t.Stop()
 	var wg sync.WaitGroup
+	p := d.register(time.Time{}, nil, nil)
+	defer d.unregister(p)
 	for ctx.Err() == nil {
-		ch := d.changedChan()
-		if _, err := d.startDue(ctx, d.o.Now(), nil, &wg, nil); err != nil && ctx.Err() == nil {
+		if _, err := d.schedule(ctx, p, &wg); err != nil && ctx.Err() == nil {
 			d.log.Error("reading the webhook outbox failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
-		case <-ch:
+		case <-p.wake:
 		case <-t.C:
+			p.reread.Store(true)
 		}
 	}
 	wg.Wait()
@@ -166,13 +201,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // attempts of one OrderKey still in order) and returns when they are done, or when ctx ends
 // (with ctx's error). What is left stays in the outbox.
 func (d *Dispatcher) Flush(ctx context.Context) error {
-	now := d.o.Now()
-	tried := make(map[string]bool)
 	var wg sync.WaitGroup
 	var mine atomic.Int64
+	p := d.register(d.o.Now(), make(map[string]bool), &mine)
+	defer d.unregister(p)
 	for {
-		ch := d.changedChan()
-		waiting, err := d.startDue(ctx, now, tried, &wg, &mine)
+		pending, err := d.schedule(ctx, p, &wg)
 		if err != nil {
 			wg.Wait()
 			if ctx.Err() != nil {
@@ -180,7 +214,7 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 			}
 			return fmt.Errorf("flushing webhooks: %w", err)
 		}
-		if !waiting && mine.Load() == 0 {
+		if !pending && mine.Load() == 0 {
 			wg.Wait()
 			return nil
 		}
@@ -188,93 +222,250 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 		case <-ctx.Done():
 			wg.Wait()
 			return ctx.Err()
-		case <-ch:
+		case <-p.wake:
 		}
 	}
 }
 
-func (d *Dispatcher) changedChan() <-chan struct{} {
-	d.sigMu.Lock()
-	defer d.sigMu.Unlock()
-	return d.changed
-}
-
-// signal wakes every loop waiting for a change.
-func (d *Dispatcher) signal() {
-	d.sigMu.Lock()
-	close(d.changed)
-	d.changed = make(chan struct{})
-	d.sigMu.Unlock()
-}
-
-// startDue starts attempts for due notifications while workers are free. tried, when not nil,
-// skips IDs already attempted and records the ones started; mine counts the started attempts
-// until they end. waiting reports a due notification left for later (no free worker, already
-// in flight, or behind an earlier first attempt of its OrderKey).
-func (d *Dispatcher) startDue(ctx context.Context, now time.Time, tried map[string]bool, wg *sync.WaitGroup, mine *atomic.Int64) (waiting bool, err error) {
-	// d.mu is held for the whole scan: a worker leaves d.inflight only after the outbox records
-	// its outcome, so a scan never sees a finished notification as due and free.
+func (d *Dispatcher) register(flushAt time.Time, tried map[string]bool, mine *atomic.Int64) *pass {
+	p := &pass{
+		flushAt: flushAt, tried: tried, mine: mine,
+		wake:    make(chan struct{}, 1),
+		waiting: make(map[string][]Notification),
+		done:    make(map[string]struct{}),
+	}
+	if tried != nil {
+		p.elsewhere = make(map[string]struct{})
+	}
+	p.reread.Store(true)
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	items, err := d.outbox.Due(ctx, now, len(d.inflight)+d.o.BatchSize)
-	if err != nil {
-		return false, err
+	d.passes[p] = struct{}{}
+	d.mu.Unlock()
+	return p
+}
+
+func (d *Dispatcher) unregister(p *pass) {
+	d.mu.Lock()
+	delete(d.passes, p)
+	d.mu.Unlock()
+}
+
+// poke wakes the pass's loop unless a wake-up is already pending.
+func (p *pass) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
-	held := make(map[string]bool) // keys whose earlier first attempt was not started here
-	for _, n := range items {
-		if tried[n.ID] {
-			continue
-		}
-		first := n.Attempts == 0 && n.OrderKey != ""
-		_, busy := d.inflight[n.ID]
-		if !busy && first {
-			_, busy = d.firstBusy[n.OrderKey]
-			busy = busy || held[n.OrderKey]
-		}
-		if busy {
-			waiting = true
-			if first {
-				held[n.OrderKey] = true
+}
+
+// now is the time due notifications are read for.
+func (d *Dispatcher) now(p *pass) time.Time {
+	if !p.flushAt.IsZero() {
+		return p.flushAt
+	}
+	return d.o.Now()
+}
+
+// schedule starts attempts while workers are free and something is startable, reading the
+// outbox when the read-ahead is used up and it may hold more. pending reports work left for a
+// later wake-up: a notification not started (no free worker, or held behind an earlier first
+// attempt of its OrderKey), rows left to read, or (Flush) a due notification in flight elsewhere.
+func (d *Dispatcher) schedule(ctx context.Context, p *pass, wg *sync.WaitGroup) (pending bool, err error) {
+	for {
+		d.mu.Lock()
+		released := p.released
+		p.released = nil
+		d.mu.Unlock()
+		for _, k := range released {
+			if w := p.waiting[k]; len(w) > 0 {
+				p.prio = append(p.prio, w[0])
+				if len(w) == 1 {
+					delete(p.waiting, k)
+				} else {
+					p.waiting[k] = w[1:]
+				}
 			}
-			continue
 		}
-		if now.Sub(n.CreatedAt) > d.o.MaxAge {
-			d.drop(ctx, n, "undelivered after webhook_max_age")
-			continue
+		n, fromPrio, ok := p.peek()
+		if !ok {
+			if p.needRead() {
+				if len(d.sem) == cap(d.sem) {
+					return true, nil // read when a worker is free, so the rows are fresh
+				}
+				if err := d.read(ctx, p); err != nil {
+					p.reread.Store(true)
+					return true, err
+				}
+				if p.head < len(p.ready) {
+					continue
+				}
+			}
+			d.mu.Lock()
+			elsewhere := len(p.elsewhere) > 0
+			d.mu.Unlock()
+			return len(p.waiting) > 0 || p.needRead() || elsewhere, nil
 		}
-		select {
-		case d.sem <- struct{}{}:
-		default:
+		if stop := d.consider(ctx, p, n, fromPrio, wg); stop {
 			return true, nil
 		}
-		d.inflight[n.ID] = struct{}{}
-		if first {
-			d.firstBusy[n.OrderKey] = struct{}{}
+		p.pop(fromPrio)
+	}
+}
+
+// needRead reports whether the outbox should be read again once the read-ahead is used up:
+// after a Notify or poll tick, or when the last read was cut at its limit and more lies beyond.
+// A read returns the held and in-flight rows again, so the latter waits until a quarter of its
+// rows were started (or none is held), which keeps the rows read per delivery bounded even when
+// one OrderKey holds back most of them.
+func (p *pass) needRead() bool {
+	if p.reread.Load() {
+		return true
+	}
+	if !p.truncated || p.starts == 0 {
+		return false
+	}
+	return len(p.waiting) == 0 || p.starts >= max(1, p.rows/4)
+}
+
+// peek returns the next notification to look at: released ones first, then the read-ahead.
+func (p *pass) peek() (n Notification, fromPrio, ok bool) {
+	if len(p.prio) > 0 {
+		return p.prio[0], true, true
+	}
+	if p.head < len(p.ready) {
+		return p.ready[p.head], false, true
+	}
+	return Notification{}, false, false
+}
+
+// pop removes what peek returned.
+func (p *pass) pop(fromPrio bool) {
+	if fromPrio {
+		p.prio = p.prio[1:]
+		return
+	}
+	p.ready[p.head] = Notification{} // the read-ahead no longer keeps its params alive
+	p.head++
+}
+
+// read replaces the read-ahead with the oldest due rows: as many as are in flight (the outbox
+// still returns them) plus one batch.
+func (d *Dispatcher) read(ctx context.Context, p *pass) error {
+	p.reread.Store(false)
+	d.mu.Lock()
+	limit := len(d.inflight) + d.o.BatchSize
+	clear(p.done)
+	d.mu.Unlock()
+	rows, err := d.outbox.Due(ctx, d.now(p), limit)
+	if err != nil {
+		return err
+	}
+	p.ready, p.head, p.prio = rows, 0, nil
+	clear(p.waiting)
+	p.truncated, p.rows, p.starts = len(rows) >= limit, len(rows), 0
+	if p.elsewhere != nil {
+		d.mu.Lock()
+		clear(p.elsewhere)
+		for _, n := range rows {
+			_, busy := d.inflight[n.ID]
+			_, ended := p.done[n.ID]
+			if busy && !ended && !p.tried[n.ID] {
+				p.elsewhere[n.ID] = struct{}{}
+			}
 		}
-		if tried != nil {
-			tried[n.ID] = true
-		}
-		if mine != nil {
-			mine.Add(1)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.deliver(ctx, n)
-			d.mu.Lock()
-			delete(d.inflight, n.ID)
-			if first {
-				delete(d.firstBusy, n.OrderKey)
+		d.mu.Unlock()
+	}
+	return nil
+}
+
+// consider starts n, holds it behind its OrderKey, or skips it. stop reports that no worker
+// was free, so n was left as it was.
+func (d *Dispatcher) consider(ctx context.Context, p *pass, n Notification, fromPrio bool, wg *sync.WaitGroup) (stop bool) {
+	d.mu.Lock()
+	_, busy := d.inflight[n.ID]
+	_, ended := p.done[n.ID] // attempted since it was read: the row is stale
+	if busy && p.elsewhere != nil && !p.tried[n.ID] {
+		p.elsewhere[n.ID] = struct{}{} // Flush waits for another loop's attempt
+	}
+	if busy || ended || p.tried[n.ID] {
+		d.mu.Unlock()
+		return false
+	}
+	first := n.Attempts == 0 && n.OrderKey != ""
+	if first {
+		_, held := d.firstBusy[n.OrderKey]
+		if held || (!fromPrio && len(p.waiting[n.OrderKey]) > 0) {
+			if fromPrio {
+				p.waiting[n.OrderKey] = append([]Notification{n}, p.waiting[n.OrderKey]...)
+			} else {
+				p.waiting[n.OrderKey] = append(p.waiting[n.OrderKey], n)
 			}
 			d.mu.Unlock()
-			<-d.sem
-			if mine != nil {
-				mine.Add(-1)
-			}
-			d.signal()
-		}()
+			return false
+		}
 	}
-	return waiting, nil
+	if d.now(p).Sub(n.CreatedAt) > d.o.MaxAge {
+		d.inflight[n.ID] = struct{}{} // so no other loop starts it meanwhile
+		d.mu.Unlock()
+		d.drop(ctx, n, "undelivered after webhook_max_age")
+		d.ended(n, false)
+		p.starts++
+		return false
+	}
+	select {
+	case d.sem <- struct{}{}:
+	default:
+		d.mu.Unlock()
+		return true
+	}
+	d.inflight[n.ID] = struct{}{}
+	if first {
+		d.firstBusy[n.OrderKey] = struct{}{}
+	}
+	if p.tried != nil {
+		p.tried[n.ID] = true
+	}
+	d.mu.Unlock()
+	p.starts++
+	mine := p.mine
+	if mine != nil {
+		mine.Add(1)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.deliver(ctx, n)
+		<-d.sem
+		if mine != nil {
+			mine.Add(-1)
+		}
+		// The outcome is in the outbox before n leaves inflight, so no loop reads n as due
+		// and free after a delivery.
+		d.ended(n, first)
+	}()
+	return false
+}
+
+// ended records that the attempt (or drop) of n is over and wakes every loop (a worker is
+// free, an OrderKey may be released).
+func (d *Dispatcher) ended(n Notification, first bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.inflight, n.ID)
+	if first {
+		delete(d.firstBusy, n.OrderKey)
+	}
+	for p := range d.passes {
+		p.done[n.ID] = struct{}{}
+		if first {
+			p.released = append(p.released, n.OrderKey)
+		}
+		if _, ok := p.elsewhere[n.ID]; ok {
+			delete(p.elsewhere, n.ID)
+			p.reread.Store(true) // it may still be due (an attempt cut short)
+		}
+		p.poke()
+	}
 }
 
 // deliver makes one attempt and records its outcome.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -500,6 +501,113 @@ func TestBackoff(t *testing.T) {
 		d := NewDispatcher(NewMemoryOutbox(), tokens, DispatcherOptions{Rand: func() float64 { return tt.rand }})
 		if got := d.backoff(tt.attempts); got != tt.want {
 			t.Errorf("backoff(%d) with rand %v = %v, want %v", tt.attempts, tt.rand, got, tt.want)
+		}
+	}
+}
+
+// countingOutbox counts the rows Due returns.
+type countingOutbox struct {
+	*MemoryOutbox
+	rows, reads atomic.Int64
+}
+
+func (c *countingOutbox) Due(ctx context.Context, now time.Time, limit int) ([]Notification, error) {
+	ns, err := c.MemoryOutbox.Due(ctx, now, limit)
+	c.rows.Add(int64(len(ns)))
+	c.reads.Add(1)
+	return ns, err
+}
+
+// TestBacklogReadsEachRowAboutOnce: draining a backlog reads (and decodes) each row about
+// once, not a window of BatchSize rows per delivery; every notification is sent exactly once.
+func TestBacklogReadsEachRowAboutOnce(t *testing.T) {
+	const total = 1500
+	tests := []struct {
+		name       string
+		workers    int
+		batch      int
+		keyEvery   int // notifications share an OrderKey in runs of this length
+		maxPerNote float64
+	}{
+		{"hangups, default workers", 0, 0, 1, 1.5},
+		{"small batch", 8, 32, 1, 2},
+		{"events of a room", 8, 64, 50, 5}, // a read waits for a quarter of its rows to start
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			seen := map[string]int{}
+			rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				seen[r.Header.Get(HeaderDeliveryID)]++
+				mu.Unlock()
+			})
+			ob := &countingOutbox{MemoryOutbox: NewMemoryOutbox()}
+			o := fastOptions(nil)
+			o.Workers, o.BatchSize = tt.workers, tt.batch
+			o.PollInterval = time.Hour // only wake-ups drive it
+			d := NewDispatcher(ob, tokens, o)
+			for i := range total {
+				if err := d.Notify(context.Background(), note(rc, fmt.Sprint("key-", i/tt.keyEvery), fmt.Sprint(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start(t, d)
+			waitFor(t, "all delivered", func() bool { return len(ob.Pending()) == 0 })
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != total {
+				t.Errorf("%d distinct deliveries, want %d", len(seen), total)
+			}
+			for id, n := range seen {
+				if n != 1 {
+					t.Errorf("%s sent %d times", id, n)
+				}
+			}
+			if per := float64(ob.rows.Load()) / total; per > tt.maxPerNote {
+				t.Errorf("read %.2f rows per notification in %d reads, want at most %v", per, ob.reads.Load(), tt.maxPerNote)
+			}
+		})
+	}
+}
+
+// TestFlushBesideRun: a Flush during Run sends nothing twice and returns once all is done.
+func TestFlushBesideRun(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get(HeaderDeliveryID)]++
+		mu.Unlock()
+		time.Sleep(time.Duration(rand.IntN(2)) * time.Millisecond)
+	})
+	ob := NewMemoryOutbox()
+	o := fastOptions(nil)
+	o.Workers, o.BatchSize = 6, 16
+	d := NewDispatcher(ob, tokens, o)
+	const total = 300
+	for i := range total {
+		if err := d.Notify(context.Background(), note(rc, fmt.Sprint("key-", i%7), fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := ob.Pending(); len(p) != 0 {
+		t.Errorf("%d left after Flush", len(p))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != total {
+		t.Errorf("%d distinct deliveries, want %d", len(seen), total)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s sent %d times", id, n)
 		}
 	}
 }

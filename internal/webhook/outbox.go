@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -40,16 +39,35 @@ type Outbox interface {
 }
 
 // MemoryOutbox is an Outbox in memory: for tests and for running without a database (nothing
-// survives the process then).
+// survives the process then). Due costs O(limit) plus the rows it skips, not O(queue).
 type MemoryOutbox struct {
 	mu    sync.Mutex
 	seq   uint64
 	items map[string]memItem
+	// order lists the queued items by (CreatedAt, seq). Removed items stay in it until they
+	// reach the front or a compaction; dead counts those in order[front:].
+	order []memRef
+	front int
+	dead  int
 }
 
 type memItem struct {
 	n   Notification
 	seq uint64
+}
+
+// memRef is an entry of MemoryOutbox.order; seq tells a live entry from a removed one.
+type memRef struct {
+	id      string
+	seq     uint64
+	created time.Time
+}
+
+func (r memRef) less(o memRef) bool {
+	if c := r.created.Compare(o.created); c != 0 {
+		return c < 0
+	}
+	return r.seq < o.seq
 }
 
 var _ Outbox = (*MemoryOutbox)(nil)
@@ -72,35 +90,75 @@ func (m *MemoryOutbox) Enqueue(_ context.Context, n Notification) error {
 	m.seq++
 	n.Params = cloneValues(n.Params)
 	m.items[n.ID] = memItem{n: n, seq: m.seq}
+	ref := memRef{id: n.ID, seq: m.seq, created: n.CreatedAt}
+	if len(m.order) == m.front || !ref.less(m.order[len(m.order)-1]) {
+		m.order = append(m.order, ref) // the usual case: newest so far
+		return nil
+	}
+	i, _ := slices.BinarySearchFunc(m.order[m.front:], ref, func(a, b memRef) int {
+		if a.less(b) {
+			return -1
+		}
+		return 1
+	})
+	m.order = slices.Insert(m.order, m.front+i, ref)
 	return nil
+}
+
+// live reports whether r still names a queued item.
+func (m *MemoryOutbox) live(r memRef) bool {
+	it, ok := m.items[r.id]
+	return ok && it.seq == r.seq
 }
 
 // Due returns copies of the due notifications, oldest first.
 func (m *MemoryOutbox) Due(_ context.Context, now time.Time, limit int) ([]Notification, error) {
 	m.mu.Lock()
-	due := make([]memItem, 0, len(m.items))
-	for _, it := range m.items {
-		if !it.n.NextAttempt.After(now) {
-			due = append(due, it)
+	defer m.mu.Unlock()
+	var out []Notification
+	for _, r := range m.order[m.front:] {
+		if limit > 0 && len(out) >= limit {
+			break
 		}
-	}
-	m.mu.Unlock()
-	sortItems(due)
-	if limit > 0 && len(due) > limit {
-		due = due[:limit]
-	}
-	out := make([]Notification, len(due))
-	for i, it := range due {
-		out[i] = it.n
-		out[i].Params = cloneValues(it.n.Params)
+		it, ok := m.items[r.id]
+		if !ok || it.seq != r.seq || it.n.NextAttempt.After(now) {
+			continue
+		}
+		n := it.n
+		n.Params = cloneValues(it.n.Params)
+		out = append(out, n)
 	}
 	return out, nil
+}
+
+// remove deletes id and trims or compacts order so dead entries stay a minority.
+func (m *MemoryOutbox) remove(id string) {
+	if _, ok := m.items[id]; !ok {
+		return
+	}
+	delete(m.items, id)
+	m.dead++
+	for m.front < len(m.order) && !m.live(m.order[m.front]) {
+		m.order[m.front] = memRef{}
+		m.front++
+		m.dead--
+	}
+	rest := len(m.order) - m.front
+	if m.front > len(m.order)/2 || (m.dead > 32 && m.dead > rest/2) {
+		kept := make([]memRef, 0, rest-m.dead)
+		for _, r := range m.order[m.front:] {
+			if m.live(r) {
+				kept = append(kept, r)
+			}
+		}
+		m.order, m.front, m.dead = kept, 0, 0
+	}
 }
 
 // MarkDelivered removes id; an unknown id is not an error (another worker may have finished it).
 func (m *MemoryOutbox) MarkDelivered(_ context.Context, id string) error {
 	m.mu.Lock()
-	delete(m.items, id)
+	m.remove(id)
 	m.mu.Unlock()
 	return nil
 }
@@ -122,7 +180,7 @@ func (m *MemoryOutbox) Reschedule(_ context.Context, id string, attempts int, ne
 // Drop removes id; an unknown id is ignored.
 func (m *MemoryOutbox) Drop(_ context.Context, id string, _ string) error {
 	m.mu.Lock()
-	delete(m.items, id)
+	m.remove(id)
 	m.mu.Unlock()
 	return nil
 }
@@ -130,27 +188,16 @@ func (m *MemoryOutbox) Drop(_ context.Context, id string, _ string) error {
 // Pending returns copies of every queued notification, oldest first, due or not.
 func (m *MemoryOutbox) Pending() []Notification {
 	m.mu.Lock()
-	all := make([]memItem, 0, len(m.items))
-	for _, it := range m.items {
-		all = append(all, it)
-	}
-	m.mu.Unlock()
-	sortItems(all)
-	out := make([]Notification, len(all))
-	for i, it := range all {
-		out[i] = it.n
-		out[i].Params = cloneValues(it.n.Params)
+	defer m.mu.Unlock()
+	out := make([]Notification, 0, len(m.items))
+	for _, r := range m.order[m.front:] {
+		if it, ok := m.items[r.id]; ok && it.seq == r.seq {
+			n := it.n
+			n.Params = cloneValues(it.n.Params)
+			out = append(out, n)
+		}
 	}
 	return out
-}
-
-func sortItems(s []memItem) {
-	slices.SortFunc(s, func(a, b memItem) int {
-		if c := a.n.CreatedAt.Compare(b.n.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
 }
 
 func cloneValues(v url.Values) url.Values {

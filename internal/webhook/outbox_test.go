@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"slices"
 	"testing"
@@ -91,6 +93,83 @@ func BenchmarkSign(b *testing.B) {
 	for b.Loop() {
 		if _, _, err := Sign("3dF8sKq29xLmPz0", "https://app.example.com/hooks/answer?step=2", NewNonce()); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestMemoryOutboxMatchesModel checks Due and Pending against a plain sorted list through
+// random enqueues (some out of CreatedAt order), reschedules and removals, so the read-ahead
+// index and its compaction never lose, repeat or misorder an item.
+func TestMemoryOutboxMatchesModel(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, seed := range []uint64{1, 2, 3} {
+		r := rand.New(rand.NewPCG(seed, seed))
+		ob := NewMemoryOutbox()
+		type entry struct {
+			n   Notification
+			seq int
+		}
+		var model []entry
+		seq := 0
+		for step := range 3000 {
+			switch op := r.IntN(10); {
+			case op < 5 || len(model) == 0:
+				seq++
+				created := t0.Add(time.Duration(seq) * time.Millisecond)
+				if r.IntN(8) == 0 {
+					created = t0.Add(time.Duration(r.IntN(seq+1)) * time.Millisecond) // late arrival
+				}
+				n := Notification{ID: fmt.Sprint("n", seq), CreatedAt: created, NextAttempt: created}
+				if err := ob.Enqueue(ctx, n); err != nil {
+					t.Fatal(err)
+				}
+				model = append(model, entry{n, seq})
+			case op < 8:
+				i := r.IntN(len(model))
+				if err := ob.MarkDelivered(ctx, model[i].n.ID); err != nil {
+					t.Fatal(err)
+				}
+				model = slices.Delete(model, i, i+1)
+			default:
+				i := r.IntN(len(model))
+				next := t0.Add(time.Duration(r.IntN(seq+1000)) * time.Millisecond)
+				if err := ob.Reschedule(ctx, model[i].n.ID, 1, next, "x"); err != nil {
+					t.Fatal(err)
+				}
+				model[i].n.NextAttempt = next
+			}
+			if step%50 != 0 {
+				continue
+			}
+			slices.SortStableFunc(model, func(a, b entry) int {
+				if c := a.n.CreatedAt.Compare(b.n.CreatedAt); c != 0 {
+					return c
+				}
+				return a.seq - b.seq
+			})
+			now := t0.Add(time.Duration(r.IntN(seq+1)) * time.Millisecond)
+			limit := r.IntN(20)
+			var want []string
+			for _, e := range model {
+				if !e.n.NextAttempt.After(now) && (limit == 0 || len(want) < limit) {
+					want = append(want, e.n.ID)
+				}
+			}
+			got, err := ob.Due(ctx, now, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g []string
+			for _, n := range got {
+				g = append(g, n.ID)
+			}
+			if !slices.Equal(g, want) {
+				t.Fatalf("seed %d step %d: Due(%v, %d) = %v, want %v", seed, step, now, limit, g, want)
+			}
+			if p := ob.Pending(); len(p) != len(model) {
+				t.Fatalf("seed %d step %d: Pending has %d, want %d", seed, step, len(p), len(model))
+			}
 		}
 	}
 }

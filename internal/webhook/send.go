@@ -21,6 +21,8 @@ const (
 	// discardLimit bounds how much of an ignored reply body is read so the connection can be
 	// reused.
 	discardLimit = 64 << 10
+	// idleConnsPerHost lets every dispatcher worker keep its connection to a busy web app.
+	idleConnsPerHost = 64
 )
 
 // StatusError reports a final HTTP status (after redirects) that is not 2xx.
@@ -79,7 +81,9 @@ func newSender(o HTTPOptions) *sender {
 		}
 	}
 	if hc.Transport == nil && o.HTTPClient == nil {
-		hc.Transport = http.DefaultTransport.(*http.Transport).Clone()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = idleConnsPerHost
+		hc.Transport = t
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s := &sender{hc: &hc, userAgent: "Parley/" + o.Version, timeout: o.Timeout}

@@ -15,7 +15,7 @@ func (s *Store) UpsertAccount(ctx context.Context, authID, authToken string) err
 		return fmt.Errorf("save account: auth_id is empty: %w", store.ErrInvalid)
 	}
 	t := nanos(now())
-	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts (auth_id, auth_token, created_at, updated_at)
+	_, err := s.q.ExecContext(ctx, `INSERT INTO accounts (auth_id, auth_token, created_at, updated_at)
 		VALUES (?, ?, ?, ?)
 		ON CONFLICT (auth_id) DO UPDATE SET auth_token = excluded.auth_token, updated_at = excluded.updated_at`,
 		authID, authToken, t, t)
@@ -29,7 +29,7 @@ func (s *Store) UpsertAccount(ctx context.Context, authID, authToken string) err
 func (s *Store) GetAccount(ctx context.Context, authID string) (store.Account, error) {
 	var a store.Account
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT auth_id, auth_token, created_at FROM accounts WHERE auth_id = ?`, authID).
+	err := s.q.QueryRowContext(ctx, `SELECT auth_id, auth_token, created_at FROM accounts WHERE auth_id = ?`, authID).
 		Scan(&a.AuthID, &a.AuthToken, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Account{}, fmt.Errorf("account %s: %w", authID, store.ErrNotFound)
@@ -43,7 +43,7 @@ func (s *Store) GetAccount(ctx context.Context, authID string) (store.Account, e
 
 // ListAccounts returns all accounts ordered by auth_id.
 func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT auth_id, auth_token, created_at FROM accounts ORDER BY auth_id`)
+	rows, err := s.q.QueryContext(ctx, `SELECT auth_id, auth_token, created_at FROM accounts ORDER BY auth_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}

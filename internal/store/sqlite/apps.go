@@ -37,9 +37,23 @@ func scanApp(sc scanner) (store.Application, error) {
 	return a, nil
 }
 
+// Where clauses of the application look-ups made for calls; their statements are prepared at
+// Open.
+const (
+	whereAppInAccount    = `auth_id = ? AND app_id = ?`
+	whereAppID           = `app_id = ?`
+	whereDefaultNumber   = `auth_id = ? AND default_number_app = 1`
+	whereDefaultEndpoint = `auth_id = ? AND default_endpoint_app = 1`
+)
+
+// appQuery selects the applications matching where.
+func appQuery(where string) string {
+	return `SELECT ` + appCols + ` FROM applications WHERE ` + where
+}
+
 // getApp reads one application; the where clause selects it.
 func getApp(ctx context.Context, q queryer, where string, args ...any) (store.Application, error) {
-	a, err := scanApp(q.QueryRowContext(ctx, `SELECT `+appCols+` FROM applications WHERE `+where, args...))
+	a, err := scanApp(q.QueryRowContext(ctx, appQuery(where), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Application{}, store.ErrNotFound
 	}
@@ -147,7 +161,7 @@ func (s *Store) CreateApplication(ctx context.Context, app store.Application) (s
 
 // GetApplication returns store.ErrNotFound unless appID exists in the account.
 func (s *Store) GetApplication(ctx context.Context, authID, appID string) (store.Application, error) {
-	a, err := getApp(ctx, s.db, `auth_id = ? AND app_id = ?`, authID, appID)
+	a, err := getApp(ctx, s.q, whereAppInAccount, authID, appID)
 	if err != nil {
 		return store.Application{}, fmt.Errorf("application %s: %w", appID, err)
 	}
@@ -156,7 +170,7 @@ func (s *Store) GetApplication(ctx context.Context, authID, appID string) (store
 
 // LookupApplication finds an application by id in any account.
 func (s *Store) LookupApplication(ctx context.Context, appID string) (store.Application, error) {
-	a, err := getApp(ctx, s.db, `app_id = ?`, appID)
+	a, err := getApp(ctx, s.q, whereAppID, appID)
 	if err != nil {
 		return store.Application{}, fmt.Errorf("application %s: %w", appID, err)
 	}
@@ -165,7 +179,7 @@ func (s *Store) LookupApplication(ctx context.Context, appID string) (store.Appl
 
 // GetApplicationByConfigKey returns the application configured under configKey.
 func (s *Store) GetApplicationByConfigKey(ctx context.Context, authID, configKey string) (store.Application, error) {
-	a, err := getApp(ctx, s.db, `auth_id = ? AND config_key = ?`, authID, configKey)
+	a, err := getApp(ctx, s.q, `auth_id = ? AND config_key = ?`, authID, configKey)
 	if err != nil {
 		return store.Application{}, fmt.Errorf("configured application %q: %w", configKey, err)
 	}
@@ -174,7 +188,7 @@ func (s *Store) GetApplicationByConfigKey(ctx context.Context, authID, configKey
 
 // DefaultNumberApp returns the account's default number application.
 func (s *Store) DefaultNumberApp(ctx context.Context, authID string) (store.Application, error) {
-	a, err := getApp(ctx, s.db, `auth_id = ? AND default_number_app = 1`, authID)
+	a, err := getApp(ctx, s.q, whereDefaultNumber, authID)
 	if err != nil {
 		return store.Application{}, fmt.Errorf("default number application of %s: %w", authID, err)
 	}
@@ -183,7 +197,7 @@ func (s *Store) DefaultNumberApp(ctx context.Context, authID string) (store.Appl
 
 // DefaultEndpointApp returns the account's default endpoint application.
 func (s *Store) DefaultEndpointApp(ctx context.Context, authID string) (store.Application, error) {
-	a, err := getApp(ctx, s.db, `auth_id = ? AND default_endpoint_app = 1`, authID)
+	a, err := getApp(ctx, s.q, whereDefaultEndpoint, authID)
 	if err != nil {
 		return store.Application{}, fmt.Errorf("default endpoint application of %s: %w", authID, err)
 	}

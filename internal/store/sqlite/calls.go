@@ -10,32 +10,52 @@ import (
 	"github.com/parley-voice/parley/internal/store"
 )
 
+// The call record statements, prepared at Open (they run for every call).
+const (
+	sqlCallInsert = `INSERT INTO calls (call_uuid, auth_id, parent_call_uuid, direction,
+			from_party, to_party, caller_name, start_time, answer_time, end_time, hangup_cause_code,
+			hangup_cause, hangup_cause_name, hangup_source, sip_call_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlCallWarningInsert = `INSERT INTO call_warnings (call_uuid, text) VALUES (?, ?)`
+	sqlCallExists        = `SELECT 1 FROM calls WHERE call_uuid = ?`
+)
+
+// execer is what cachedDB and cachedTx offer for writes.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertCall writes the call row and its warnings.
+func insertCall(ctx context.Context, q execer, c store.CallRecord) error {
+	_, err := q.ExecContext(ctx, sqlCallInsert,
+		c.CallUUID, c.AuthID, c.ParentCallUUID, c.Direction, c.From, c.To, c.CallerName,
+		nanos(c.StartTime), nullNanos(c.AnswerTime), nullNanos(c.EndTime), c.HangupCauseCode,
+		c.HangupCause, c.HangupCauseName, c.HangupSource, c.SIPCallID)
+	if isUniqueViolation(err) {
+		return store.ErrConflict
+	}
+	if err != nil {
+		return err
+	}
+	for _, w := range c.Warnings {
+		if _, err := q.ExecContext(ctx, sqlCallWarningInsert, c.CallUUID, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // InsertCall stores a new call leg with its warnings.
 func (s *Store) InsertCall(ctx context.Context, c store.CallRecord) error {
 	if c.CallUUID == "" {
 		return fmt.Errorf("save call: CallUUID is empty: %w", store.ErrInvalid)
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO calls (call_uuid, auth_id, parent_call_uuid, direction,
-			from_party, to_party, caller_name, start_time, answer_time, end_time, hangup_cause_code,
-			hangup_cause, hangup_cause_name, hangup_source, sip_call_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.CallUUID, c.AuthID, c.ParentCallUUID, c.Direction, c.From, c.To, c.CallerName,
-			nanos(c.StartTime), nullNanos(c.AnswerTime), nullNanos(c.EndTime), c.HangupCauseCode,
-			c.HangupCause, c.HangupCauseName, c.HangupSource, c.SIPCallID)
-		if isUniqueViolation(err) {
-			return store.ErrConflict
-		}
-		if err != nil {
-			return err
-		}
-		for _, w := range c.Warnings {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO call_warnings (call_uuid, text) VALUES (?, ?)`, c.CallUUID, w); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	var err error
+	if len(c.Warnings) == 0 {
+		err = insertCall(ctx, s.q, c) // one statement: no transaction needed
+	} else {
+		err = s.tx(ctx, func(tx *sql.Tx) error { return insertCall(ctx, cachedTx{tx, s.stmts}, c) })
+	}
 	if err != nil {
 		return fmt.Errorf("save call %s: %w", c.CallUUID, err)
 	}
@@ -76,7 +96,7 @@ func (s *Store) UpdateCall(ctx context.Context, callUUID string, p store.CallPat
 	}
 	if set == "" {
 		// Nothing to change; still report an unknown call.
-		ok, err := exists(ctx, s.db, `SELECT 1 FROM calls WHERE call_uuid = ?`, callUUID)
+		ok, err := exists(ctx, s.q, sqlCallExists, callUUID)
 		if err != nil {
 			return fmt.Errorf("update call %s: %w", callUUID, err)
 		}
@@ -85,7 +105,8 @@ func (s *Store) UpdateCall(ctx context.Context, callUUID string, p store.CallPat
 		}
 		return nil
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE calls SET `+set+` WHERE call_uuid = ?`, append(args, callUUID)...)
+	// The SET list has one of a few shapes, each prepared once.
+	res, err := s.q.ExecContext(ctx, `UPDATE calls SET `+set+` WHERE call_uuid = ?`, append(args, callUUID)...)
 	if err != nil {
 		return fmt.Errorf("update call %s: %w", callUUID, err)
 	}
@@ -99,7 +120,7 @@ func (s *Store) UpdateCall(ctx context.Context, callUUID string, p store.CallPat
 
 // AddCallWarning appends a warning to the call.
 func (s *Store) AddCallWarning(ctx context.Context, callUUID, text string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO call_warnings (call_uuid, text) VALUES (?, ?)`, callUUID, text)
+	_, err := s.q.ExecContext(ctx, sqlCallWarningInsert, callUUID, text)
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("call %s: %w", callUUID, store.ErrNotFound)
 	}
@@ -152,7 +173,7 @@ func (s *Store) GetCall(ctx context.Context, callUUID string) (store.CallRecord,
 
 // PruneCalls deletes records of calls that ended before the cutoff (their warnings go too).
 func (s *Store) PruneCalls(ctx context.Context, endedBefore time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM calls WHERE end_time IS NOT NULL AND end_time < ?`, nanos(endedBefore))
+	res, err := s.q.ExecContext(ctx, `DELETE FROM calls WHERE end_time IS NOT NULL AND end_time < ?`, nanos(endedBefore))
 	if err != nil {
 		return 0, fmt.Errorf("prune call records: %w", err)
 	}

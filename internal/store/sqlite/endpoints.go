@@ -24,8 +24,16 @@ func scanEndpoint(sc scanner) (store.Endpoint, error) {
 	return e, nil
 }
 
+// whereUsername finds the endpoint of a REGISTER or INVITE; its statement is prepared at Open.
+const whereUsername = `username = ?`
+
+// endpointQuery selects the endpoints matching where.
+func endpointQuery(where string) string {
+	return `SELECT ` + endpointCols + ` FROM endpoints WHERE ` + where
+}
+
 func getEndpoint(ctx context.Context, q queryer, where string, args ...any) (store.Endpoint, error) {
-	e, err := scanEndpoint(q.QueryRowContext(ctx, `SELECT `+endpointCols+` FROM endpoints WHERE `+where, args...))
+	e, err := scanEndpoint(q.QueryRowContext(ctx, endpointQuery(where), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Endpoint{}, store.ErrNotFound
 	}
@@ -99,7 +107,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e store.Endpoint) (store.End
 
 // GetEndpoint returns store.ErrNotFound unless endpointID exists in the account.
 func (s *Store) GetEndpoint(ctx context.Context, authID, endpointID string) (store.Endpoint, error) {
-	e, err := getEndpoint(ctx, s.db, `auth_id = ? AND endpoint_id = ?`, authID, endpointID)
+	e, err := getEndpoint(ctx, s.q, `auth_id = ? AND endpoint_id = ?`, authID, endpointID)
 	if err != nil {
 		return store.Endpoint{}, fmt.Errorf("endpoint %s: %w", endpointID, err)
 	}
@@ -108,7 +116,7 @@ func (s *Store) GetEndpoint(ctx context.Context, authID, endpointID string) (sto
 
 // GetEndpointByUsername finds an endpoint in any account.
 func (s *Store) GetEndpointByUsername(ctx context.Context, username string) (store.Endpoint, error) {
-	e, err := getEndpoint(ctx, s.db, `username = ?`, username)
+	e, err := getEndpoint(ctx, s.q, whereUsername, username)
 	if err != nil {
 		return store.Endpoint{}, fmt.Errorf("endpoint with username %s: %w", username, err)
 	}
@@ -204,7 +212,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, authID, endpointID string, p
 
 // DeleteEndpoint returns store.ErrNotFound for an unknown id.
 func (s *Store) DeleteEndpoint(ctx context.Context, authID, endpointID string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM endpoints WHERE auth_id = ? AND endpoint_id = ?`, authID, endpointID)
+	res, err := s.q.ExecContext(ctx, `DELETE FROM endpoints WHERE auth_id = ? AND endpoint_id = ?`, authID, endpointID)
 	if err != nil {
 		return fmt.Errorf("delete endpoint %s: %w", endpointID, err)
 	}

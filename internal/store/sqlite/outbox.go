@@ -17,6 +17,22 @@ const (
 	outboxDropped   = 2
 )
 
+// The outbox statements, prepared at Open (they run for every webhook).
+const (
+	sqlOutboxInsert = `INSERT INTO outbox (id, auth_id, url, method, params, order_key,
+		attempts, next_attempt, created_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlOutboxDue = `SELECT id, auth_id, url, method, params, order_key, attempts,
+		next_attempt, created_at, last_error FROM outbox
+		WHERE state = 0 AND next_attempt <= ? ORDER BY created_at, seq LIMIT ?`
+	sqlOutboxFinish = `UPDATE outbox SET state = ?, finished_at = ?
+			WHERE id = ? AND state = 0`
+	sqlOutboxFinishReason = `UPDATE outbox SET state = ?, finished_at = ?, last_error = ?
+			WHERE id = ? AND state = 0`
+	sqlOutboxReschedule = `UPDATE outbox SET attempts = ?, next_attempt = ?, last_error = ?
+		WHERE id = ? AND state = 0`
+	sqlOutboxExists = `SELECT 1 FROM outbox WHERE id = ?`
+)
+
 // Enqueue stores a pending notification.
 func (s *Store) Enqueue(ctx context.Context, item store.OutboxItem) error {
 	if item.URL == "" {
@@ -32,8 +48,7 @@ func (s *Store) Enqueue(ctx context.Context, item store.OutboxItem) error {
 	if item.NextAttempt.IsZero() {
 		item.NextAttempt = t
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO outbox (id, auth_id, url, method, params, order_key,
-		attempts, next_attempt, created_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.q.ExecContext(ctx, sqlOutboxInsert,
 		item.ID, item.AuthID, item.URL, item.Method, item.Params.Encode(), item.OrderKey,
 		item.Attempts, nanos(item.NextAttempt), nanos(item.CreatedAt), item.LastError)
 	if isUniqueViolation(err) {
@@ -50,9 +65,7 @@ func (s *Store) Due(ctx context.Context, at time.Time, limit int) ([]store.Outbo
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, auth_id, url, method, params, order_key, attempts,
-		next_attempt, created_at, last_error FROM outbox
-		WHERE state = 0 AND next_attempt <= ? ORDER BY created_at, seq LIMIT ?`, nanos(at), limit)
+	rows, err := s.q.QueryContext(ctx, sqlOutboxDue, nanos(at), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read due notifications: %w", err)
 	}
@@ -85,11 +98,9 @@ func (s *Store) finish(ctx context.Context, id string, state int, reason *string
 	var res sql.Result
 	var err error
 	if reason != nil {
-		res, err = s.db.ExecContext(ctx, `UPDATE outbox SET state = ?, finished_at = ?, last_error = ?
-			WHERE id = ? AND state = 0`, state, nanos(now()), *reason, id)
+		res, err = s.q.ExecContext(ctx, sqlOutboxFinishReason, state, nanos(now()), *reason, id)
 	} else {
-		res, err = s.db.ExecContext(ctx, `UPDATE outbox SET state = ?, finished_at = ?
-			WHERE id = ? AND state = 0`, state, nanos(now()), id)
+		res, err = s.q.ExecContext(ctx, sqlOutboxFinish, state, nanos(now()), id)
 	}
 	if err != nil {
 		return err
@@ -103,7 +114,7 @@ func (s *Store) checkTouched(ctx context.Context, res sql.Result, id string) err
 	if err != nil || n > 0 {
 		return err
 	}
-	ok, err := exists(ctx, s.db, `SELECT 1 FROM outbox WHERE id = ?`, id)
+	ok, err := exists(ctx, s.q, sqlOutboxExists, id)
 	if err != nil {
 		return err
 	}
@@ -131,8 +142,7 @@ func (s *Store) Drop(ctx context.Context, id, reason string) error {
 
 // Reschedule records a failed attempt of a pending item.
 func (s *Store) Reschedule(ctx context.Context, id string, attempts int, next time.Time, lastError string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE outbox SET attempts = ?, next_attempt = ?, last_error = ?
-		WHERE id = ? AND state = 0`, attempts, nanos(next), lastError, id)
+	res, err := s.q.ExecContext(ctx, sqlOutboxReschedule, attempts, nanos(next), lastError, id)
 	if err == nil {
 		err = s.checkTouched(ctx, res, id)
 	}
@@ -145,7 +155,7 @@ func (s *Store) Reschedule(ctx context.Context, id string, attempts int, next ti
 // Pending counts the items not yet delivered or dropped.
 func (s *Store) Pending(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE state = 0`).Scan(&n); err != nil {
+	if err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE state = 0`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count pending notifications: %w", err)
 	}
 	return n, nil
@@ -153,7 +163,7 @@ func (s *Store) Pending(ctx context.Context) (int, error) {
 
 // Prune deletes delivered and dropped items finished before the cutoff.
 func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE state <> 0 AND finished_at < ?`, nanos(olderThan))
+	res, err := s.q.ExecContext(ctx, `DELETE FROM outbox WHERE state <> 0 AND finished_at < ?`, nanos(olderThan))
 	if err != nil {
 		return 0, fmt.Errorf("prune finished notifications: %w", err)
 	}

@@ -43,7 +43,7 @@ func (s *Store) InsertRecording(ctx context.Context, r store.Recording) (store.R
 		r.AddTime = now()
 	}
 	r.AddTime = r.AddTime.UTC()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO recordings (`+recordingCols+`)
+	_, err := s.q.ExecContext(ctx, `INSERT INTO recordings (`+recordingCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.RecordingID, r.AuthID, r.CallUUID, nullString(r.ConferenceName), r.FromNumber, r.ToNumber,
 		r.Format, r.Type, r.StartMs, r.EndMs, r.DurationMs, r.FilePath, nanos(r.AddTime))
@@ -58,7 +58,7 @@ func (s *Store) InsertRecording(ctx context.Context, r store.Recording) (store.R
 
 // GetRecording returns store.ErrNotFound unless recordingID exists in the account.
 func (s *Store) GetRecording(ctx context.Context, authID, recordingID string) (store.Recording, error) {
-	r, err := scanRecording(s.db.QueryRowContext(ctx, `SELECT `+recordingCols+` FROM recordings
+	r, err := scanRecording(s.q.QueryRowContext(ctx, `SELECT `+recordingCols+` FROM recordings
 		WHERE auth_id = ? AND recording_id = ?`, authID, recordingID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Recording{}, fmt.Errorf("recording %s: %w", recordingID, store.ErrNotFound)
@@ -130,7 +130,7 @@ func (s *Store) ListRecordings(ctx context.Context, authID string, f store.Recor
 
 // DeleteRecording deletes the row and returns it.
 func (s *Store) DeleteRecording(ctx context.Context, authID, recordingID string) (store.Recording, error) {
-	r, err := scanRecording(s.db.QueryRowContext(ctx, `DELETE FROM recordings WHERE auth_id = ? AND recording_id = ?
+	r, err := scanRecording(s.q.QueryRowContext(ctx, `DELETE FROM recordings WHERE auth_id = ? AND recording_id = ?
 		RETURNING `+recordingCols, authID, recordingID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Recording{}, fmt.Errorf("recording %s: %w", recordingID, store.ErrNotFound)

@@ -38,7 +38,9 @@ const busyTimeoutMs = 10000
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts *stmtCache
+	q     cachedDB // s.db with statements reused; the methods use it rather than s.db
 }
 
 var _ store.Store = (*Store)(nil)
@@ -79,17 +81,37 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db}
+	s := &Store{db: db, stmts: newStmtCache(db)}
+	s.q = cachedDB{s.stmts}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	// Prepared now, before any transaction, so transactions can reuse them too.
+	for _, q := range hotStatements() {
+		if _, err := s.stmts.get(ctx, q); err != nil {
+			s.stmts.close()
+			db.Close()
+			return nil, fmt.Errorf("open database %s: prepare statement: %w", path, err)
+		}
+	}
 	return s, nil
+}
+
+// hotStatements are the statements of every call and webhook.
+func hotStatements() []string {
+	return []string{
+		sqlOutboxInsert, sqlOutboxDue, sqlOutboxFinish, sqlOutboxFinishReason, sqlOutboxReschedule,
+		sqlOutboxExists, sqlCallInsert, sqlCallWarningInsert, sqlCallExists,
+		appQuery(whereAppInAccount), appQuery(whereAppID), appQuery(whereDefaultNumber),
+		appQuery(whereDefaultEndpoint), endpointQuery(whereUsername),
+	}
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	serr := s.stmts.close()
+	if err := errors.Join(serr, s.db.Close()); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
 	return nil
