@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Packages whose concurrency matters most run under the race detector in CI.
 RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/...
 
-.PHONY: all build run test deps deps-test vet bench bench-setup bench-conference clean
+.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference clean
 
 all: build
 
@@ -39,6 +39,10 @@ bench:
 # Call set-up rate with SIPp against the built binary (prints a table; see docs/BENCHMARKS.md).
 bench-setup: deps-test
 	./scripts/bench-setup.sh
+
+# Outbound calls per second and Dial set-up time (see docs/BENCHMARKS.md).
+bench-outbound: deps-test
+	./scripts/bench-outbound.sh
 
 clean:
 	rm -rf bin

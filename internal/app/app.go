@@ -251,6 +251,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-time.After(5 * time.Second):
 		s.log.Warn("some calls did not finish after hang-up")
 	}
+	// Rooms end once their last member has left; their recordings are finalised (and stored)
+	// by then, so wait for them before the store closes.
+	for deadline := time.Now().Add(3 * time.Second); s.conf.Stats().RoomsLive > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	flushCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	if err := s.dispatcher.Flush(flushCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		s.log.Warn("webhook flush", "err", err)

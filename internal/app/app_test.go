@@ -36,7 +36,7 @@ func TestCallerHangupLeavesNoCallGoroutines(t *testing.T) {
 	defer web.Close()
 
 	env := map[string]string{
-		"PARLEY_HTTP_ADDR": "127.0.0.1:0", "PARLEY_SIP_ADDR": "127.0.0.1:0", "PARLEY_RTP_PORTS": "41000-41199",
+		"PARLEY_HTTP_ADDR": "127.0.0.1:0", "PARLEY_SIP_ADDR": "127.0.0.1:0", "PARLEY_RTP_PORTS": "19000-19199",
 		"PARLEY_DATA_DIR": t.TempDir(), "PARLEY_AUTH_ID": "MA_APPTEST1", "PARLEY_AUTH_TOKEN": "app-test-token",
 		"PARLEY_ANSWER_URL": web.URL + "/answer", "PARLEY_HANGUP_URL": web.URL + "/hangup",
 	}

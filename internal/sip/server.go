@@ -18,6 +18,10 @@ import (
 	"github.com/parley-voice/parley/internal/call"
 )
 
+// sipReadBuffer is the receive buffer asked for the SIP UDP socket (the kernel caps it at
+// net.core.rmem_max).
+const sipReadBuffer = 4 << 20
+
 // Options configure a Server.
 type Options struct {
 	// ListenAddr is "host:port" for both UDP and TCP. Port 0 picks a free port (see Addr).
@@ -162,6 +166,11 @@ func (s *Server) Start(ctx context.Context) error {
 		uc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.bindIP, uint16(port))))
 		if err != nil {
 			return fmt.Errorf("sip server: cannot listen on UDP %s: %w", s.opts.ListenAddr, err)
+		}
+		// A burst of requests while the reader is off the CPU must not overflow the kernel's
+		// default buffer (about 200 KB): lost 200 OKs cost retransmissions and failed calls.
+		if err := uc.SetReadBuffer(sipReadBuffer); err != nil {
+			s.log.Warn("cannot enlarge the SIP UDP receive buffer", "err", err)
 		}
 		bound := uc.LocalAddr().(*net.UDPAddr).AddrPort()
 		tl, err := net.ListenTCP(tnetwork, net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.bindIP, bound.Port())))

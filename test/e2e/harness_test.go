@@ -100,7 +100,8 @@ func startParley(t *testing.T, env map[string]string) *parley {
 
 func (p *parley) start() {
 	t := p.t
-	base := 30000 + int(rtpBase.Add(1)%40)*400
+	// Ranges stay below the kernel's ephemeral ports (32768+), which the test clients use.
+	base := 20000 + int(rtpBase.Add(1)%30)*400
 	full := map[string]string{
 		"PARLEY_HTTP_ADDR":       "127.0.0.1:0",
 		"PARLEY_SIP_ADDR":        "127.0.0.1:0",

@@ -145,7 +145,11 @@ type memberAudio struct {
 	MinSINAD     float64
 	WorstDev     float64 // dB, the largest |level - sent level| of an expected tone
 	WorstOwn     float64 // dB
+	Damaged      []span  // arrival times of the windows that were not clean
 }
+
+// span is a time interval.
+type span struct{ From, To time.Time }
 
 // analyseMember checks the frames a member received between from and to.
 func analyseMember(frames []siptestFrame, from, to time.Time, others []int, own int, level float64) memberAudio {
@@ -179,7 +183,9 @@ func analyseMember(frames []siptestFrame, from, to time.Time, others []int, own 
 			buf = append(buf, f.PCM...)
 		}
 		a.Windows++
+		win := span{in[w*per].At, in[(w+1)*per-1].At}
 		if len(buf) != windowSamples {
+			a.Damaged = append(a.Damaged, win)
 			continue
 		}
 		r := analyseWindow(buf, others, own, level)
@@ -189,6 +195,8 @@ func analyseMember(frames []siptestFrame, from, to time.Time, others []int, own 
 		a.WorstOwn = max(a.WorstOwn, r.OwnDB)
 		if contiguous && r.clean() {
 			a.Clean++
+		} else {
+			a.Damaged = append(a.Damaged, win)
 		}
 	}
 	return a
