@@ -300,3 +300,20 @@ func TestHangupAnsweredSendsBye(t *testing.T) {
 		t.Fatalf("answered call: hungUp=%v rejected=%d, want BYE only", hungUp, rejected)
 	}
 }
+
+func TestInfoDigitsReachSink(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{})
+	digits := make(chan rune, 4)
+	c.SetDigitSink(func(d rune) { digits <- d })
+	_ = c.Answer(context.Background())
+	leg.ReceiveInfoDigit('7')
+	select {
+	case d := <-digits:
+		if d != '7' {
+			t.Fatalf("digit %q", d)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("SIP INFO digit not delivered")
+	}
+}

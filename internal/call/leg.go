@@ -41,8 +41,8 @@ type Leg interface {
 	Codec() media.Codec
 	// TelephoneEventPT is the negotiated RFC 4733 payload type, 0 when not negotiated.
 	TelephoneEventPT() uint8
-	// RemoteSendsMedia is false when the far end's SDP is sendonly... from its side inactive
-	// or recvonly (so the media timeout must not fire).
+	// RemoteSendsMedia is false when the far end does not send media (its SDP says recvonly or
+	// inactive, or its address is 0.0.0.0), so the media timeout must not fire.
 	RemoteSendsMedia() bool
 
 	// ReadPacket blocks for the next received RTP packet (audio or telephone-event). The
@@ -53,6 +53,18 @@ type Leg interface {
 	// tsIncrement is added to the RTP timestamp after the packet (160 for a 20 ms audio frame,
 	// 0 for all but the last packet of an RFC 4733 event). Only one goroutine writes at a time.
 	WriteRTP(payload []byte, payloadType uint8, marker bool, tsIncrement uint32) error
+}
+
+// InfoDigitSource is implemented by legs that can receive DTMF as SIP INFO
+// (application/dtmf-relay) besides RFC 4733 events.
+type InfoDigitSource interface {
+	InfoDigits() <-chan rune
+}
+
+// InfoDigitSender is implemented by legs that can send DTMF as SIP INFO
+// (application/dtmf-relay), used when the far end did not negotiate telephone-event.
+type InfoDigitSender interface {
+	SendInfoDigit(ctx context.Context, digit rune, duration time.Duration) error
 }
 
 // LegInfo is what signalling tells about a leg.

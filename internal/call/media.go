@@ -51,6 +51,9 @@ func (m *mediaPath) start() {
 		m.lastRx.Store(time.Now().UnixNano())
 		go m.readLoop()
 		go m.pump()
+		if src, ok := m.c.leg.(InfoDigitSource); ok {
+			go m.infoDigitLoop(src.InfoDigits())
+		}
 	})
 }
 
@@ -109,6 +112,21 @@ func (m *mediaPath) readLoop() {
 		}
 		if sink != nil {
 			(*sink)(pcm[:n])
+		}
+	}
+}
+
+// infoDigitLoop hands digits received as SIP INFO to the current digit sink.
+func (m *mediaPath) infoDigitLoop(digits <-chan rune) {
+	for {
+		select {
+		case <-m.stopped:
+			return
+		case d := <-digits:
+			m.c.log.Debug("dtmf received (SIP INFO)", "digit", string(d))
+			if sink := m.digitSink.Load(); sink != nil {
+				(*sink)(d)
+			}
 		}
 	}
 }
@@ -240,7 +258,18 @@ func (c *Call) SendDigits(ctx context.Context, digits string, wait bool) error {
 		return ErrEnded
 	}
 	if c.leg.TelephoneEventPT() == 0 {
-		return errors.New("the far end did not negotiate telephone-event")
+		sender, ok := c.leg.(InfoDigitSender)
+		if !ok {
+			return errors.New("the far end did not negotiate telephone-event")
+		}
+		if _, err := dtmfTrain(digits); err != nil {
+			return err
+		}
+		if !wait {
+			go func() { _ = c.sendInfoDigits(c.ctx, sender, digits) }()
+			return nil
+		}
+		return c.sendInfoDigits(ctx, sender, digits)
 	}
 	pkts, err := dtmfTrain(digits)
 	if err != nil {
@@ -263,6 +292,30 @@ func (c *Call) SendDigits(ctx context.Context, digits string, wait bool) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// sendInfoDigits sends digits as SIP INFO requests, with the same timing as RFC 4733 events.
+func (c *Call) sendInfoDigits(ctx context.Context, sender InfoDigitSender, digits string) error {
+	for _, d := range digits {
+		var pause time.Duration
+		switch d {
+		case 'w':
+			pause = 500 * time.Millisecond
+		case 'W':
+			pause = time.Second
+		default:
+			if err := sender.SendInfoDigit(ctx, d, dtmfEventDuration); err != nil {
+				return err
+			}
+			pause = dtmfEventDuration + dtmfGap
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+	return nil
 }
 
 // SetAudioSink sets who receives decoded audio frames (nil: nobody). The sink runs on the

@@ -38,10 +38,28 @@ type legCore struct {
 	mediaReady chan struct{} // closed once rtp is set
 	done       chan struct{}
 	endOnce    sync.Once
+
+	infoDigits chan rune // DTMF received as SIP INFO
 }
 
+// infoDigitQueue is how many SIP INFO digits wait for the call to read them; more are dropped.
+const infoDigitQueue = 32
+
 func newLegCore(s *Server, log *slog.Logger, localIP netip.Addr) legCore {
-	return legCore{srv: s, log: log, localIP: localIP, mediaReady: make(chan struct{}), done: make(chan struct{})}
+	return legCore{srv: s, log: log, localIP: localIP, mediaReady: make(chan struct{}), done: make(chan struct{}),
+		infoDigits: make(chan rune, infoDigitQueue)}
+}
+
+// InfoDigits implements call.InfoDigitSource: digits the far end sent as SIP INFO.
+func (c *legCore) InfoDigits() <-chan rune { return c.infoDigits }
+
+// handleInfoDigit queues a digit received in a SIP INFO.
+func (c *legCore) handleInfoDigit(d rune) {
+	select {
+	case c.infoDigits <- d:
+	default:
+		c.log.Warn("SIP INFO digit dropped: too many waiting", "digit", string(d))
+	}
 }
 
 // startMedia makes r the leg's RTP stream and picks the SDP session ID.

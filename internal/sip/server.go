@@ -94,6 +94,7 @@ type dialogLeg interface {
 	handleBye(req *sip.Request, tx sip.ServerTransaction)
 	handleAck(req *sip.Request, tx sip.ServerTransaction)
 	handleReInvite(req *sip.Request, tx sip.ServerTransaction)
+	handleInfoDigit(d rune)
 	Hangup(ctx context.Context) error
 }
 
@@ -413,11 +414,47 @@ func (l *inboundLeg) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	if s.dialogOf(req, tx) == nil {
+	l := s.dialogOf(req, tx)
+	if l == nil {
 		return
 	}
-	// TODO: hand SIP INFO DTMF (application/dtmf-relay) up once call.Leg has a way for it.
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	if d, ok := parseInfoDTMF(ct, req.Body()); ok {
+		l.handleInfoDigit(d)
+	}
 	s.respond(req, tx, 200, "OK")
+}
+
+// parseInfoDTMF reads the digit of a SIP INFO: application/dtmf-relay ("Signal=5" lines) or
+// application/dtmf (the digit alone).
+func parseInfoDTMF(contentType string, body []byte) (rune, bool) {
+	ct := strings.ToLower(strings.TrimSpace(strings.SplitN(contentType, ";", 2)[0]))
+	var sig string
+	switch ct {
+	case "application/dtmf-relay":
+		for _, line := range strings.Split(string(body), "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+				sig = strings.TrimSpace(v)
+			}
+		}
+	case "application/dtmf":
+		sig = strings.TrimSpace(string(body))
+	default:
+		return 0, false
+	}
+	switch {
+	case sig == "10":
+		return '*', true
+	case sig == "11":
+		return '#', true
+	case len(sig) == 1 && strings.ContainsRune("0123456789*#ABCDabcd", rune(sig[0])):
+		return []rune(strings.ToUpper(sig))[0], true
+	}
+	return 0, false
 }
 
 func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {

@@ -42,11 +42,13 @@ type Leg struct {
 	done     chan struct{}
 	doneOnce sync.Once
 	rx       chan media.Packet
+	info     chan rune
 }
 
 // NewLeg returns an inbound fake leg.
 func NewLeg() *Leg {
-	return &Leg{LegInfo: call.LegInfo{Inbound: true}, Sends: true, done: make(chan struct{}), rx: make(chan media.Packet, 256)}
+	return &Leg{LegInfo: call.LegInfo{Inbound: true}, Sends: true, done: make(chan struct{}),
+		rx: make(chan media.Packet, 256), info: make(chan rune, 16)}
 }
 
 // Info implements call.Leg.
@@ -157,6 +159,12 @@ func (l *Leg) ReceiveDigit(digit rune, ts uint32) {
 		l.Receive(media.Packet{PayloadType: TelephoneEventPT, Marker: i == 0, Timestamp: ts, Payload: payload})
 	}
 }
+
+// InfoDigits implements call.InfoDigitSource.
+func (l *Leg) InfoDigits() <-chan rune { return l.info }
+
+// ReceiveInfoDigit delivers a digit as if sent in a SIP INFO.
+func (l *Leg) ReceiveInfoDigit(d rune) { l.info <- d }
 
 // Written returns the packets sent so far.
 func (l *Leg) Written() []Packet {
