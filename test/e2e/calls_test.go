@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,7 +278,13 @@ func TestRecordCallerTone(t *testing.T) {
 		"RecordingID": "*", "RecordUrl": "*", "RecordFile": "*", "RecordingDuration": "*", "RecordingDurationMs": "*",
 		"RecordingStartMs": "*", "RecordingEndMs": "*"})
 	id := r.Form.Get("RecordingID")
-	w.waitFor(t, "/rec-done", 1, 10*time.Second)
+	done := w.waitFor(t, "/rec-done", 1, 10*time.Second)[0]
+	assertParams(t, "RecordStop", done.Form, map[string]string{"Event": "RecordStop", "RecordingID": id,
+		"RecordUrl": r.Form.Get("RecordUrl"), "RecordingEndReason": "FinishedOnKey", "RecordingDurationMs": "*",
+		"RecordingStartMs": "*", "RecordingEndMs": "*", "CallUUID": r.Form.Get("CallUUID")})
+	if ms, _ := strconv.Atoi(done.Form.Get("RecordingDurationMs")); ms < 2000 {
+		t.Errorf("RecordingDurationMs %d, want at least 2 s of the caller", ms)
+	}
 	st, list := rest(t, p, "GET", accountPath("/Recording/?call_uuid="+r.Form.Get("CallUUID")), nil)
 	if st != 200 {
 		t.Fatalf("list recordings: %d %v", st, list)
