@@ -44,5 +44,9 @@ bench-setup: deps-test
 bench-outbound: deps-test
 	./scripts/bench-outbound.sh
 
+# Conference load (rooms of SIP members), kick latency and BenchmarkMix (docs/BENCHMARKS.md).
+bench-conference: deps-test
+	./scripts/bench-conference.sh
+
 clean:
 	rm -rf bin

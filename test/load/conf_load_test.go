@@ -227,6 +227,10 @@ func runConfStep(t *testing.T, srv *parley, logs *logCounter, work string, rooms
 	time.Sleep(time.Duration(seconds) * time.Second)
 	to := time.Now()
 	measuring.Store(false)
+	for _, m := range all {
+		res.Sent += m.meter.sent.Load()
+	}
+	res.Sent -= sent0
 	pcancel()
 	srv1, err := procCPU(srv.pid)
 	if err != nil {
@@ -251,11 +255,9 @@ func runConfStep(t *testing.T, srv *parley, logs *logCounter, work string, rooms
 	res.RSS, res.Threads = procStatus(srv.pid, "VmRSS"), procStatus(srv.pid, "Threads")
 	res.Probe = probe.result()
 	for _, m := range all {
-		res.Sent += m.meter.sent.Load()
 		res.LateSends += m.meter.late.Load()
 		res.MaxSendGap = max(res.MaxSendGap, time.Duration(m.meter.maxGap.Load()))
 	}
-	res.Sent -= sent0
 	res.Logs = logs.next()
 
 	// The sound check of every member, after the window so it costs the run nothing.
