@@ -5,7 +5,8 @@
 // answers to the far end's challenges), runs a registrar (REGISTER with digest auth, an
 // in-memory registration table) and challenges INVITEs with 407 when the app asks it to
 // (Options.Authenticate). It negotiates PCMU/PCMA plus telephone-event and moves RTP packets
-// between the network and the call.Leg interface. Each new inbound call is handed to a
+// between the network and the call.Leg interface; DTMF also travels as SIP INFO
+// (application/dtmf-relay), received and, when telephone-event was not negotiated, sent. Each new inbound call is handed to a
 // handler function; the handler decides everything else.
 //
 // It is the only package that imports the SIP/RTP libraries (sipgo for SIP transactions and

@@ -51,9 +51,14 @@ type inboundLeg struct {
 	inviteDone chan struct{} // closed once the INVITE transaction needs us no more
 	inviteOnce sync.Once
 	reinviteMu sync.Mutex
+	// reqMu keeps our in-dialog requests in CSeq order: sipgo numbers them when building.
+	reqMu sync.Mutex
 }
 
-var _ call.Leg = (*inboundLeg)(nil)
+var (
+	_ call.Leg             = (*inboundLeg)(nil)
+	_ call.InfoDigitSender = (*inboundLeg)(nil)
+)
 
 func newInboundLeg(s *Server, req *sip.Request, dialog *sipgo.DialogServerSession, neg negotiated, localIP netip.Addr, transport string, src netip.AddrPort, log *slog.Logger) *inboundLeg {
 	l := &inboundLeg{legCore: newLegCore(s, log, localIP), dialog: dialog, transport: transport, inviteDone: make(chan struct{})}
@@ -334,25 +339,72 @@ func (l *inboundLeg) Hangup(ctx context.Context) error {
 	return nil
 }
 
-// sendBye sends BYE with our own Via (the right address even when listening on 0.0.0.0).
-func (l *inboundLeg) sendBye(timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+// newRequest builds an in-dialog request with our own Via (the right address even when
+// listening on 0.0.0.0); sipgo adds the dialog's headers and CSeq when sending.
+func (l *inboundLeg) newRequest(method sip.RequestMethod) *sip.Request {
 	inv := l.dialog.InviteRequest
 	target := inv.Recipient
 	if c := inv.Contact(); c != nil {
 		target = c.Address
 	}
-	bye := sip.NewRequest(sip.BYE, *target.Clone())
-	bye.SetTransport(inv.Transport())
+	req := sip.NewRequest(method, *target.Clone())
+	req.SetTransport(inv.Transport())
 	params := sip.NewParams()
 	params.Add("branch", sip.GenerateBranch())
-	bye.AppendHeader(&sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(l.transport),
+	req.AppendHeader(&sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(l.transport),
 		Host: l.localIP.String(), Port: int(l.srv.addr.Port()), Params: params})
-	bye.AppendHeader(sip.NewHeader("User-Agent", l.srv.opts.UserAgent))
+	req.AppendHeader(sip.NewHeader("User-Agent", l.srv.opts.UserAgent))
+	return req
+}
+
+// sendBye sends BYE and waits for its answer (bounded).
+func (l *inboundLeg) sendBye(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	bye := l.newRequest(sip.BYE)
+	// A request being numbered goes out before the BYE (Hangup ended the leg first, so no
+	// new one starts).
+	l.reqMu.Lock()
+	l.reqMu.Unlock()
 	if err := l.dialog.WriteBye(ctx, bye); err != nil {
 		l.log.Debug("BYE not confirmed", "error", err)
 	}
+}
+
+// SendInfoDigit implements call.InfoDigitSender.
+func (l *inboundLeg) SendInfoDigit(ctx context.Context, digit rune, duration time.Duration) error {
+	return l.sendInfoDigit(ctx, digit, duration, l.request)
+}
+
+// request sends an in-dialog request on the answered call and waits for its final response.
+func (l *inboundLeg) request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte) (*sip.Response, error) {
+	l.mu.Lock()
+	st := l.state
+	l.mu.Unlock()
+	switch st {
+	case stateEnded:
+		return nil, ErrLegEnded
+	case stateAnswered:
+	default:
+		return nil, errNotAnswered
+	}
+	req := l.newRequest(method)
+	if body != nil {
+		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+		req.SetBody(body)
+	}
+	l.reqMu.Lock()
+	if l.ended() {
+		l.reqMu.Unlock()
+		return nil, ErrLegEnded
+	}
+	tx, err := l.dialog.TransactionRequest(ctx, req)
+	l.reqMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("sending %s: %w", method, err)
+	}
+	defer tx.Terminate()
+	return l.finalResponse(ctx, tx)
 }
 
 // handleReInvite answers an in-dialog INVITE (hold, unhold, new address or codec).

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -217,4 +218,76 @@ func (c *legCore) answerReInviteLocked(req *sip.Request, tx sip.ServerTransactio
 		c.log.Debug("re-INVITE response not sent", "error", err)
 	}
 	return body
+}
+
+// infoTimeout bounds the wait for the final response to a SIP INFO we send.
+const infoTimeout = 5 * time.Second
+
+// defaultInfoDuration is the Duration sent when the caller gives none (§8.7: 100 ms events).
+const defaultInfoDuration = 100 * time.Millisecond
+
+// errNotAnswered is returned by in-dialog requests on a leg not answered yet.
+var errNotAnswered = errors.New("the call is not answered yet")
+
+// inDialogRequest sends one request of the leg's answered dialog, with body of contentType
+// when body is not nil, and waits for its final response (bounded by ctx).
+type inDialogRequest func(ctx context.Context, method sip.RequestMethod, contentType string, body []byte) (*sip.Response, error)
+
+// sendInfoDigit sends digit as SIP INFO (application/dtmf-relay) through request and waits for
+// a 2xx; inbound and outbound legs differ only in how they build and send the request.
+func (c *legCore) sendInfoDigit(ctx context.Context, digit rune, duration time.Duration, request inDialogRequest) error {
+	sig, ok := infoSignal(digit)
+	if !ok {
+		return fmt.Errorf("sending DTMF as SIP INFO: %q is not a DTMF digit", digit)
+	}
+	if c.ended() {
+		return fmt.Errorf("sending DTMF %c as SIP INFO: %w", sig, ErrLegEnded)
+	}
+	if duration <= 0 {
+		duration = defaultInfoDuration
+	}
+	body := fmt.Appendf(nil, "Signal=%c\r\nDuration=%d\r\n", sig, duration.Milliseconds())
+	ctx, cancel := context.WithTimeout(ctx, infoTimeout)
+	defer cancel()
+	res, err := request(ctx, sip.INFO, "application/dtmf-relay", body)
+	if err != nil {
+		return fmt.Errorf("sending DTMF %c as SIP INFO: %w", sig, err)
+	}
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("sending DTMF %c as SIP INFO: the far end answered %d %s", sig, res.StatusCode, res.Reason)
+	}
+	return nil
+}
+
+// infoSignal is the dtmf-relay Signal value of a DTMF digit: 0-9, *, #, A-D.
+func infoSignal(d rune) (rune, bool) {
+	switch {
+	case d >= '0' && d <= '9', d == '*', d == '#', d >= 'A' && d <= 'D':
+		return d, true
+	case d >= 'a' && d <= 'd':
+		return d - 'a' + 'A', true
+	}
+	return 0, false
+}
+
+// finalResponse waits for the final response of a client transaction, the transaction's
+// end, ctx's end or the leg's.
+func (c *legCore) finalResponse(ctx context.Context, tx sip.ClientTransaction) (*sip.Response, error) {
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.StatusCode >= 200 {
+				return res, nil
+			}
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, fmt.Errorf("no final response: %w", err)
+			}
+			return nil, errors.New("no final response")
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no final response in time: %w", ctx.Err())
+		case <-c.done:
+			return nil, ErrLegEnded
+		}
+	}
 }

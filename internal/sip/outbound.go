@@ -61,7 +61,10 @@ type outboundLeg struct {
 	ringTimer   *time.Timer
 }
 
-var _ call.OutboundLeg = (*outboundLeg)(nil)
+var (
+	_ call.OutboundLeg     = (*outboundLeg)(nil)
+	_ call.InfoDigitSender = (*outboundLeg)(nil)
+)
 
 // destination is where one INVITE goes.
 type destination struct {
@@ -462,6 +465,38 @@ func (l *outboundLeg) sendBye(timeout time.Duration) {
 		return
 	}
 	w.bye(seq, timeout)
+}
+
+// SendInfoDigit implements call.InfoDigitSender.
+func (l *outboundLeg) SendInfoDigit(ctx context.Context, digit rune, duration time.Duration) error {
+	return l.sendInfoDigit(ctx, digit, duration, l.request)
+}
+
+// request sends an in-dialog request on the answered dialog and waits for its final response.
+func (l *outboundLeg) request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte) (*sip.Response, error) {
+	if l.ended() {
+		return nil, ErrLegEnded
+	}
+	l.mu.Lock()
+	w := l.winner
+	if l.phase != outAnswered || w == nil {
+		l.mu.Unlock()
+		return nil, errNotAnswered
+	}
+	l.localSeq++
+	seq := l.localSeq
+	l.mu.Unlock()
+	req := w.inDialog(method, seq)
+	if body != nil {
+		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+		req.SetBody(body)
+	}
+	tx, err := w.client.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
+	if err != nil {
+		return nil, fmt.Errorf("sending %s: %w", method, err)
+	}
+	defer tx.Terminate()
+	return l.finalResponse(ctx, tx)
 }
 
 // ---- branches ----

@@ -1,6 +1,7 @@
 // Package siptest is a SIP user agent for tests: it places calls to a SIP server over UDP or
 // TCP, sends audio from a media.Source every 20 ms, records every audio packet it receives
-// (decoded to PCM), sends RFC 4733 DTMF and hangs up or waits for the server to hang up. It
+// (decoded to PCM), sends RFC 4733 or SIP INFO DTMF, records SIP INFO DTMF it receives and
+// hangs up or waits for the server to hang up. It
 // can also act as a registered phone (Listen, Register) that answers, rejects or ignores
 // the calls it receives.
 //
@@ -91,6 +92,11 @@ type DialOptions struct {
 	EarlyMedia  bool              // accept 183 with SDP and record its audio
 	Username    string            // digest credentials, used when challenged
 	Password    string
+	// NoTelephoneEvent leaves telephone-event out of the SDP, so the far end must send DTMF
+	// as SIP INFO.
+	NoTelephoneEvent bool
+	// InfoStatus is the status answered to a received SIP INFO DTMF; 0 means 200.
+	InfoStatus int
 }
 
 // Frame is one received audio packet, decoded.
@@ -127,6 +133,7 @@ type Call struct {
 	invite      map[string]string // headers of the received INVITE, by lower-case name
 	fromUser    string
 	fromDisplay string
+	callID      string
 
 	answered chan struct{}
 	settled  chan struct{} // INVITE has its final outcome
@@ -139,6 +146,7 @@ type Call struct {
 	responses   []int
 	err         error
 	frames      []Frame
+	infoDigits  []rune
 	src         media.Source
 	dtmfQueue   []dtmfTick
 	readStarted bool
@@ -181,7 +189,8 @@ func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Ca
 	dg := diago.NewDiago(ua, diago.WithLogger(c.log),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: c.opts.LocalIP, BindPort: 0}),
 		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: c.opts.LocalIP, BindPort: 0}),
-		diago.WithMediaConfig(diago.MediaConfig{Codecs: diagoCodecs(opts.Codec)}),
+		diago.WithMediaConfig(diago.MediaConfig{Codecs: diagoCodecs(opts.Codec, opts.NoTelephoneEvent)}),
+		diago.WithServerRequestMiddleware(c.infoMiddleware),
 	)
 	sctx, cancel := context.WithCancel(context.Background())
 	if err := dg.ServeBackground(sctx, func(d *diago.DialogServerSession) {
@@ -200,7 +209,7 @@ func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Ca
 	cid := sip.CallIDHeader(uuid.NewString())
 	d.InviteRequest.AppendHeader(&cid)
 	call := &Call{
-		c: c, log: c.log.With("call_id", string(cid)), opts: opts, ua: ua, dg: dg, cancel: cancel, dialog: d,
+		c: c, log: c.log.With("call_id", string(cid)), opts: opts, ua: ua, dg: dg, cancel: cancel, dialog: d, callID: string(cid),
 		answered: make(chan struct{}), settled: make(chan struct{}), ended: make(chan struct{}), src: opts.Send,
 	}
 	hdrs := []sip.Header{&sip.FromHeader{DisplayName: opts.FromDisplay,
@@ -229,11 +238,14 @@ func (c *Client) newUA(name string) (*sipgo.UserAgent, error) {
 	return ua, nil
 }
 
-// diagoCodecs are the codecs a call offers or accepts: codec and telephone-event.
-func diagoCodecs(codec media.Codec) []dmedia.Codec {
+// diagoCodecs are the codecs a call offers or accepts: codec and, unless noTE, telephone-event.
+func diagoCodecs(codec media.Codec, noTE bool) []dmedia.Codec {
 	audio := dmedia.CodecAudioUlaw
 	if codec == media.PCMA {
 		audio = dmedia.CodecAudioAlaw
+	}
+	if noTE {
+		return []dmedia.Codec{audio}
 	}
 	return []dmedia.Codec{audio, dmedia.CodecTelephoneEvent8000}
 }

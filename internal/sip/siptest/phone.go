@@ -33,6 +33,11 @@ type ListenOptions struct {
 	// Send is the audio sent every 20 ms once media flows; nil = silence. Each call reads
 	// from the same source.
 	Send media.Source
+	// NoTelephoneEvent leaves telephone-event out of the SDP answer, so the caller must send
+	// DTMF as SIP INFO.
+	NoTelephoneEvent bool
+	// InfoStatus is the status answered to a received SIP INFO DTMF; 0 means 200.
+	InfoStatus int
 }
 
 // phone is the Client's listening user agent.
@@ -70,7 +75,8 @@ func (c *Client) Listen(opts ListenOptions) (string, error) {
 	}
 	dg := diago.NewDiago(ua, diago.WithLogger(c.log),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: c.opts.LocalIP, BindPort: 0}),
-		diago.WithMediaConfig(diago.MediaConfig{Codecs: diagoCodecs(opts.Codec)}),
+		diago.WithMediaConfig(diago.MediaConfig{Codecs: diagoCodecs(opts.Codec, opts.NoTelephoneEvent)}),
+		diago.WithServerRequestMiddleware(c.infoMiddleware),
 	)
 	p := &phone{c: c, opts: opts, ua: ua, dg: dg, incoming: make(chan *Call, 16)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -235,7 +241,8 @@ func (p *phone) handle(d *diago.DialogServerSession) {
 	c := p.c
 	req := d.InviteRequest
 	call := &Call{
-		c: c, log: c.log.With("call_id", callIDOf(req)), opts: DialOptions{Codec: p.opts.Codec}, incoming: true, sdialog: d,
+		c: c, log: c.log.With("call_id", callIDOf(req)), opts: DialOptions{Codec: p.opts.Codec, InfoStatus: p.opts.InfoStatus},
+		incoming: true, sdialog: d, callID: callIDOf(req),
 		answered: make(chan struct{}), settled: make(chan struct{}), ended: make(chan struct{}), src: p.opts.Send,
 		invite: map[string]string{}, cancel: func() {},
 	}
@@ -259,7 +266,7 @@ func (p *phone) handle(d *diago.DialogServerSession) {
 	default:
 		call.log.Warn("incoming call queue full")
 	}
-	codecs := diagoCodecs(p.opts.Codec)
+	codecs := diagoCodecs(p.opts.Codec, p.opts.NoTelephoneEvent)
 
 	_ = d.Trying()
 	call.record(100)
