@@ -321,11 +321,7 @@ func TestCallerHangsUpDuringSpeak(t *testing.T) {
 	w.ok("/hangup")
 	p := startParley(t, appEnv(w, nil))
 	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	select {
-	case <-cl.Answered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("not answered")
-	}
+	waitAnswered(t, cl, "not answered")
 	time.Sleep(1500 * time.Millisecond)
 	hungUp := time.Now()
 	if err := cl.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
@@ -338,5 +334,15 @@ func TestCallerHangsUpDuringSpeak(t *testing.T) {
 	}
 	if !strings.Contains(p.logs.String(), "call ended") {
 		t.Error("no 'call ended' log line")
+	}
+}
+
+// waitAnswered fails the test unless cl is answered within 10 s.
+func waitAnswered(t *testing.T, cl *siptest.Call, what string) {
+	t.Helper()
+	select {
+	case <-cl.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatal(what)
 	}
 }

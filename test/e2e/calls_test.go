@@ -140,11 +140,7 @@ func TestGatherDigitsOverRTP(t *testing.T) {
 	w.ok("/hangup")
 	p := startParley(t, appEnv(w, nil))
 	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	select {
-	case <-cl.Answered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("not answered")
-	}
+	waitAnswered(t, cl, "not answered")
 	time.Sleep(800 * time.Millisecond)
 	// The server may hang up as soon as it has the '#', before our last end packets: the
 	// outcome is checked on the application side.
@@ -212,11 +208,7 @@ func TestDialRegisteredEndpoint(t *testing.T) {
 	}
 	a := dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(400, time.Minute, -10)})
 	b := incoming(t, bob)
-	select {
-	case <-b.Answered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("B not answered")
-	}
+	waitAnswered(t, b, "B not answered")
 	time.Sleep(2 * time.Second)
 	la := toneLevels(a, time.Second, 400, 700)
 	lb := toneLevels(b, time.Second, 400, 700)
@@ -266,11 +258,7 @@ func TestRecordCallerTone(t *testing.T) {
 	w.ok("/hangup")
 	p := startParley(t, appEnv(w, nil))
 	cl := dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(600, time.Minute, -10)})
-	select {
-	case <-cl.Answered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("not answered")
-	}
+	waitAnswered(t, cl, "not answered")
 	time.Sleep(3 * time.Second)
 	_ = cl.SendDTMF("#", siptest.DTMFOptions{}) // the server may hang up before the last end packet
 	r := w.waitFor(t, "/recorded", 1, 10*time.Second)[0]
@@ -318,11 +306,7 @@ func TestTransferAndRESTHangup(t *testing.T) {
 	w.ok("/hangup")
 	p := startParley(t, appEnv(w, nil))
 	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	select {
-	case <-cl.Answered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("not answered")
-	}
+	waitAnswered(t, cl, "not answered")
 	st, list := rest(t, p, "GET", accountPath("/Call/?status=live"), nil)
 	calls, _ := list["calls"].([]any)
 	if st != 200 || len(calls) != 1 {
@@ -456,11 +440,7 @@ func TestDialNumberThroughGatewayWithConfirmKey(t *testing.T) {
 	if !strings.Contains(b.Header("To"), "14155550123") {
 		t.Errorf("gateway INVITE To %q, want the dialled number", b.Header("To"))
 	}
-	select {
-	case <-b.Answered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("gateway leg not answered")
-	}
+	waitAnswered(t, b, "gateway leg not answered")
 	// B hears the confirm prompt, not A, until it presses 1.
 	time.Sleep(1500 * time.Millisecond)
 	lb := toneLevels(b, time.Second, 400)

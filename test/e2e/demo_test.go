@@ -33,11 +33,7 @@ func TestFreshStartAnswersWithDemo(t *testing.T) {
 	}
 
 	cl := dial(t, p, "1000", siptest.DialOptions{})
-	select {
-	case <-cl.Answered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("demo application did not answer")
-	}
+	waitAnswered(t, cl, "demo application did not answer")
 	time.Sleep(4 * time.Second)
 	frames := analyse(cl.Received())
 	if got := fractionAbove(frames, -40); got < 0.3 {

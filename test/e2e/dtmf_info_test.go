@@ -39,11 +39,7 @@ func TestGatherDigitsOverSIPInfo(t *testing.T) {
 	w.ok("/hangup")
 	p := startParley(t, appEnv(w, nil))
 	cl := dial(t, p, "14155550199", siptest.DialOptions{NoTelephoneEvent: true})
-	select {
-	case <-cl.Answered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("not answered")
-	}
+	waitAnswered(t, cl, "not answered")
 	time.Sleep(500 * time.Millisecond)
 	// The server may hang up as soon as it has the '#': the outcome is checked on the
 	// application side.

@@ -125,11 +125,7 @@ func TestGracefulShutdownDrainsCall(t *testing.T) {
 	w.ok("/hangup")
 	p := startParley(t, appEnv(w, map[string]string{"PARLEY_SHUTDOWN_GRACE": "2s"}))
 	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	select {
-	case <-cl.Answered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("not answered")
-	}
+	waitAnswered(t, cl, "not answered")
 	sent := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	// New calls are refused while draining.
