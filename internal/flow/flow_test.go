@@ -415,3 +415,76 @@ func TestWaitEndsEarlyOnSilenceOrBeep(t *testing.T) {
 		})
 	}
 }
+
+func TestRecordSessionIsStereo(t *testing.T) {
+	var saved []RecordingMeta
+	var mu sync.Mutex
+	h := newHarness(t, map[string]string{
+		"/answer": `<Response><Record recordSession="true" fileFormat="wav" action="/started"/><Speak loop="3">talk</Speak></Response>`,
+	})
+	h.runner.SaveRecording = func(_ context.Context, m RecordingMeta) error {
+		mu.Lock()
+		saved = append(saved, m)
+		mu.Unlock()
+		return nil
+	}
+	h.start("")
+	tone := media.ReadAll(media.Tone(700, 800*time.Millisecond, -6), 0)
+	for i := 0; i+media.FrameSamples <= len(tone); i += media.FrameSamples {
+		h.leg.ReceiveAudio(tone[i : i+media.FrameSamples])
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.wait(t)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		n := len(saved)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(saved) != 1 {
+		t.Fatalf("%d session recordings saved", len(saved))
+	}
+	data, err := readFile(saved[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, right := splitStereoWAV(t, data)
+	if l7, l5 := media.ToneDBFS(left, 700), media.ToneDBFS(left, 500); l7 < -20 || l7-l5 < 15 {
+		t.Errorf("channel 1 (the caller): 700 Hz %.1f dBFS, 500 Hz %.1f dBFS", l7, l5)
+	}
+	if r5, r7 := media.ToneDBFS(right, 500), media.ToneDBFS(right, 700); r5 < -20 || r5-r7 < 15 {
+		t.Errorf("channel 2 (what the caller hears): 500 Hz %.1f dBFS, 700 Hz %.1f dBFS", r5, r7)
+	}
+	started := false
+	for _, n := range h.web.notifications() {
+		if strings.HasSuffix(n.URL, "/started") && n.Params.Get("RecordingDuration") == "-1" && n.Params.Get("RecordingID") == saved[0].ID {
+			started = true
+		}
+	}
+	if !started {
+		t.Error("background Record did not notify its action at once with -1 durations")
+	}
+}
+
+// splitStereoWAV returns the two channels of a 16-bit stereo WAV written by media.WAVWriter.
+func splitStereoWAV(t *testing.T, data []byte) (left, right []int16) {
+	t.Helper()
+	i := bytesIndex(data, "data")
+	if i < 0 || data[22] != 2 {
+		t.Fatalf("not a stereo WAV file (channels %d)", data[22])
+	}
+	pcm := data[i+8:]
+	for j := 0; j+3 < len(pcm); j += 4 {
+		left = append(left, int16(uint16(pcm[j])|uint16(pcm[j+1])<<8))
+		right = append(right, int16(uint16(pcm[j+2])|uint16(pcm[j+3])<<8))
+	}
+	return left, right
+}
+
+func bytesIndex(b []byte, s string) int { return strings.Index(string(b), s) }
