@@ -15,6 +15,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/config"
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/internal/store"
 )
 
 // TestCallerHangupLeavesNoCallGoroutines runs a real SIP call through an in-process server,
@@ -108,4 +109,46 @@ func TestCallerHangupLeavesNoCallGoroutines(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("goroutines of the ended call are still running (live calls %d):\n%s", srv.calls.Len(), leftover)
+}
+
+// TestConfigAppliedAtEveryStart: the account and default application from the environment are
+// stored once and updated on the next start, never duplicated.
+func TestConfigAppliedAtEveryStart(t *testing.T) {
+	dir := t.TempDir()
+	start := func(answerURL string) *Server {
+		env := map[string]string{
+			"PARLEY_DATA_DIR": dir, "PARLEY_AUTH_ID": "MA_APPTEST2", "PARLEY_AUTH_TOKEN": "tok-1",
+			"PARLEY_ANSWER_URL": answerURL,
+		}
+		cfg, err := config.Load(nil, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	ctx := context.Background()
+	s1 := start("https://app.example.com/one")
+	apps, total, err := s1.store.ListApplications(ctx, "MA_APPTEST2", store.AppFilter{Limit: 100})
+	if err != nil || total != 1 || apps[0].AnswerURL != "https://app.example.com/one" || !apps[0].DefaultNumberApp {
+		t.Fatalf("first start: %d apps %+v %v", total, apps, err)
+	}
+	id := apps[0].AppID
+	s1.Close()
+	s2 := start("https://app.example.com/two")
+	defer s2.Close()
+	apps, total, err = s2.store.ListApplications(ctx, "MA_APPTEST2", store.AppFilter{Limit: 100})
+	if err != nil || total != 1 {
+		t.Fatalf("second start: %d apps, want 1 (%v)", total, err)
+	}
+	if apps[0].AppID != id || apps[0].AnswerURL != "https://app.example.com/two" {
+		t.Fatalf("second start: app %+v, want %s updated to /two", apps[0], id)
+	}
+	accts, err := s2.store.ListAccounts(ctx)
+	if err != nil || len(accts) != 1 || accts[0].AuthToken != "tok-1" {
+		t.Fatalf("accounts %+v %v", accts, err)
+	}
 }
