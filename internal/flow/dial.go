@@ -111,6 +111,17 @@ wait:
 			out.rang = out.rang || br.res.rang
 		}
 	}
+	// Another destination may have answered in the same instant as the winner.
+	for {
+		select {
+		case late := <-answered:
+			cause, source := x.whyBranchStopped()
+			late.b.Hangup(cause, source, 0)
+			continue
+		default:
+		}
+		break
+	}
 
 	if winner != nil {
 		out.rang = true
@@ -201,7 +212,7 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 	go func() {
 		defer close(br.done)
 		br.res = await(at, attemptHooks{
-			stop: br.lost, stopCause: call.CauseLostRace, stopSource: call.SourceVobiz,
+			stop: br.lost, stopCause: x.whyBranchStopped,
 			onRing: func(early bool) {
 				if early && t.SendOnPreanswer && t.SendDigits != "" {
 					_ = b.SendDigits(b.Context(), t.SendDigits, false)
@@ -217,13 +228,26 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 			select {
 			case answered <- br:
 			case <-br.lost:
-				b.Hangup(call.CauseLostRace, call.SourceVobiz, 0)
+				cause, source := x.whyBranchStopped()
+				b.Hangup(cause, source, 0)
 			}
 			return
 		}
 		finished <- br
 	}()
 	return br, nil
+}
+
+// whyBranchStopped is the cause of a destination given up on: the caller hung up, the call is
+// being transferred, or another destination answered first.
+func (x *run) whyBranchStopped() (call.Cause, string) {
+	switch {
+	case x.c.Context().Err() != nil:
+		return call.CauseCanceled, call.SourceCaller
+	case x.ctx.Err() != nil:
+		return call.CauseCanceled, call.SourceAPIRequest
+	}
+	return call.CauseLostRace, call.SourceVobiz
 }
 
 // confirmWait is how long B has to press confirmKey after confirmSound ends (spec §7.12).
@@ -278,7 +302,8 @@ func (x *run) confirm(e *vxml.Dial, br *branch) bool {
 	case <-time.After(confirmWait):
 		b.Hangup(call.CauseConfirmKeyFailed, call.SourceVobiz, 0)
 	case <-ctx.Done():
-		b.Hangup(call.CauseLostRace, call.SourceVobiz, 0)
+		cause, source := x.whyBranchStopped()
+		b.Hangup(cause, source, 0)
 	}
 	return false
 }

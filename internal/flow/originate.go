@@ -40,8 +40,8 @@ type attemptHooks struct {
 	onRing       func(earlyMedia bool) // first 180/183
 	hangupOnRing *time.Duration        // cancel this long after ringing starts (cause 6000)
 	stop         <-chan struct{}       // the caller gave up (e.g. the A leg hung up, a race was lost)
-	stopCause    call.Cause
-	stopSource   string
+	// stopCause says why, asked when stop closes.
+	stopCause func() (call.Cause, string)
 }
 
 // await follows an attempt until it is answered or has failed. An unanswered attempt is ended
@@ -86,7 +86,8 @@ func await(a *Attempt, h attemptHooks) attemptResult {
 			a.Leg.Cancel()
 			ringTimer = nil
 		case <-stop:
-			c.Hangup(h.stopCause, h.stopSource, 0)
+			cause, source := h.stopCause()
+			c.Hangup(cause, source, 0)
 			a.Leg.Cancel()
 			stop = nil
 		case r := <-answer:

@@ -383,14 +383,23 @@ func TestEndpointsRegisterAndCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	anon, err := c.Dial(ctxTimeout(t, 10*time.Second), p.uri("14155550199"), siptest.DialOptions{From: "alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-anon.Settled():
-	case <-time.After(10 * time.Second):
-		t.Fatal("unauthenticated INVITE not answered")
+	var anon *siptest.Call
+	for attempt := 0; attempt < 2; attempt++ {
+		anon, err = c.Dial(ctxTimeout(t, 10*time.Second), p.uri("14155550199"), siptest.DialOptions{From: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-anon.Settled():
+		case <-time.After(10 * time.Second):
+			t.Fatal("unauthenticated INVITE not answered")
+		}
+		if anon.FinalStatus() != 0 {
+			break
+		}
+		// Status 0: the test client itself failed before the server answered (seen once under
+		// load); say why and try once more.
+		t.Logf("test client failed to place the INVITE: %v; retrying", anon.Err())
 	}
 	if st := anon.FinalStatus(); st != 407 && st != 403 {
 		t.Errorf("unauthenticated INVITE got %d, want 407 (or 403 after the challenge)", st)

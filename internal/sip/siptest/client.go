@@ -479,6 +479,14 @@ func (call *Call) Settled() <-chan struct{} { return call.settled }
 // Ended is closed when the call is over for any reason.
 func (call *Call) Ended() <-chan struct{} { return call.ended }
 
+// Err is why the call was not answered: the final response, or a failure of the client itself
+// (nil while pending or once answered).
+func (call *Call) Err() error {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	return call.err
+}
+
 // FinalStatus is the final SIP status of the INVITE (200, 486, 487, ...), 0 while pending.
 func (call *Call) FinalStatus() int {
 	call.mu.Lock()
