@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -332,7 +331,7 @@ func TestCallerHangsUpDuringSpeak(t *testing.T) {
 	if el := h.At.Sub(hungUp); el > 3*time.Second {
 		t.Errorf("hangup webhook %v after BYE", el)
 	}
-	if !strings.Contains(p.logs.String(), "call ended") {
+	if !p.waitLog("call ended", 3*time.Second) {
 		t.Error("no 'call ended' log line")
 	}
 }

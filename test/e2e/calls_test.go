@@ -360,11 +360,7 @@ func TestEndpointsRegisterAndCall(t *testing.T) {
 	if !errors.As(err, &re) || (re.Status != 401 && re.Status != 403) {
 		t.Fatalf("wrong password: %v, want 401/403", err)
 	}
-	logged := false
-	for deadline := time.Now().Add(3 * time.Second); !logged && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		logged = strings.Contains(p.logs.String(), "alice")
-	}
-	if !logged {
+	if !p.waitLog("alice", 3*time.Second) {
 		t.Error("the refused registration was not logged")
 	}
 	good, _ := phone(t, "127.0.0.2", siptest.ListenOptions{Username: "alice"})

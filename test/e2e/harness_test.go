@@ -186,6 +186,19 @@ func (p *parley) restart() {
 	p.start()
 }
 
+// waitLog waits until the process has logged a line containing substr (its stderr is read
+// through a pipe, so a line may arrive after the event it reports).
+func (p *parley) waitLog(substr string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(p.logs.String(), substr) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // uri is a SIP URI at this Parley for user.
 func (p *parley) uri(user string) string { return "sip:" + user + "@" + p.SIP }
 
