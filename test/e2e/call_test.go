@@ -28,6 +28,20 @@ func dial(t *testing.T, p *parley, user string, opts siptest.DialOptions) *sipte
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { cl.Close() })
+	// The test client can fail before any response arrives (seen rarely, never explained by the
+	// server's logs): say why and place the call once more.
+	select {
+	case <-cl.Settled():
+		if cl.FinalStatus() == 0 {
+			t.Logf("test client failed to place the call: %v; retrying", cl.Err())
+			cl, err = c.Dial(ctxTimeout(t, 10*time.Second), p.uri(user), opts)
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			t.Cleanup(func() { cl.Close() })
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
 	return cl
 }
 
