@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,6 +201,13 @@ func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Ca
 		ua.Close()
 		return nil, fmt.Errorf("siptest: starting user agent: %w", err)
 	}
+	// diago reports ready a moment before sipgo records the listening sockets; an INVITE sent
+	// in that window makes sipgo open a second socket on the same port, which fails.
+	if err := waitListening(ua, c.opts.LocalIP); err != nil {
+		cancel()
+		ua.Close()
+		return nil, err
+	}
 	d, err := dg.NewDialog(uri, diago.NewDialogOptions{Transport: opts.Transport})
 	if err != nil {
 		cancel()
@@ -248,6 +256,24 @@ func diagoCodecs(codec media.Codec, noTE bool) []dmedia.Codec {
 		return []dmedia.Codec{audio}
 	}
 	return []dmedia.Codec{audio, dmedia.CodecTelephoneEvent8000}
+}
+
+// waitListening waits until the user agent's UDP and TCP listeners are registered with
+// sipgo's transport layer, so that requests reuse them.
+func waitListening(ua *sipgo.UserAgent, ip string) error {
+	tl := ua.TransportLayer()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		udp, tcp := tl.ListenPorts("udp"), tl.ListenPorts("tcp")
+		if len(udp) == 0 || len(tcp) == 0 {
+			continue
+		}
+		conn, err := tl.GetConnection("udp", net.JoinHostPort(ip, strconv.Itoa(udp[0])))
+		if err == nil && conn != nil {
+			_, _ = conn.TryClose() // drops the reference GetConnection took
+			return nil
+		}
+	}
+	return errors.New("siptest: the user agent's listeners did not come up")
 }
 
 func (call *Call) run(ictx context.Context, hdrs []sip.Header) {
