@@ -78,7 +78,7 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 	if !ok {
 		return "", errors.New("unknown account")
 	}
-	fromUser := partyUserOf(p.From)
+	fromUser := call.PartyUser(p.From)
 	id := call.Identity{AccountID: acct, Direction: call.Outbound, CallerName: p.CallerName}
 	if call.IsNumber(fromUser) {
 		id.From = strings.TrimPrefix(fromUser, "+")
@@ -207,15 +207,6 @@ func (a callsAPI) Transfer(_ context.Context, acct, uuid string, p api.TransferP
 		return api.ErrCallNotFound
 	}
 	return nil
-}
-
-// partyUserOf is the user part of a from parameter (a number, a bare user or a SIP URI).
-func partyUserOf(from string) string {
-	if rest, ok := strings.CutPrefix(from, "sip:"); ok {
-		user, _, _ := strings.Cut(rest, "@")
-		return user
-	}
-	return from
 }
 
 // sipParty reports a SIP URI as webhooks show it: sip:user@host without port or parameters.

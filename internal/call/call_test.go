@@ -317,3 +317,12 @@ func TestInfoDigitsReachSink(t *testing.T) {
 		t.Fatal("SIP INFO digit not delivered")
 	}
 }
+
+func TestPartyUser(t *testing.T) {
+	for in, want := range map[string]string{"14155550100": "14155550100", "+1415": "+1415", "alice": "alice",
+		"sip:alice@example.com": "alice", "sip:example.com": "example.com"} {
+		if got := PartyUser(in); got != want {
+			t.Errorf("PartyUser(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -16,6 +16,16 @@ func IsNumber(user string) bool {
 	return true
 }
 
+// PartyUser is the user part of a party as reports and requests give it: a number, a bare
+// user, or a SIP URI ("sip:alice@host" gives "alice").
+func PartyUser(party string) string {
+	if rest, ok := strings.CutPrefix(party, "sip:"); ok {
+		user, _, _ := strings.Cut(rest, "@")
+		return user
+	}
+	return party
+}
+
 // Party formats a SIP party as responses and webhooks show it (spec §1.7): E.164 digits without
 // "+" for a number, otherwise "sip:user@host" without port, parameters or display name.
 func Party(user, host string) string {

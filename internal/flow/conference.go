@@ -29,9 +29,6 @@ func (x *run) conference(e *vxml.Conference) (*vxml.Document, error) {
 	if err != nil {
 		return nil, x.ended(err)
 	}
-	defer out.Release()
-	defer x.c.SetAudioSink(nil)
-	defer x.c.SetDigitSink(nil)
 
 	id := x.c.Identity()
 	req := conference.NewJoinRequest(id.AccountID, e.Room, conference.CallInfo{

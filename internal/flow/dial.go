@@ -2,10 +2,8 @@ package flow
 
 import (
 	"context"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
@@ -59,7 +57,7 @@ func (x *run) dial(e *vxml.Dial) (*vxml.Document, error) {
 	id := a.Identity()
 	callerID := e.CallerID
 	if callerID == "" {
-		callerID = partyUser(id.From)
+		callerID = call.PartyUser(id.From)
 	}
 	callerName := e.CallerName
 	if callerName == "" {
@@ -357,20 +355,7 @@ func (x *run) musicDocumentOnce(ctx context.Context, rawURL string, c *call.Call
 
 // soundDocument fetches a sound document with the parameters of call c and renders it.
 func (x *run) soundDocument(ctx context.Context, rawURL string, c *call.Call) ([]int16, error) {
-	params := CallParams(c, "")
-	d, err := x.r.Fetcher.FetchDocument(ctx, webhookRequest(rawURL, "POST", params, x.s.AuthToken))
-	if err != nil {
-		return nil, err
-	}
-	base := d.URL
-	if base == nil {
-		base, _ = url.Parse(rawURL)
-	}
-	doc, err := vxml.Parse(d.Body, base)
-	if err != nil {
-		return nil, err
-	}
-	return x.r.soundPCM(ctx, doc)
+	return x.r.renderSound(ctx, webhookRequest(rawURL, "POST", CallParams(c, ""), x.s.AuthToken))
 }
 
 // ringback is the North American ringback tone (440+480 Hz, 2 s on, 4 s off), repeated.
@@ -484,11 +469,8 @@ func relay(to interface {
 	Codec() media.Codec
 	WriteFrame([]byte) error
 }) func([]int16) {
-	var mu sync.Mutex
 	buf := make([]byte, media.FrameSamples)
 	return func(pcm []int16) {
-		mu.Lock()
-		defer mu.Unlock()
 		if len(buf) < len(pcm) {
 			buf = make([]byte, len(pcm))
 		}
@@ -574,15 +556,4 @@ func (m *digitMatcher) feed(d rune) {
 			return
 		}
 	}
-}
-
-// partyUser is the user part to put in a From header for a reported party.
-func partyUser(party string) string {
-	if rest, ok := strings.CutPrefix(party, "sip:"); ok {
-		if i := strings.IndexByte(rest, '@'); i >= 0 {
-			return rest[:i]
-		}
-		return rest
-	}
-	return party
 }

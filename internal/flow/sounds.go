@@ -44,28 +44,29 @@ func (r *Runner) Sound(ctx context.Context, req conference.SoundRequest) (media.
 	if method == "" {
 		method = "POST"
 	}
-	d, err := r.Fetcher.FetchDocument(ctx, webhook.Request{URL: req.Ref, Method: method, Params: params, AuthToken: md.AuthToken})
+	pcm, err := r.renderSound(ctx, webhook.Request{URL: req.Ref, Method: method, Params: params, AuthToken: md.AuthToken})
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", req.Kind, req.Ref, err)
-	}
-	base := d.URL
-	if base == nil {
-		base, _ = url.Parse(req.Ref)
-	}
-	doc, err := vxml.Parse(d.Body, base)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", req.Kind, req.Ref, err)
-	}
-	pcm, err := r.soundPCM(ctx, doc)
-	if err != nil {
-		return nil, err
 	}
 	return media.NewPCMSource(pcm), nil
 }
 
-// soundPCM renders the Play, Speak and Wait elements of a sound document (others are ignored)
-// into PCM, at most conference.MaxSoundDuration of it.
-func (r *Runner) soundPCM(ctx context.Context, doc *vxml.Document) ([]int16, error) {
+// renderSound fetches a sound document (room sounds, dialMusic, confirmSound) and renders its
+// Play, Speak and Wait elements (others are ignored) into PCM, at most
+// conference.MaxSoundDuration of it.
+func (r *Runner) renderSound(ctx context.Context, req webhook.Request) ([]int16, error) {
+	d, err := r.Fetcher.FetchDocument(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	base := d.URL
+	if base == nil {
+		base, _ = url.Parse(req.URL)
+	}
+	doc, err := vxml.Parse(d.Body, base)
+	if err != nil {
+		return nil, err
+	}
 	var parts []media.Source
 	for _, el := range doc.Elements {
 		switch e := el.(type) {
