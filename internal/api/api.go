@@ -3,9 +3,9 @@
 // response profiles, and the Vobiz-shaped JSON bodies of every resource (one file per resource).
 //
 // It turns HTTP into calls on small interfaces that it declares itself (Conferences, Recordings,
-// Calls, Streams, Applications, Endpoints, Accounts) and turns their results back into JSON. It must NOT hold domain state, import the
-// domain packages (the app layer adapts them to these interfaces), talk SIP, or start media work
-// itself.
+// Calls, Streams, Applications, Endpoints, Accounts) and turns their results back into JSON. It
+// must NOT hold domain state, import the domain packages (the app layer adapts them to these
+// interfaces), talk SIP, or start media work itself.
 package api
 
 import (

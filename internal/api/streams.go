@@ -218,6 +218,7 @@ func (s *server) startMemberStream(w http.ResponseWriter, r *http.Request, q *re
 	for _, m := range room.Members {
 		if m.ID == sel.IDs[0] {
 			callUUID = m.CallUUID
+			break
 		}
 	}
 	if callUUID == "" {
