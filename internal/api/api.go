@@ -3,9 +3,9 @@
 // response profiles, and the Vobiz-shaped JSON bodies of every resource (one file per resource).
 //
 // It turns HTTP into calls on small interfaces that it declares itself (Conferences, Recordings,
-// Calls, Applications, Endpoints, Accounts) and turns their results back into JSON. It must NOT hold domain state, import the
-// domain packages (the app layer adapts them to these interfaces), talk SIP, or start media work
-// itself.
+// Calls, Streams, Applications, Endpoints, Accounts) and turns their results back into JSON. It
+// must NOT hold domain state, import the domain packages (the app layer adapts them to these
+// interfaces), talk SIP, or start media work itself.
 package api
 
 import (
@@ -52,6 +52,7 @@ type Options struct {
 	Conferences  Conferences
 	Recordings   Recordings
 	Calls        Calls
+	Streams      Streams
 	Applications Applications
 	Endpoints    Endpoints
 
@@ -156,6 +157,9 @@ func (s *server) routes() {
 	}
 	if s.opts.Calls != nil {
 		s.callRoutes()
+	}
+	if s.opts.Streams != nil {
+		s.streamRoutes()
 	}
 	if s.opts.Applications != nil {
 		s.applicationRoutes()

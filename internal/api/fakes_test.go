@@ -259,13 +259,14 @@ func (f *fakeRecordings) Open(ctx context.Context, account, id, format string) (
 
 // fixture is a handler with populated fakes.
 type fixture struct {
-	h     http.Handler
-	conf  *fakeConferences
-	recs  *fakeRecordings
-	calls *fakeCalls
-	apps  *fakeApplications
-	eps   *fakeEndpoints
-	clock *time.Time
+	h       http.Handler
+	conf    *fakeConferences
+	recs    *fakeRecordings
+	calls   *fakeCalls
+	streams *fakeStreams
+	apps    *fakeApplications
+	eps     *fakeEndpoints
+	clock   *time.Time
 }
 
 const (
@@ -290,6 +291,8 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	fx := &fixture{conf: newFakeConferences(), recs: &fakeRecordings{recs: map[string][]Recording{}, files: map[string][]byte{}}, clock: &now}
 	fx.calls = newFakeCalls()
 	fx.calls.seed()
+	fx.streams = newFakeStreams(fx.calls, func() time.Time { return *fx.clock })
+	fx.streams.seed()
 	fx.apps = &fakeApplications{apps: map[string][]Application{}}
 	fx.eps = &fakeEndpoints{eps: map[string][]Endpoint{}, apps: fx.apps}
 	seedResources(fx.apps, fx.eps)
@@ -321,6 +324,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 		Conferences:   fx.conf,
 		Recordings:    fx.recs,
 		Calls:         fx.calls,
+		Streams:       fx.streams,
 		Applications:  fx.apps,
 		Endpoints:     fx.eps,
 		HasSIPGateway: true,

@@ -120,6 +120,8 @@ func TestEmptyBodies(t *testing.T) {
 		{"DELETE", "/Application/" + testAppID + "/", ""},
 		{"DELETE", "/Endpoint/" + testEpID + "/", ""},
 		{"POST", "/Endpoint/" + testEpID + "/", `{"alias":"x"}`},
+		{"DELETE", "/Call/" + testCallIn + "/Stream/" + testStreamLive + "/", ""},
+		{"DELETE", "/Call/" + testCallIn + "/Stream/", ""},
 	} {
 		fx := newFixture(t, nil)
 		w := fx.do(t, req{method: tt.method, path: base + tt.path, body: tt.body})

@@ -12,7 +12,7 @@ var fixedSegments = map[string]string{
 	"conference": "Conference", "member": "Member", "kick": "Kick", "mute": "Mute",
 	"deaf": "Deaf", "play": "Play", "speak": "Speak", "record": "Record",
 	"call": "Call", "request": "Request", "recording": "Recording",
-	"application": "Application", "endpoint": "Endpoint",
+	"application": "Application", "endpoint": "Endpoint", "stream": "Stream",
 }
 
 // varEscaper and varUnescaper carry a decoded variable segment through the router unchanged:

@@ -33,6 +33,7 @@ const (
 	msgAppInUse         = "application in use"
 	msgEndpointNotFound = "endpoint not found"
 	msgUsernameExists   = "username already exists"
+	msgStreamNotFound   = "stream not found"
 )
 
 // Errors that the implementations of this package's interfaces return; the API maps them to
@@ -69,6 +70,13 @@ var (
 	ErrEndpointNotFound = errors.New("endpoint not found")
 	// ErrUsernameExists: another endpoint on the server has that username.
 	ErrUsernameExists = errors.New("username already exists")
+
+	// ErrStreamNotFound: no stream with that stream_id on the call (unknown, of another call,
+	// or, for Stop, already ended).
+	ErrStreamNotFound = errors.New("stream not found")
+	// ErrStreamURLInUse: an in-progress stream of the call already uses that service_url. The
+	// API answers 400 naming service_url.
+	ErrStreamURLInUse = errors.New("stream already active at that service_url")
 )
 
 // MemberNotFoundError reports member ids that are not current members of the room.
@@ -175,6 +183,10 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		s.writeError(w, http.StatusNotFound, msgEndpointNotFound)
 	case errors.Is(err, ErrUsernameExists):
 		s.writeError(w, http.StatusConflict, msgUsernameExists)
+	case errors.Is(err, ErrStreamNotFound):
+		s.writeError(w, http.StatusNotFound, msgStreamNotFound)
+	case errors.Is(err, ErrStreamURLInUse):
+		s.writeError(w, http.StatusBadRequest, "invalid value for parameter: service_url")
 	default:
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.writeError(w, http.StatusInternalServerError, msgInternal)
