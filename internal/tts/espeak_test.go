@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-voice/parley/internal/voice"
 )
 
 const phrase = "Hello, you are now joining the conference. Please wait."
@@ -120,7 +122,7 @@ func TestEspeakVoicesDiffer(t *testing.T) {
 
 func TestEspeakEveryLanguage(t *testing.T) {
 	e := needEspeak(t)
-	for _, lang := range Languages() {
+	for _, lang := range voice.Languages() {
 		pcm, err := e.Synthesize(context.Background(), Request{Text: "one two three, 1 2 3", Language: lang, Voice: VoiceMan})
 		if err != nil {
 			t.Errorf("%s: %v", lang, err)
@@ -241,7 +243,7 @@ func TestEspeakArgs(t *testing.T) {
 			t.Errorf("%+v: %q, want %q", tc.r, got, tc.want)
 		}
 	}
-	for _, l := range Languages() {
+	for _, l := range voice.Languages() {
 		if espeakVoices[l] == "" {
 			t.Errorf("language %s has no espeak-ng voice", l)
 		}
@@ -263,6 +265,7 @@ func TestCleanSSML(t *testing.T) {
 	cases := []struct{ in, markup, spoken string }{
 		{`Hi <break time="1s"/> there`, `Hi <break time="1s"/> there`, "Hi  there"},
 		{`<prosody rate="slow" onclick="x">slow</prosody>`, `<prosody rate="slow">slow</prosody>`, "slow"},
+		{`<prosody range="x-low" contour="(0%,+20Hz)">flat</prosody>`, `<prosody range="x-low">flat</prosody>`, "flat"},
 		{`<voice name="x"><s>a</s></voice>`, `<s>a</s>`, "a"},
 		{`AT&amp;T &lt;3`, `AT&amp;T &lt;3`, "AT&T <3"},
 		{`<say-as interpret-as="digits">123</say-as>`, `<say-as interpret-as="digits">123</say-as>`, "123"},

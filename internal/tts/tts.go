@@ -10,16 +10,18 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/parley-voice/parley/internal/voice"
 )
 
 // Voices of <Speak voice="…"> (spec §7.3).
 const (
-	VoiceWoman = "WOMAN"
-	VoiceMan   = "MAN"
+	VoiceWoman = voice.Woman
+	VoiceMan   = voice.Man
 )
 
 // DefaultLanguage is the language of a Request without one.
-const DefaultLanguage = "en-US"
+const DefaultLanguage = voice.DefaultLanguage
 
 // Request is one piece of speech to synthesise.
 type Request struct {
@@ -29,7 +31,7 @@ type Request struct {
 	SSML bool
 	// Voice is VoiceWoman or VoiceMan; "" means VoiceWoman.
 	Voice string
-	// Language is one of Languages(), e.g. "en-US"; "" means DefaultLanguage.
+	// Language is one of voice.Languages(), e.g. "en-US"; "" means DefaultLanguage.
 	Language string
 }
 
@@ -59,13 +61,6 @@ var espeakVoices = map[string]string{
 	"sv-SE": "sv",
 }
 
-// languages lists espeakVoices' keys in the spec's order.
-var languages = []string{"da-DK", "nl-NL", "en-AU", "en-GB", "en-US", "fr-FR", "fr-CA", "de-DE",
-	"it-IT", "pl-PL", "pt-PT", "pt-BR", "ru-RU", "es-ES", "es-US", "sv-SE"}
-
-// Languages returns the languages <Speak> accepts, in the spec's order.
-func Languages() []string { return append([]string(nil), languages...) }
-
 // Normalize fills defaults and canonicalises case ("en-us" -> "en-US", "man" -> "MAN"), and
 // refuses voices and languages that <Speak> does not accept.
 func Normalize(r Request) (Request, error) {
@@ -80,6 +75,7 @@ func Normalize(r Request) (Request, error) {
 	if lang == "" {
 		lang = DefaultLanguage
 	}
+	languages := voice.Languages()
 	for _, l := range languages {
 		if strings.EqualFold(l, lang) {
 			r.Language = l

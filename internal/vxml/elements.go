@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/parley-voice/parley/internal/voice"
 )
 
 func (p *parser) speak(n *node) (Element, error) {
@@ -18,7 +20,7 @@ func (p *parser) speak(n *node) (Element, error) {
 			a.warn("voice", "unknown voice %q; using WOMAN", clip(v))
 		}
 	}
-	s.Language = a.enum("language", "en-US", languages[:]...)
+	s.Language = a.enum("language", voice.DefaultLanguage, voice.Languages()...)
 	s.Loop = a.integer("loop", 1, 0, maxUnbounded)
 	if err := a.done(); err != nil {
 		return nil, err

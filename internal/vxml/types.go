@@ -1,6 +1,10 @@
 package vxml
 
-import "time"
+import (
+	"time"
+
+	"github.com/parley-voice/parley/internal/voice"
+)
 
 // MaxDocumentSize is the largest document Parse accepts, in bytes (§7.14).
 const MaxDocumentSize = 102400
@@ -10,8 +14,8 @@ const MaxSpeakText = 5000
 
 // Voices of <Speak>.
 const (
-	VoiceWoman = "WOMAN"
-	VoiceMan   = "MAN"
+	VoiceWoman = voice.Woman
+	VoiceMan   = voice.Man
 )
 
 // HTTP methods as they appear in element fields.
@@ -66,7 +70,7 @@ type Speak struct {
 	SSML string
 	// Voice is VoiceWoman or VoiceMan.
 	Voice string
-	// Language is one of Languages(), in its canonical case (e.g. "en-US").
+	// Language is one of voice.Languages(), in its canonical case (e.g. "en-US").
 	Language string
 	// Loop is the number of repetitions; 0 repeats until the element is interrupted.
 	Loop int
@@ -339,15 +343,3 @@ func (*Dial) sealed()       {}
 func (*Conference) sealed() {}
 func (*Record) sealed()     {}
 func (*DTMF) sealed()       {}
-
-var languages = [...]string{
-	"da-DK", "nl-NL", "en-AU", "en-GB", "en-US", "fr-FR", "fr-CA", "de-DE",
-	"it-IT", "pl-PL", "pt-PT", "pt-BR", "ru-RU", "es-ES", "es-US", "sv-SE",
-}
-
-// Languages returns the <Speak language> values in their canonical case.
-func Languages() []string {
-	out := make([]string, len(languages))
-	copy(out, languages[:])
-	return out
-}
