@@ -259,7 +259,7 @@ func memberSelector(r *http.Request) (MemberSelector, string, error) {
 	seg := pathVar(r, "mid")
 	sel, ok := parseMemberSelector(seg)
 	if !ok {
-		return sel, seg, &StatusError{Status: http.StatusBadRequest, Message: "invalid value for parameter: member_id"}
+		return sel, seg, ErrInvalidMemberSelector
 	}
 	return sel, seg, nil
 }
