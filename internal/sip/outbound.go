@@ -158,7 +158,7 @@ func (s *Server) Dial(ctx context.Context, req call.DialRequest) (call.OutboundL
 	}
 	l.left = len(l.branches)
 	l.info.CallID = l.branches[0].callID
-	l.log = s.log.With("call_id", l.info.CallID, "direction", "outbound")
+	l.log = withCallTag(s.log.With("sip_call_id", l.info.CallID, "direction", "outbound"))
 
 	s.legsMu.Lock()
 	s.outLegs[l] = struct{}{}

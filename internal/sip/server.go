@@ -478,7 +478,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	log := s.log.With("call_id", callID(req))
+	log := withCallTag(s.log.With("sip_call_id", callID(req)))
 	if s.isClosed() {
 		s.respond(req, tx, 503, "Service Unavailable")
 		return

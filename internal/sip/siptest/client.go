@@ -217,7 +217,7 @@ func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Ca
 	cid := sip.CallIDHeader(uuid.NewString())
 	d.InviteRequest.AppendHeader(&cid)
 	call := &Call{
-		c: c, log: c.log.With("call_id", string(cid)), opts: opts, ua: ua, dg: dg, cancel: cancel, dialog: d, callID: string(cid),
+		c: c, log: c.log.With("sip_call_id", string(cid)), opts: opts, ua: ua, dg: dg, cancel: cancel, dialog: d, callID: string(cid),
 		answered: make(chan struct{}), settled: make(chan struct{}), ended: make(chan struct{}), src: opts.Send,
 	}
 	hdrs := []sip.Header{&sip.FromHeader{DisplayName: opts.FromDisplay,
