@@ -123,7 +123,7 @@ func TestEspeakVoicesDiffer(t *testing.T) {
 func TestEspeakEveryLanguage(t *testing.T) {
 	e := needEspeak(t)
 	for _, lang := range voice.Languages() {
-		pcm, err := e.Synthesize(context.Background(), Request{Text: "one two three, 1 2 3", Language: lang, Voice: VoiceMan})
+		pcm, err := e.Synthesize(context.Background(), Request{Text: "one two three, 1 2 3", Language: lang, Voice: voice.Man})
 		if err != nil {
 			t.Errorf("%s: %v", lang, err)
 			continue
@@ -234,9 +234,9 @@ func TestEspeakArgs(t *testing.T) {
 		r    Request
 		want string
 	}{
-		{Request{Language: "en-US", Voice: VoiceWoman}, "--stdout --stdin -b 1 -v en-us+f3"},
-		{Request{Language: "es-US", Voice: VoiceMan, SSML: true}, "--stdout --stdin -b 1 -v es-419+m3 -m"},
-		{Request{Language: "pt-BR", Voice: VoiceMan}, "--stdout --stdin -b 1 -v pt-br+m3"},
+		{Request{Language: "en-US", Voice: voice.Woman}, "--stdout --stdin -b 1 -v en-us+f3"},
+		{Request{Language: "es-US", Voice: voice.Man, SSML: true}, "--stdout --stdin -b 1 -v es-419+m3 -m"},
+		{Request{Language: "pt-BR", Voice: voice.Man}, "--stdout --stdin -b 1 -v pt-br+m3"},
 	}
 	for _, tc := range cases {
 		if got := strings.Join(espeakArgs(tc.r), " "); got != tc.want {
@@ -252,11 +252,11 @@ func TestEspeakArgs(t *testing.T) {
 
 func TestNormalize(t *testing.T) {
 	r, err := Normalize(Request{Language: "EN-gb", Voice: " man "})
-	if err != nil || r.Language != "en-GB" || r.Voice != VoiceMan {
+	if err != nil || r.Language != "en-GB" || r.Voice != voice.Man {
 		t.Errorf("got %+v %v", r, err)
 	}
 	r, err = Normalize(Request{})
-	if err != nil || r.Language != "en-US" || r.Voice != VoiceWoman {
+	if err != nil || r.Language != "en-US" || r.Voice != voice.Woman {
 		t.Errorf("defaults: %+v %v", r, err)
 	}
 }

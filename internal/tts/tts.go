@@ -14,24 +14,15 @@ import (
 	"github.com/parley-voice/parley/internal/voice"
 )
 
-// Voices of <Speak voice="…"> (spec §7.3).
-const (
-	VoiceWoman = voice.Woman
-	VoiceMan   = voice.Man
-)
-
-// DefaultLanguage is the language of a Request without one.
-const DefaultLanguage = voice.DefaultLanguage
-
 // Request is one piece of speech to synthesise.
 type Request struct {
 	// Text is the text to speak; with SSML set it may hold SSML markup (without a <speak> root).
 	Text string
 	// SSML says Text is SSML markup.
 	SSML bool
-	// Voice is VoiceWoman or VoiceMan; "" means VoiceWoman.
+	// Voice is voice.Woman or voice.Man; "" means voice.Woman.
 	Voice string
-	// Language is one of voice.Languages(), e.g. "en-US"; "" means DefaultLanguage.
+	// Language is one of voice.Languages(), e.g. "en-US"; "" means voice.DefaultLanguage.
 	Language string
 }
 
@@ -66,14 +57,14 @@ var espeakVoices = map[string]string{
 func Normalize(r Request) (Request, error) {
 	r.Voice = strings.ToUpper(strings.TrimSpace(r.Voice))
 	if r.Voice == "" {
-		r.Voice = VoiceWoman
+		r.Voice = voice.Woman
 	}
-	if r.Voice != VoiceWoman && r.Voice != VoiceMan {
+	if r.Voice != voice.Woman && r.Voice != voice.Man {
 		return r, fmt.Errorf("unsupported voice %q (use WOMAN or MAN)", r.Voice)
 	}
 	lang := strings.TrimSpace(r.Language)
 	if lang == "" {
-		lang = DefaultLanguage
+		lang = voice.DefaultLanguage
 	}
 	languages := voice.Languages()
 	for _, l := range languages {

@@ -12,9 +12,9 @@ import (
 func (p *parser) speak(n *node) (Element, error) {
 	a := p.attrs(n)
 	s := &Speak{Line: n.line}
-	s.Voice = VoiceWoman
+	s.Voice = voice.Woman
 	if v, ok := a.lookup("voice"); ok {
-		if c, ok := matchEnum(strings.TrimSpace(v), []string{VoiceWoman, VoiceMan}); ok {
+		if c, ok := matchEnum(strings.TrimSpace(v), []string{voice.Woman, voice.Man}); ok {
 			s.Voice = c
 		} else {
 			a.warn("voice", "unknown voice %q; using WOMAN", clip(v))

@@ -82,7 +82,7 @@ func dumpElements(els []Element) string {
 
 // Default elements as the contract defines them, on line 1.
 func speak(text string, mod ...func(*Speak)) *Speak {
-	s := &Speak{Line: 1, Text: text, SSML: text, Voice: VoiceWoman, Language: "en-US", Loop: 1}
+	s := &Speak{Line: 1, Text: text, SSML: text, Voice: voice.Woman, Language: "en-US", Loop: 1}
 	for _, m := range mod {
 		m(s)
 	}
@@ -251,7 +251,7 @@ func TestSpeak(t *testing.T) {
 	long := strings.Repeat("a", MaxSpeakText)
 	runElementCases(t, []elementCase{
 		{name: "defaults", frag: `<Speak>Hello</Speak>`, want: []Element{speak("Hello")}},
-		{name: "voice MAN any case", frag: `<Speak voice="man">Hi</Speak>`, want: []Element{speak("Hi", func(s *Speak) { s.Voice = VoiceMan })}},
+		{name: "voice MAN any case", frag: `<Speak voice="man">Hi</Speak>`, want: []Element{speak("Hi", func(s *Speak) { s.Voice = voice.Man })}},
 		{name: "voice WOMAN", frag: `<Speak voice="WOMAN">Hi</Speak>`, want: []Element{speak("Hi")}},
 		{name: "unknown voice", frag: `<Speak voice="Polly.Joanna">Hi</Speak>`, want: []Element{speak("Hi")}, warning: `unknown voice "Polly.Joanna"; using WOMAN`},
 		{name: "language any case", frag: `<Speak language="PT-br">Oi</Speak>`, want: []Element{speak("Oi", func(s *Speak) { s.Language = "pt-BR" })}},

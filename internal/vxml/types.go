@@ -1,22 +1,12 @@
 package vxml
 
-import (
-	"time"
-
-	"github.com/parley-voice/parley/internal/voice"
-)
+import "time"
 
 // MaxDocumentSize is the largest document Parse accepts, in bytes (§7.14).
 const MaxDocumentSize = 102400
 
 // MaxSpeakText is the most characters of text a <Speak> may hold, markup not counted (§7.3).
 const MaxSpeakText = 5000
-
-// Voices of <Speak>.
-const (
-	VoiceWoman = voice.Woman
-	VoiceMan   = voice.Man
-)
 
 // HTTP methods as they appear in element fields.
 const (
@@ -68,7 +58,7 @@ type Speak struct {
 	// wrapper: <break>, <say-as>, <emphasis>, <prosody>, <p>, <s> and <sub alias> are kept
 	// (with their known attributes), other tags are reduced to their text.
 	SSML string
-	// Voice is VoiceWoman or VoiceMan.
+	// Voice is voice.Woman or voice.Man.
 	Voice string
 	// Language is one of voice.Languages(), in its canonical case (e.g. "en-US").
 	Language string
