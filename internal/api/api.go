@@ -5,7 +5,8 @@
 // It turns HTTP into calls on small interfaces that it declares itself (Conferences, Recordings,
 // Calls, Streams, Applications, Endpoints, Accounts) and turns their results back into JSON. It
 // must NOT hold domain state, import the domain packages (the app layer adapts them to these
-// interfaces), talk SIP, or start media work itself.
+// interfaces; internal/voice, a list of constants shared with the document parser, is its only
+// internal import), talk SIP, or start media work itself.
 package api
 
 import (

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/parley-voice/parley/internal/voice"
 )
 
 // Conferences is what the conference routes (§2) need from the conference domain. Methods that
@@ -90,10 +92,6 @@ type RecordingStarted struct {
 	// FileFormat is the container of the file, "mp3" or "wav".
 	FileFormat string
 }
-
-// speakLanguages are the languages of §7.3.
-var speakLanguages = []string{"da-DK", "nl-NL", "en-AU", "en-GB", "en-US", "fr-FR", "fr-CA",
-	"de-DE", "it-IT", "pl-PL", "pt-PT", "pt-BR", "ru-RU", "es-ES", "es-US", "sv-SE"}
 
 func (s *server) conferenceRoutes() {
 	s.route(http.MethodGet, "/Conference", s.listConferences)
@@ -261,7 +259,7 @@ func memberSelector(r *http.Request) (MemberSelector, string, error) {
 	seg := pathVar(r, "mid")
 	sel, ok := parseMemberSelector(seg)
 	if !ok {
-		return sel, seg, &StatusError{Status: http.StatusBadRequest, Message: "invalid value for parameter: member_id"}
+		return sel, seg, ErrInvalidMemberSelector
 	}
 	return sel, seg, nil
 }
@@ -328,15 +326,15 @@ func (s *server) bindPlay(b *binder) memberCmd {
 
 func (s *server) bindSpeak(b *binder) memberCmd {
 	text, _ := b.String("text", true, 1000)
-	voice, ok := b.Enum("voice", false, "WOMAN", "MAN")
+	speaker, ok := b.Enum("voice", false, voice.Woman, voice.Man)
 	if !ok {
-		voice = "WOMAN"
+		speaker = voice.Woman
 	}
-	lang, ok := b.Enum("language", false, speakLanguages...)
+	lang, ok := b.Enum("language", false, voice.Languages()...)
 	if !ok {
-		lang = "en-US"
+		lang = voice.DefaultLanguage
 	}
 	return func(ctx context.Context, accountID, name string, sel MemberSelector) error {
-		return s.opts.Conferences.Speak(ctx, accountID, name, sel, text, voice, lang)
+		return s.opts.Conferences.Speak(ctx, accountID, name, sel, text, speaker, lang)
 	}
 }

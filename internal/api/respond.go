@@ -34,6 +34,7 @@ const (
 	msgEndpointNotFound = "endpoint not found"
 	msgUsernameExists   = "username already exists"
 	msgStreamNotFound   = "stream not found"
+	msgInvalidMemberID  = "invalid value for parameter: member_id"
 )
 
 // Errors that the implementations of this package's interfaces return; the API maps them to
@@ -43,6 +44,9 @@ var (
 	ErrConferenceNotFound = errors.New("conference not found")
 	// ErrRecordingInProgress: the room is already being recorded.
 	ErrRecordingInProgress = errors.New("conference recording already in progress")
+	// ErrInvalidMemberSelector: a member selector addresses nobody (400, as a malformed
+	// {member_id} path segment).
+	ErrInvalidMemberSelector = errors.New("invalid member selector")
 	// ErrRecordingNotFound: no final recording with that id in the account.
 	ErrRecordingNotFound = errors.New("recording not found")
 
@@ -166,6 +170,8 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		s.writeError(w, http.StatusNotFound, msgCallNotFound)
 	case errors.Is(err, ErrCallNotAnswered):
 		s.writeError(w, http.StatusConflict, msgCallNotAnswered)
+	case errors.Is(err, ErrInvalidMemberSelector):
+		s.writeError(w, http.StatusBadRequest, msgInvalidMemberID)
 	case errors.Is(err, ErrNotBridged):
 		s.writeError(w, http.StatusBadRequest, "invalid value for parameter: legs")
 	case errors.Is(err, ErrDraining):

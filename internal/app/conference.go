@@ -141,6 +141,8 @@ func apiErr(err error) error {
 		return api.ErrConferenceNotFound
 	case errors.Is(err, conference.ErrRecordingInProgress):
 		return api.ErrRecordingInProgress
+	case errors.Is(err, conference.ErrInvalidSelector):
+		return api.ErrInvalidMemberSelector
 	case errors.As(err, &mnf):
 		ids := make([]int64, 0, len(mnf.IDs))
 		for _, id := range mnf.IDs {

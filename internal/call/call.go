@@ -106,6 +106,13 @@ type Call struct {
 	media *mediaPath
 }
 
+// callUUIDTagger is implemented by legs that log on their own (sip's): from SetCallUUID on,
+// their lines carry call_uuid beside sip_call_id, so one grep follows a call through
+// signalling and flow. It is optional so that a Leg needs no logging to be one.
+type callUUIDTagger interface {
+	SetCallUUID(callUUID string)
+}
+
 // New wraps a leg into a Call with a fresh CallUUID (unless id.UUID is set).
 func New(id Identity, leg Leg, opts Options) *Call {
 	if id.UUID == "" {
@@ -123,10 +130,13 @@ func New(id Identity, leg Leg, opts Options) *Call {
 		id:     id,
 		leg:    leg,
 		opts:   opts,
-		log:    logger.With("call_uuid", id.UUID),
+		log:    logger.With("call_uuid", id.UUID, "sip_call_id", leg.Info().CallID),
 		ctx:    ctx,
 		cancel: cancel,
 		ended:  make(chan struct{}),
+	}
+	if t, ok := leg.(callUUIDTagger); ok {
+		t.SetCallUUID(id.UUID)
 	}
 	c.media = newMediaPath(c)
 	go c.watchLeg()

@@ -11,7 +11,6 @@ package conference
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +24,8 @@ var (
 	ErrConferenceNotFound = errors.New("conference not found")
 	// ErrRecordingInProgress means the room is already being recorded.
 	ErrRecordingInProgress = errors.New("conference recording already in progress")
-	// ErrInvalidSelector means a member selector is not "all" nor a list of member ids.
-	ErrInvalidSelector = errors.New("invalid value for parameter: member_id")
+	// ErrInvalidSelector means a member selector selects nobody: it is not All and lists no ids.
+	ErrInvalidSelector = errors.New("member selector names no member")
 )
 
 // MemberNotFoundError lists the addressed member ids that are not members of the room, in
@@ -178,40 +177,6 @@ func All() Selector { return Selector{All: true} }
 
 // IDs selects the listed members.
 func IDs(ids ...int64) Selector { return Selector{IDs: ids} }
-
-// ParseSelector parses the {mid} path segment of §2.3: "all" (lower case), or a comma list of
-// member ids with optional spaces around each id.
-func ParseSelector(s string) (Selector, error) {
-	if s == "all" {
-		return All(), nil
-	}
-	parts := strings.Split(s, ",")
-	ids := make([]int64, 0, len(parts))
-	for _, p := range parts {
-		p = strings.TrimSpace(p)
-		if p == "" || strings.TrimLeft(p, "0123456789") != "" {
-			return Selector{}, fmt.Errorf("%w: %q", ErrInvalidSelector, s)
-		}
-		id, err := strconv.ParseInt(p, 10, 64)
-		if err != nil || id <= 0 {
-			return Selector{}, fmt.Errorf("%w: %q", ErrInvalidSelector, s)
-		}
-		ids = append(ids, id)
-	}
-	return IDs(ids...), nil
-}
-
-// String formats the selector as the path segment would.
-func (s Selector) String() string {
-	if s.All {
-		return "all"
-	}
-	parts := make([]string, len(s.IDs))
-	for i, id := range s.IDs {
-		parts[i] = strconv.FormatInt(id, 10)
-	}
-	return strings.Join(parts, ",")
-}
 
 // Audio is private audio for Play or Speak: PCM already in memory, or a loader that is run
 // outside the room goroutine (a failure is skipped silently, as a file that cannot be fetched).

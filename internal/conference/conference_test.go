@@ -206,6 +206,9 @@ func TestKickAndSelectors(t *testing.T) {
 	if s, _ := e.m.Get(bg, "A", "R"); len(s.Members) != 5 {
 		t.Fatalf("a failed list changed the room: %d members", len(s.Members))
 	}
+	if err := e.m.Kick(bg, "A", "R", IDs()); !errors.Is(err, ErrInvalidSelector) {
+		t.Fatalf("empty selector: err %v, want ErrInvalidSelector", err)
+	}
 
 	if err := e.m.Kick(bg, "A", "R", IDs(id(0))); err != nil {
 		t.Fatal(err)
@@ -638,52 +641,6 @@ func TestRecordAttributeAndResult(t *testing.T) {
 	if _, err := os.Stat(evs[0].Recording.Path); err != nil {
 		t.Error(err)
 	}
-}
-
-func TestParseSelector(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Selector
-		ok   bool
-	}{
-		{"10", IDs(10), true},
-		{"10, 15 ,22", IDs(10, 15, 22), true},
-		{"10,10", IDs(10, 10), true},
-		{"all", All(), true},
-		{"ALL", Selector{}, false},
-		{"all,10", Selector{}, false},
-		{"", Selector{}, false},
-		{"10,,15", Selector{}, false},
-		{"-1", Selector{}, false},
-		{"0", Selector{}, false},
-		{"1a", Selector{}, false},
-		{"99999999999999999999", Selector{}, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseSelector(tt.in)
-		if (err == nil) != tt.ok || (tt.ok && !reflect.DeepEqual(got, tt.want)) {
-			t.Errorf("ParseSelector(%q) = %v, %v", tt.in, got, err)
-		}
-		if err != nil && !errors.Is(err, ErrInvalidSelector) {
-			t.Errorf("error %v is not ErrInvalidSelector", err)
-		}
-	}
-}
-
-func FuzzParseSelector(f *testing.F) {
-	for _, s := range []string{"10", "1,2, 3", "all", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		sel, err := ParseSelector(s)
-		if err != nil {
-			return
-		}
-		again, err := ParseSelector(sel.String())
-		if err != nil || !reflect.DeepEqual(again, sel) {
-			t.Fatalf("%q -> %v -> %v, %v", s, sel, again, err)
-		}
-	})
 }
 
 // nopMedia discards frames, for benchmarks.

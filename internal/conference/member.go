@@ -101,8 +101,7 @@ type member struct {
 	wait    []int16
 	waitPos int
 
-	digitBuf  []byte
-	lastDigit time.Time
+	digits *media.DigitMatcher // digitsMatch
 }
 
 func (x *member) snapshot(now time.Time) MemberSnapshot {

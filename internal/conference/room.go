@@ -1,7 +1,6 @@
 package conference
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"slices"
@@ -11,12 +10,6 @@ import (
 
 	"github.com/parley-voice/parley/internal/media"
 )
-
-// digitReset clears a member's digit buffer after this long without digits.
-const digitReset = 5 * time.Second
-
-// maxDigitBuf bounds a member's digit buffer (the longest pattern fits many times over).
-const maxDigitBuf = 256
 
 // room is one named room of one account. Its goroutine (run) owns every field below the
 // channels; other goroutines only send it commands.
@@ -167,6 +160,7 @@ func (r *room) join(req JoinRequest) (*member, Result) {
 		muted:  req.Muted,
 	}
 	x.req.DigitsMatch = slices.Clone(req.DigitsMatch)
+	x.digits = media.NewDigitMatcher(x.req.DigitsMatch)
 	sil := x.codec.Silence()
 	for i := range x.silence {
 		x.silence[i] = sil
@@ -436,23 +430,8 @@ func (r *room) handleDigit(x *member, d rune) {
 		r.depart([]*member{x}, EndedByStar)
 		return
 	}
-	if len(x.req.DigitsMatch) > 0 && d < 128 {
-		now := r.m.clock.Now()
-		if !x.lastDigit.IsZero() && now.Sub(x.lastDigit) >= digitReset {
-			x.digitBuf = x.digitBuf[:0]
-		}
-		x.lastDigit = now
-		if len(x.digitBuf) >= maxDigitBuf {
-			x.digitBuf = append(x.digitBuf[:0], x.digitBuf[len(x.digitBuf)-maxDigitBuf/2:]...)
-		}
-		x.digitBuf = append(x.digitBuf, byte(d))
-		for _, p := range x.req.DigitsMatch {
-			if p != "" && bytes.HasSuffix(x.digitBuf, []byte(p)) {
-				r.emit(Event{Kind: EventDigitsMatch, Digits: p}, x)
-				x.digitBuf = x.digitBuf[:0]
-				break
-			}
-		}
+	if p, ok := x.digits.Feed(d, r.m.clock.Now()); ok {
+		r.emit(Event{Kind: EventDigitsMatch, Digits: p}, x)
 	}
 	if x.req.RelayDTMF {
 		for _, o := range r.members {

@@ -410,8 +410,9 @@ func (x *run) bridge(e *vxml.Dial, br *branch) {
 	a.SetAudioSink(relay(bOut))
 	b.SetAudioSink(relay(aOut))
 	star := make(chan struct{}, 1)
-	aDigits := newDigitMatcher(e.DigitsMatch, func(p string) { x.dialDigitsEvent(e, br, p) })
-	bDigits := newDigitMatcher(e.DigitsMatchBLeg, func(p string) { x.dialDigitsEvent(e, br, p) })
+	// Each matcher is fed by its leg's RTP reader only.
+	aDigits := media.NewDigitMatcher(e.DigitsMatch)
+	bDigits := media.NewDigitMatcher(e.DigitsMatchBLeg)
 	a.SetDigitSink(func(d rune) {
 		if d == '*' && e.HangupOnStar {
 			select {
@@ -420,11 +421,15 @@ func (x *run) bridge(e *vxml.Dial, br *branch) {
 			}
 			return
 		}
-		aDigits.feed(d)
+		if p, ok := aDigits.Feed(d, time.Now()); ok {
+			x.dialDigitsEvent(e, br, p)
+		}
 		_ = bOut.SendDigit(d)
 	})
 	b.SetDigitSink(func(d rune) {
-		bDigits.feed(d)
+		if p, ok := bDigits.Feed(d, time.Now()); ok {
+			x.dialDigitsEvent(e, br, p)
+		}
 		_ = aOut.SendDigit(d)
 	})
 	defer func() {
@@ -526,34 +531,4 @@ func (x *run) dialDigitsEvent(e *vxml.Dial, br *branch, pattern string) {
 	p.Set("DialBLegTo", b.To)
 	p.Set("DialBLegStatus", "answered")
 	x.notify(e.CallbackURL, e.CallbackMethod, p)
-}
-
-// digitMatcher collects digits and reports when they end with one of the patterns; the
-// buffer then starts again. It is fed from one RTP reader goroutine.
-type digitMatcher struct {
-	patterns []string
-	onMatch  func(pattern string)
-	buf      []rune
-}
-
-func newDigitMatcher(patterns []string, onMatch func(string)) *digitMatcher {
-	return &digitMatcher{patterns: patterns, onMatch: onMatch}
-}
-
-func (m *digitMatcher) feed(d rune) {
-	if len(m.patterns) == 0 {
-		return
-	}
-	m.buf = append(m.buf, d)
-	if len(m.buf) > 64 {
-		m.buf = m.buf[len(m.buf)-64:]
-	}
-	s := string(m.buf)
-	for _, p := range m.patterns {
-		if strings.HasSuffix(s, p) {
-			m.buf = m.buf[:0]
-			m.onMatch(p)
-			return
-		}
-	}
 }

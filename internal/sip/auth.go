@@ -42,7 +42,7 @@ func (l *inboundLeg) AuthenticatedUser() string { return l.authUser }
 // authenticateInvite runs the INVITE authentication rules. It answers the INVITE itself
 // (407, 403 or the rejection) and returns ok=false when the call must not go on.
 func (s *Server) authenticateInvite(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, transport string) (user string, ok bool) {
-	log := s.log.With("call_id", callID(req))
+	log := s.log.With("sip_call_id", callID(req))
 	if s.opts.Registrar != nil {
 		u, res := s.checkCredentials(req, "Proxy-Authorization")
 		if res == authMissing {

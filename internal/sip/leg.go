@@ -247,7 +247,7 @@ func (l *inboundLeg) Answer(ctx context.Context) error {
 			wasEnded := l.state == stateEnded
 			l.mu.Unlock()
 			if !wasEnded {
-				l.log.Warn("answer failed", "error", err)
+				l.log.Warn("answer failed", "err", err)
 				l.end(call.EndedTransport)
 				go l.sendBye(5 * time.Second)
 			}
@@ -367,7 +367,7 @@ func (l *inboundLeg) sendBye(timeout time.Duration) {
 	l.reqMu.Lock()
 	l.reqMu.Unlock()
 	if err := l.dialog.WriteBye(ctx, bye); err != nil {
-		l.log.Debug("BYE not confirmed", "error", err)
+		l.log.Debug("BYE not confirmed", "err", err)
 	}
 }
 

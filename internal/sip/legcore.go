@@ -199,7 +199,7 @@ func (c *legCore) answerReInviteLocked(req *sip.Request, tx sip.ServerTransactio
 			neg, err = negotiate(offer, &cur)
 		}
 		if err != nil {
-			c.log.Info("re-INVITE refused", "error", err)
+			c.log.Info("re-INVITE refused", "err", err)
 			c.srv.respond(req, tx, 488, "Not Acceptable Here")
 			return nil
 		}
@@ -215,7 +215,7 @@ func (c *legCore) answerReInviteLocked(req *sip.Request, tx sip.ServerTransactio
 		res.AppendHeader(contact)
 	}
 	if err := tx.Respond(res); err != nil {
-		c.log.Debug("re-INVITE response not sent", "error", err)
+		c.log.Debug("re-INVITE response not sent", "err", err)
 	}
 	return body
 }

@@ -158,7 +158,7 @@ func (s *Server) Dial(ctx context.Context, req call.DialRequest) (call.OutboundL
 	}
 	l.left = len(l.branches)
 	l.info.CallID = l.branches[0].callID
-	l.log = s.log.With("call_id", l.info.CallID, "direction", "outbound")
+	l.log = withCallTag(s.log.With("sip_call_id", l.info.CallID, "direction", "outbound"))
 
 	s.legsMu.Lock()
 	s.outLegs[l] = struct{}{}
@@ -349,7 +349,7 @@ func (l *outboundLeg) giveUp(why error, by call.LegEnd) {
 	branches := l.branches
 	l.mu.Unlock()
 	l.settle()
-	l.log.Info("outbound call given up", "reason", why.Error())
+	l.log.Info("outbound call given up", "err", why)
 	for _, b := range branches {
 		b.cancel()
 	}
@@ -385,7 +385,7 @@ func (l *outboundLeg) branchFailed(b *branch, status int, err error) {
 	}
 	status, result := l.status, l.result
 	l.mu.Unlock()
-	l.log.Info("outbound call failed", "status", status, "error", result)
+	l.log.Info("outbound call failed", "status", status, "err", result)
 	l.settle()
 	l.end(by)
 }
@@ -727,7 +727,7 @@ func (b *branch) onSuccess(tx sip.ClientTransaction, res *sip.Response) {
 	ack := b.inDialog(sip.ACK, b.invite.CSeq().SeqNo)
 	sendAck := func() {
 		if err := b.client.WriteRequest(ack.Clone(), sipgo.ClientRequestBuild); err != nil {
-			l.log.Debug("ACK not sent", "error", err)
+			l.log.Debug("ACK not sent", "err", err)
 		}
 	}
 	sendAck()
@@ -762,7 +762,7 @@ func (b *branch) onSuccess(tx sip.ClientTransaction, res *sip.Response) {
 	if lost || negErr != nil {
 		l.mu.Unlock()
 		if negErr != nil {
-			l.log.Warn("answer unusable, hanging up", "error", negErr)
+			l.log.Warn("answer unusable, hanging up", "err", negErr)
 		} else {
 			l.log.Info("late answer from a losing branch, hanging up", "dest", b.dest.addr.String())
 		}
@@ -840,7 +840,7 @@ func (b *branch) bye(seq uint32, timeout time.Duration) {
 	req := b.inDialog(sip.BYE, seq)
 	tx, err := b.client.TransactionRequest(ctx, req, sipgo.ClientRequestBuild)
 	if err != nil {
-		b.leg.log.Debug("BYE not sent", "error", err)
+		b.leg.log.Debug("BYE not sent", "err", err)
 		return
 	}
 	defer tx.Terminate()
@@ -884,7 +884,7 @@ func (b *branch) sendCancel() {
 	c.SetBody(nil)
 	tx, err := b.client.TransactionRequest(context.Background(), c, sipgo.ClientRequestBuild)
 	if err != nil {
-		b.leg.log.Debug("CANCEL not sent", "error", err)
+		b.leg.log.Debug("CANCEL not sent", "err", err)
 		return
 	}
 	go func() {
@@ -911,7 +911,7 @@ func (b *branch) addCredentials(res *sip.Response) bool {
 	cseq := inv.CSeq().SeqNo + 1
 	value, err := answerChallenge(h.Value(), "INVITE", inv.Recipient.String(), l.req.Username, l.req.Password, 1)
 	if err != nil {
-		l.log.Info("cannot answer the far end's challenge", "error", err)
+		l.log.Info("cannot answer the far end's challenge", "err", err)
 		return false
 	}
 	inv.RemoveHeader("Via")

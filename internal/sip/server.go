@@ -231,13 +231,13 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() {
 		defer s.serveWG.Done()
 		if err := s.srv.ServeUDP(s.udpConn); err != nil && !s.isClosed() {
-			s.log.Error("SIP UDP listener stopped", "error", err)
+			s.log.Error("SIP UDP listener stopped", "err", err)
 		}
 	}()
 	go func() {
 		defer s.serveWG.Done()
 		if err := s.srv.ServeTCP(s.tcpLn); err != nil && !s.isClosed() {
-			s.log.Error("SIP TCP listener stopped", "error", err)
+			s.log.Error("SIP TCP listener stopped", "err", err)
 		}
 	}()
 	// Outbound requests reuse the UDP listener's socket: wait until sipgo has it.
@@ -328,7 +328,7 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, status int,
 		res.AppendHeader(h)
 	}
 	if err := tx.Respond(res); err != nil {
-		s.log.Debug("SIP response not sent", "status", status, "error", err)
+		s.log.Debug("SIP response not sent", "status", status, "err", err)
 	}
 }
 
@@ -400,14 +400,14 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 
 func (l *inboundLeg) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if err := l.dialog.ReadAck(req, tx); err != nil {
-		l.log.Debug("ACK ignored", "error", err)
+		l.log.Debug("ACK ignored", "err", err)
 	}
 }
 
 func (l *inboundLeg) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	l.end(call.EndedRemoteBye)
 	if err := l.dialog.ReadBye(req, tx); err != nil {
-		l.log.Debug("BYE handling", "error", err)
+		l.log.Debug("BYE handling", "err", err)
 		l.srv.respond(req, tx, 200, "OK")
 	}
 	l.log.Info("remote hung up")
@@ -478,7 +478,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	log := s.log.With("call_id", callID(req))
+	log := withCallTag(s.log.With("sip_call_id", callID(req)))
 	if s.isClosed() {
 		s.respond(req, tx, 503, "Service Unavailable")
 		return
@@ -503,7 +503,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		neg, err = negotiate(offer, nil)
 	}
 	if err != nil {
-		log.Info("INVITE refused", "status", 488, "error", err)
+		log.Info("INVITE refused", "status", 488, "err", err)
 		s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `305 parley "Incompatible media format"`))
 		return
 	}
@@ -518,7 +518,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	dua := &sipgo.DialogUA{Client: client, ContactHDR: *contact, RewriteContact: transport == "udp"}
 	dialog, err := dua.ReadInvite(req, tx)
 	if err != nil {
-		log.Info("INVITE refused", "status", 400, "error", err)
+		log.Info("INVITE refused", "status", 400, "err", err)
 		s.respond(req, tx, 400, "Bad Request")
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/voice"
 )
 
 // ErrNotInstalled is returned when the espeak-ng program cannot be found.
@@ -75,7 +76,7 @@ func (e *Espeak) lookPath() (string, error) {
 // argument: it goes to standard input.
 func espeakArgs(r Request) []string {
 	variant := "+f3"
-	if r.Voice == VoiceMan {
+	if r.Voice == voice.Man {
 		variant = "+m3"
 	}
 	args := []string{"--stdout", "--stdin", "-b", "1", "-v", espeakVoices[r.Language] + variant}

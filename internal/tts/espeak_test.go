@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-voice/parley/internal/voice"
 )
 
 const phrase = "Hello, you are now joining the conference. Please wait."
@@ -120,8 +122,8 @@ func TestEspeakVoicesDiffer(t *testing.T) {
 
 func TestEspeakEveryLanguage(t *testing.T) {
 	e := needEspeak(t)
-	for _, lang := range Languages() {
-		pcm, err := e.Synthesize(context.Background(), Request{Text: "one two three, 1 2 3", Language: lang, Voice: VoiceMan})
+	for _, lang := range voice.Languages() {
+		pcm, err := e.Synthesize(context.Background(), Request{Text: "one two three, 1 2 3", Language: lang, Voice: voice.Man})
 		if err != nil {
 			t.Errorf("%s: %v", lang, err)
 			continue
@@ -232,16 +234,16 @@ func TestEspeakArgs(t *testing.T) {
 		r    Request
 		want string
 	}{
-		{Request{Language: "en-US", Voice: VoiceWoman}, "--stdout --stdin -b 1 -v en-us+f3"},
-		{Request{Language: "es-US", Voice: VoiceMan, SSML: true}, "--stdout --stdin -b 1 -v es-419+m3 -m"},
-		{Request{Language: "pt-BR", Voice: VoiceMan}, "--stdout --stdin -b 1 -v pt-br+m3"},
+		{Request{Language: "en-US", Voice: voice.Woman}, "--stdout --stdin -b 1 -v en-us+f3"},
+		{Request{Language: "es-US", Voice: voice.Man, SSML: true}, "--stdout --stdin -b 1 -v es-419+m3 -m"},
+		{Request{Language: "pt-BR", Voice: voice.Man}, "--stdout --stdin -b 1 -v pt-br+m3"},
 	}
 	for _, tc := range cases {
 		if got := strings.Join(espeakArgs(tc.r), " "); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.r, got, tc.want)
 		}
 	}
-	for _, l := range Languages() {
+	for _, l := range voice.Languages() {
 		if espeakVoices[l] == "" {
 			t.Errorf("language %s has no espeak-ng voice", l)
 		}
@@ -250,11 +252,11 @@ func TestEspeakArgs(t *testing.T) {
 
 func TestNormalize(t *testing.T) {
 	r, err := Normalize(Request{Language: "EN-gb", Voice: " man "})
-	if err != nil || r.Language != "en-GB" || r.Voice != VoiceMan {
+	if err != nil || r.Language != "en-GB" || r.Voice != voice.Man {
 		t.Errorf("got %+v %v", r, err)
 	}
 	r, err = Normalize(Request{})
-	if err != nil || r.Language != "en-US" || r.Voice != VoiceWoman {
+	if err != nil || r.Language != "en-US" || r.Voice != voice.Woman {
 		t.Errorf("defaults: %+v %v", r, err)
 	}
 }
@@ -263,6 +265,7 @@ func TestCleanSSML(t *testing.T) {
 	cases := []struct{ in, markup, spoken string }{
 		{`Hi <break time="1s"/> there`, `Hi <break time="1s"/> there`, "Hi  there"},
 		{`<prosody rate="slow" onclick="x">slow</prosody>`, `<prosody rate="slow">slow</prosody>`, "slow"},
+		{`<prosody range="x-low" contour="(0%,+20Hz)">flat</prosody>`, `<prosody range="x-low">flat</prosody>`, "flat"},
 		{`<voice name="x"><s>a</s></voice>`, `<s>a</s>`, "a"},
 		{`AT&amp;T &lt;3`, `AT&amp;T &lt;3`, "AT&T <3"},
 		{`<say-as interpret-as="digits">123</say-as>`, `<say-as interpret-as="digits">123</say-as>`, "123"},

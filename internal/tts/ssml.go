@@ -6,19 +6,9 @@ import (
 	"io"
 	"regexp"
 	"strings"
-)
 
-// ssmlAllowed lists the SSML elements passed to espeak-ng (spec §7.3) and the attributes kept
-// on each; any other element is reduced to its text.
-var ssmlAllowed = map[string][]string{
-	"break":    {"time", "strength"},
-	"say-as":   {"interpret-as", "format", "detail"},
-	"emphasis": {"level"},
-	"prosody":  {"rate", "pitch", "volume", "range"},
-	"p":        nil,
-	"s":        nil,
-	"sub":      {"alias"},
-}
+	"github.com/parley-voice/parley/internal/voice"
+)
 
 var tagPattern = regexp.MustCompile(`<[^>]*>`)
 
@@ -43,8 +33,8 @@ func cleanSSML(in string) (markup, spoken string, ok bool) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			name := strings.ToLower(t.Name.Local)
-			attrs, keep := ssmlAllowed[name]
-			keep = keep && len(stack) > 0 // the outer <speak> is ours
+			attrs, keep := voice.SSMLAttributes(name) // the elements passed to espeak-ng
+			keep = keep && len(stack) > 0             // the outer <speak> is ours
 			stack = append(stack, keep)
 			if !keep {
 				continue

@@ -10,16 +10,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-)
 
-// Voices of <Speak voice="…"> (spec §7.3).
-const (
-	VoiceWoman = "WOMAN"
-	VoiceMan   = "MAN"
+	"github.com/parley-voice/parley/internal/voice"
 )
-
-// DefaultLanguage is the language of a Request without one.
-const DefaultLanguage = "en-US"
 
 // Request is one piece of speech to synthesise.
 type Request struct {
@@ -27,9 +20,9 @@ type Request struct {
 	Text string
 	// SSML says Text is SSML markup.
 	SSML bool
-	// Voice is VoiceWoman or VoiceMan; "" means VoiceWoman.
+	// Voice is voice.Woman or voice.Man; "" means voice.Woman.
 	Voice string
-	// Language is one of Languages(), e.g. "en-US"; "" means DefaultLanguage.
+	// Language is one of voice.Languages(), e.g. "en-US"; "" means voice.DefaultLanguage.
 	Language string
 }
 
@@ -59,27 +52,21 @@ var espeakVoices = map[string]string{
 	"sv-SE": "sv",
 }
 
-// languages lists espeakVoices' keys in the spec's order.
-var languages = []string{"da-DK", "nl-NL", "en-AU", "en-GB", "en-US", "fr-FR", "fr-CA", "de-DE",
-	"it-IT", "pl-PL", "pt-PT", "pt-BR", "ru-RU", "es-ES", "es-US", "sv-SE"}
-
-// Languages returns the languages <Speak> accepts, in the spec's order.
-func Languages() []string { return append([]string(nil), languages...) }
-
 // Normalize fills defaults and canonicalises case ("en-us" -> "en-US", "man" -> "MAN"), and
 // refuses voices and languages that <Speak> does not accept.
 func Normalize(r Request) (Request, error) {
 	r.Voice = strings.ToUpper(strings.TrimSpace(r.Voice))
 	if r.Voice == "" {
-		r.Voice = VoiceWoman
+		r.Voice = voice.Woman
 	}
-	if r.Voice != VoiceWoman && r.Voice != VoiceMan {
+	if r.Voice != voice.Woman && r.Voice != voice.Man {
 		return r, fmt.Errorf("unsupported voice %q (use WOMAN or MAN)", r.Voice)
 	}
 	lang := strings.TrimSpace(r.Language)
 	if lang == "" {
-		lang = DefaultLanguage
+		lang = voice.DefaultLanguage
 	}
+	languages := voice.Languages()
 	for _, l := range languages {
 		if strings.EqualFold(l, lang) {
 			r.Language = l

@@ -12,6 +12,6 @@
 // the document's own URL into absolute http or https URLs.
 //
 // The package is pure: it must NOT do I/O (no fetching of URLs, no logging, no clocks), must
-// NOT import other Parley packages, and must NOT enforce limits that need more than one document
+// NOT import other Parley packages except the constant lists of internal/voice, and must NOT enforce limits that need more than one document
 // (the redirect-chain limit of §7.14 belongs to the caller that fetches documents).
 package vxml

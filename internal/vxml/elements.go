@@ -5,20 +5,22 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/parley-voice/parley/internal/voice"
 )
 
 func (p *parser) speak(n *node) (Element, error) {
 	a := p.attrs(n)
 	s := &Speak{Line: n.line}
-	s.Voice = VoiceWoman
+	s.Voice = voice.Woman
 	if v, ok := a.lookup("voice"); ok {
-		if c, ok := matchEnum(strings.TrimSpace(v), []string{VoiceWoman, VoiceMan}); ok {
+		if c, ok := matchEnum(strings.TrimSpace(v), []string{voice.Woman, voice.Man}); ok {
 			s.Voice = c
 		} else {
 			a.warn("voice", "unknown voice %q; using WOMAN", clip(v))
 		}
 	}
-	s.Language = a.enum("language", "en-US", languages[:]...)
+	s.Language = a.enum("language", voice.DefaultLanguage, voice.Languages()...)
 	s.Loop = a.integer("loop", 1, 0, maxUnbounded)
 	if err := a.done(); err != nil {
 		return nil, err

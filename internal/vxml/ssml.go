@@ -4,18 +4,9 @@ import (
 	"encoding/xml"
 	"strings"
 	"unicode"
-)
 
-// ssmlTags are the SSML elements kept inside <Speak>, with the attributes kept on each.
-var ssmlTags = map[string][]string{
-	"break":    {"time", "strength"},
-	"say-as":   {"interpret-as", "format", "detail"},
-	"emphasis": {"level"},
-	"prosody":  {"rate", "pitch", "volume"},
-	"p":        nil,
-	"s":        nil,
-	"sub":      {"alias"},
-}
+	"github.com/parley-voice/parley/internal/voice"
+)
 
 // wordBreaks are the kept tags that separate words in the plain text.
 var wordBreaks = map[string]bool{"break": true, "p": true, "s": true}
@@ -53,7 +44,7 @@ func renderSSML(n *node) (text, ssml string) {
 			continue
 		}
 		c := it.el
-		keep, ok := ssmlTags[c.name]
+		keep, ok := voice.SSMLAttributes(c.name)
 		if ok && c.name == "sub" && attrValue(c, "alias") == "" {
 			ok = false // a <sub> without alias has nothing to substitute
 		}

@@ -8,12 +8,6 @@ const MaxDocumentSize = 102400
 // MaxSpeakText is the most characters of text a <Speak> may hold, markup not counted (§7.3).
 const MaxSpeakText = 5000
 
-// Voices of <Speak>.
-const (
-	VoiceWoman = "WOMAN"
-	VoiceMan   = "MAN"
-)
-
 // HTTP methods as they appear in element fields.
 const (
 	MethodGet  = "GET"
@@ -64,9 +58,9 @@ type Speak struct {
 	// wrapper: <break>, <say-as>, <emphasis>, <prosody>, <p>, <s> and <sub alias> are kept
 	// (with their known attributes), other tags are reduced to their text.
 	SSML string
-	// Voice is VoiceWoman or VoiceMan.
+	// Voice is voice.Woman or voice.Man.
 	Voice string
-	// Language is one of Languages(), in its canonical case (e.g. "en-US").
+	// Language is one of voice.Languages(), in its canonical case (e.g. "en-US").
 	Language string
 	// Loop is the number of repetitions; 0 repeats until the element is interrupted.
 	Loop int
@@ -339,15 +333,3 @@ func (*Dial) sealed()       {}
 func (*Conference) sealed() {}
 func (*Record) sealed()     {}
 func (*DTMF) sealed()       {}
-
-var languages = [...]string{
-	"da-DK", "nl-NL", "en-AU", "en-GB", "en-US", "fr-FR", "fr-CA", "de-DE",
-	"it-IT", "pl-PL", "pt-PT", "pt-BR", "ru-RU", "es-ES", "es-US", "sv-SE",
-}
-
-// Languages returns the <Speak language> values in their canonical case.
-func Languages() []string {
-	out := make([]string, len(languages))
-	copy(out, languages[:])
-	return out
-}

@@ -217,7 +217,7 @@ func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Ca
 	cid := sip.CallIDHeader(uuid.NewString())
 	d.InviteRequest.AppendHeader(&cid)
 	call := &Call{
-		c: c, log: c.log.With("call_id", string(cid)), opts: opts, ua: ua, dg: dg, cancel: cancel, dialog: d, callID: string(cid),
+		c: c, log: c.log.With("sip_call_id", string(cid)), opts: opts, ua: ua, dg: dg, cancel: cancel, dialog: d, callID: string(cid),
 		answered: make(chan struct{}), settled: make(chan struct{}), ended: make(chan struct{}), src: opts.Send,
 	}
 	hdrs := []sip.Header{&sip.FromHeader{DisplayName: opts.FromDisplay,
@@ -324,7 +324,7 @@ func (call *Call) run(ictx context.Context, hdrs []sip.Header) {
 		case ictx.Err() != nil && call.FinalStatus() == 0:
 			status = 487
 		}
-		call.log.Debug("call not answered", "error", err)
+		call.log.Debug("call not answered", "err", err)
 		call.fail(status, err)
 		return
 	}
@@ -474,7 +474,7 @@ func (call *Call) sendLoop(med *diago.DialogMedia) {
 		clear(pcm)
 		if src != nil {
 			if err := src.ReadFrame(pcm); err != nil && !errors.Is(err, io.EOF) {
-				call.log.Debug("audio source failed", "error", err)
+				call.log.Debug("audio source failed", "err", err)
 			}
 		}
 		call.opts.Codec.Encode(payload, pcm)

@@ -241,7 +241,7 @@ func (p *phone) handle(d *diago.DialogServerSession) {
 	c := p.c
 	req := d.InviteRequest
 	call := &Call{
-		c: c, log: c.log.With("call_id", callIDOf(req)), opts: DialOptions{Codec: p.opts.Codec, InfoStatus: p.opts.InfoStatus},
+		c: c, log: c.log.With("sip_call_id", callIDOf(req)), opts: DialOptions{Codec: p.opts.Codec, InfoStatus: p.opts.InfoStatus},
 		incoming: true, sdialog: d, callID: callIDOf(req),
 		answered: make(chan struct{}), settled: make(chan struct{}), ended: make(chan struct{}), src: p.opts.Send,
 		invite: map[string]string{}, cancel: func() {},
