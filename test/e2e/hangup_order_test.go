@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -43,6 +44,12 @@ func newRestConn(t *testing.T, p *parley, keepAlive bool) *restConn {
 // empty). The body is read to the end so that the connection can be reused.
 func (c *restConn) do(method, path string) (int, map[string]any) {
 	c.t.Helper()
+	return c.send(method, path, nil)
+}
+
+// send is do with form parameters.
+func (c *restConn) send(method, path string, form url.Values) (int, map[string]any) {
+	c.t.Helper()
 	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) {
 			if i.Reused {
@@ -52,9 +59,16 @@ func (c *restConn) do(method, path string) (int, map[string]any) {
 			}
 		},
 	})
-	req, err := http.NewRequestWithContext(ctx, method, c.p.HTTP+accountPath(path), nil)
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.p.HTTP+accountPath(path), body)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	req.Header.Set("X-Auth-ID", testAuthID)
 	req.Header.Set("X-Auth-Token", testAuthToken)
@@ -402,4 +416,113 @@ func mapValues(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// TestRestStateChangesSeenByNextRead: after the answer to a member action (mute, deaf, kick),
+// a recording stop or a transfer, the next read on the same keep-alive connection sees the
+// change.
+func TestRestStateChangesSeenByNextRead(t *testing.T) {
+	const runs = 10
+	w := newWebApp(t)
+	w.serveBytes("/quiet.wav", "audio/wav", wavTone(440, 8000, time.Second, -40))
+	w.xml("/answer", `<Response><Conference beep="false" stayAlone="true">1970</Conference>`+
+		`<Play loop="0">`+w.URL("/quiet.wav")+`</Play></Response>`)
+	w.xml("/transferred", `<Response><Play loop="0">`+w.URL("/quiet.wav")+`</Play></Response>`)
+	w.ok("/hangup")
+	p := startParley(t, appEnv(w, nil))
+	sc, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sc.Close)
+	g := &ghostPhones{t: t, p: p, c: sc}
+	c := newRestConn(t, p, true)
+	flags := func(mid string) (muted, deaf, ok bool) {
+		t.Helper()
+		st, body := c.do("GET", "/Conference/1970/")
+		if st != 200 {
+			return false, false, false
+		}
+		for _, raw := range body["members"].([]any) {
+			m := raw.(map[string]any)
+			if m["member_id"] == mid {
+				return m["muted"] == true, m["deaf"] == true, true
+			}
+		}
+		return false, false, false
+	}
+	action := func(method, path string) {
+		t.Helper()
+		if st, body := c.do(method, path); st/100 != 2 {
+			t.Fatalf("%s %s: %d %v", method, path, st, body)
+		}
+	}
+
+	// Kick and transfer take a member out of the room each time; the calls go on.
+	calls := g.dialAll(slices.Repeat([]string{"1970"}, 2*runs+1)...)
+	defer closeAll(calls)
+	ms := g.members(c, "1970", 2*runs+1)
+	mids := slices.Sorted(func(yield func(string) bool) {
+		for mid := range ms {
+			if !yield(mid) {
+				return
+			}
+		}
+	})
+	stay := mids[0]
+	var stale []string
+	for i, mid := range mids[1:] {
+		m := "/Conference/1970/Member/" + stay + "/"
+		action("POST", m+"Mute/")
+		if muted, _, _ := flags(stay); !muted {
+			stale = append(stale, "mute")
+		}
+		action("DELETE", m+"Mute/")
+		if muted, _, _ := flags(stay); muted {
+			stale = append(stale, "unmute")
+		}
+		action("POST", m+"Deaf/")
+		if _, deaf, _ := flags(stay); !deaf {
+			stale = append(stale, "deaf")
+		}
+		action("DELETE", m+"Deaf/")
+		if _, deaf, _ := flags(stay); deaf {
+			stale = append(stale, "undeaf")
+		}
+		if i%2 == 0 {
+			action("POST", "/Conference/1970/Member/"+mid+"/Kick/")
+			if _, _, in := flags(mid); in {
+				stale = append(stale, "kick of member "+mid)
+			}
+		} else {
+			id := ms[mid]
+			if st, body := c.send("POST", "/Call/"+id+"/", url.Values{"aleg_url": {w.URL("/transferred")}}); st != 202 {
+				t.Fatalf("transfer %s: %d %v", id, st, body)
+			}
+			if _, _, in := flags(mid); in {
+				stale = append(stale, "transfer of member "+mid)
+			}
+			if st, _ := c.do("GET", "/Call/"+id+"/?status=live"); st != 200 {
+				t.Errorf("transferred call %s: GET answered %d, want it live", id, st)
+			}
+		}
+	}
+
+	// A recording stop answers once the recording is stored.
+	for range runs {
+		st, body := c.send("POST", "/Conference/1970/Record/", url.Values{"file_format": {"wav"}})
+		if st != 200 {
+			t.Fatalf("start recording: %d %v", st, body)
+		}
+		id, _ := body["recording_id"].(string)
+		action("DELETE", "/Conference/1970/Record/")
+		if st, _ := c.do("GET", "/Recording/"+id+"/"); st != 200 {
+			stale = append(stale, fmt.Sprintf("recording %s: GET answered %d after the stop", id, st))
+		}
+	}
+	t.Logf("reads not seeing the change: %d (%d mute/deaf rounds, %d kicks and transfers, %d recording stops)",
+		len(stale), 2*runs, 2*runs, runs)
+	if len(stale) > 0 {
+		t.Errorf("reads after the answer did not see the change: %v", stale)
+	}
 }
