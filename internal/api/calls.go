@@ -21,9 +21,12 @@ type Calls interface {
 	List(ctx context.Context, accountID string, f CallFilter) ([]string, error)
 	// Get returns a snapshot of one live leg.
 	Get(ctx context.Context, accountID, callUUID string) (CallView, error)
-	// Hangup ends a live leg (§4.5: BYE, CANCEL or 480; source "API Request").
+	// Hangup ends a live leg (§4.5: BYE, CANCEL or 480; source "API Request"). It returns once
+	// the leg has ended (List, Get and Live no longer report it, a conference member has left
+	// its room), bounded by a short timeout.
 	Hangup(ctx context.Context, accountID, callUUID string) error
-	// Transfer replaces the documents of the legs p names (§4.6). ErrCallNotAnswered when the
+	// Transfer replaces the documents of the legs p names (§4.6); it returns once the running
+	// element has been abandoned (bounded by a short timeout). ErrCallNotAnswered when the
 	// leg is still ringing; ErrNotBridged when p names the B leg and the call is not in a
 	// <Dial> bridge (checked after ErrCallNotAnswered).
 	Transfer(ctx context.Context, accountID, callUUID string, p TransferParams) error

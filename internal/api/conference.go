@@ -14,7 +14,9 @@ import (
 // address a room return ErrConferenceNotFound when the account has no room of that name with
 // members; those that address members return a *MemberNotFoundError naming the missing ids
 // (and change nothing) when a listed id is not a current member. A selector with All set on a
-// room without members is ErrConferenceNotFound.
+// room without members is ErrConferenceNotFound. Every method that changes state returns once
+// the change is applied, so that a read after the response sees it; the hang-ups return once
+// the members' calls have ended (out of the live calls, BYE sent), bounded by a short timeout.
 type Conferences interface {
 	// List returns the names of the account's rooms that have members, oldest instance first.
 	List(ctx context.Context, accountID string) ([]string, error)

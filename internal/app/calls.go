@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/parley-voice/parley/internal/api"
 	"github.com/parley-voice/parley/internal/call"
@@ -178,7 +179,7 @@ func (a callsAPI) Get(_ context.Context, acct, uuid string) (api.CallView, error
 		From: id.From, To: id.To, CallerName: id.CallerName, SessionStart: id.Created}, nil
 }
 
-func (a callsAPI) Hangup(_ context.Context, acct, uuid string) error {
+func (a callsAPI) Hangup(ctx context.Context, acct, uuid string) error {
 	c, ok := a.s.calls.Get(acct, uuid)
 	if !ok {
 		return api.ErrCallNotFound
@@ -188,10 +189,38 @@ func (a callsAPI) Hangup(_ context.Context, acct, uuid string) error {
 	} else {
 		c.Hangup(call.CauseCanceled, call.SourceAPIRequest, 480)
 	}
+	a.s.awaitEnded(ctx, acct, []string{uuid})
 	return nil
 }
 
-func (a callsAPI) Transfer(_ context.Context, acct, uuid string, p api.TransferParams) error {
+// applyWait bounds how long a REST action waits for its change to be applied before answering.
+// Ending a call waits at most half a second for the far end to answer the BYE, so the bound is
+// reached only when something is stuck; the answer is then sent anyway.
+const applyWait = 3 * time.Second
+
+// awaitEnded returns once each call has ended on our side (out of the live registry, BYE or
+// CANCEL sent) and runs no document any more (a conference member has left its room), or after
+// applyWait: a REST hang-up answers only then, so that a read after the answer sees no ghost.
+func (s *Server) awaitEnded(ctx context.Context, acct string, uuids []string) {
+	ctx, cancel := context.WithTimeout(ctx, applyWait)
+	defer cancel()
+	for _, id := range uuids {
+		waits := []<-chan struct{}{s.runner.Stopped(id)}
+		if c, ok := s.calls.Get(acct, id); ok {
+			waits = append(waits, c.Done())
+		}
+		for _, ch := range waits {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				s.log.Warn("answering a hang-up before its call has ended", "call_uuid", id, "err", ctx.Err())
+				return
+			}
+		}
+	}
+}
+
+func (a callsAPI) Transfer(ctx context.Context, acct, uuid string, p api.TransferParams) error {
 	c, ok := a.s.calls.Get(acct, uuid)
 	if !ok {
 		return api.ErrCallNotFound
@@ -203,7 +232,11 @@ func (a callsAPI) Transfer(_ context.Context, acct, uuid string, p api.TransferP
 		// B legs of <Dial> run no document of their own in this version.
 		return api.ErrNotBridged
 	}
-	if err := a.s.runner.Transfer(uuid, p.ALegURL, p.ALegMethod); err != nil {
+	// The answer waits until the running element is abandoned (a conference member has left
+	// its room), bounded like a hang-up.
+	ctx, cancel := context.WithTimeout(ctx, applyWait)
+	defer cancel()
+	if err := a.s.runner.Transfer(ctx, uuid, p.ALegURL, p.ALegMethod); err != nil {
 		return api.ErrCallNotFound
 	}
 	return nil

@@ -130,6 +130,21 @@ type conferenceAPI struct {
 	m     *conference.Manager
 	audio flow.AudioSource
 	synth flow.Synthesizer
+	// awaitEnded returns once the calls have ended (or a short bound has passed): hang-ups
+	// answer only then.
+	awaitEnded func(ctx context.Context, acct string, uuids []string)
+}
+
+// endCalls waits for the calls of the members a hang-up removed to end.
+func (c conferenceAPI) endCalls(ctx context.Context, acct string, calls []conference.CallInfo, err error) error {
+	if len(calls) > 0 {
+		uuids := make([]string, len(calls))
+		for i, ci := range calls {
+			uuids[i] = ci.CallUUID
+		}
+		c.awaitEnded(ctx, acct, uuids)
+	}
+	return apiErr(err)
 }
 
 func apiErr(err error) error {
@@ -182,15 +197,18 @@ func (c conferenceAPI) Get(ctx context.Context, acct, name string) (api.Conferen
 }
 
 func (c conferenceAPI) HangupAll(ctx context.Context, acct string) error {
-	return apiErr(c.m.HangupAll(ctx, acct))
+	calls, err := c.m.HangupAll(ctx, acct)
+	return c.endCalls(ctx, acct, calls, err)
 }
 
 func (c conferenceAPI) HangupRoom(ctx context.Context, acct, name string) error {
-	return apiErr(c.m.HangupRoom(ctx, acct, name))
+	calls, err := c.m.HangupRoom(ctx, acct, name)
+	return c.endCalls(ctx, acct, calls, err)
 }
 
 func (c conferenceAPI) HangupMembers(ctx context.Context, acct, name string, sel api.MemberSelector) error {
-	return apiErr(c.m.HangupMembers(ctx, acct, name, selector(sel)))
+	calls, err := c.m.HangupMembers(ctx, acct, name, selector(sel))
+	return c.endCalls(ctx, acct, calls, err)
 }
 
 func (c conferenceAPI) Kick(ctx context.Context, acct, name string, sel api.MemberSelector) error {

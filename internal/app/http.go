@@ -49,7 +49,7 @@ func (s *Server) httpHandler() http.Handler {
 	})
 	rest := api.New(api.Options{
 		Accounts:           accountsAPI{s},
-		Conferences:        conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth},
+		Conferences:        conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth, awaitEnded: s.awaitEnded},
 		Recordings:         recordingAPI{st: s.store},
 		Applications:       applicationsAPI{st: s.store},
 		Calls:              callsAPI{s},

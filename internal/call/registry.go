@@ -6,6 +6,10 @@ import (
 
 // Registry holds the live calls of the server. It is a small, cold structure, so a mutex is
 // enough.
+//
+// A call is live until it has ended: an ended call is no longer reported even while its entry
+// waits to be removed, so whoever ends a call (a REST hang-up) and then reads the registry never
+// sees it.
 type Registry struct {
 	mu    sync.Mutex
 	calls map[string]*Call
@@ -46,7 +50,7 @@ func (r *Registry) Get(accountID, callUUID string) (*Call, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, ok := r.calls[callUUID]
-	if !ok || c.id.AccountID != accountID {
+	if !ok || c.id.AccountID != accountID || c.State() == Ended {
 		return nil, false
 	}
 	return c, true
@@ -58,7 +62,7 @@ func (r *Registry) List(accountID string) []*Call {
 	defer r.mu.Unlock()
 	var out []*Call
 	for _, c := range r.order {
-		if c.id.AccountID == accountID {
+		if c.id.AccountID == accountID && c.State() != Ended {
 			out = append(out, c)
 		}
 	}
@@ -69,7 +73,13 @@ func (r *Registry) List(accountID string) []*Call {
 func (r *Registry) All() []*Call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]*Call(nil), r.order...)
+	var out []*Call
+	for _, c := range r.order {
+		if c.State() != Ended {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Count returns how many calls an account has live.
@@ -78,7 +88,7 @@ func (r *Registry) Count(accountID string) int {
 	defer r.mu.Unlock()
 	n := 0
 	for _, c := range r.order {
-		if c.id.AccountID == accountID {
+		if c.id.AccountID == accountID && c.State() != Ended {
 			n++
 		}
 	}
@@ -89,5 +99,11 @@ func (r *Registry) Count(accountID string) int {
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.calls)
+	n := 0
+	for _, c := range r.order {
+		if c.State() != Ended {
+			n++
+		}
+	}
+	return n
 }

@@ -341,7 +341,9 @@ func TestLeavingRules(t *testing.T) {
 		if _, gone := a.gone(); gone {
 			t.Fatal("first member evicted for being alone")
 		}
-		b, c := e.join(req("R"), 0), e.join(req("R"), 0)
+		rb := req("R")
+		rb.Call.CallUUID = "call-b"
+		b, c := e.join(rb, 0), e.join(req("R"), 0)
 		if err := e.m.Kick(bg, "A", "R", IDs(a.id)); err != nil {
 			t.Fatal(err)
 		}
@@ -349,8 +351,13 @@ func TestLeavingRules(t *testing.T) {
 		if _, gone := b.gone(); gone {
 			t.Fatal("evicted with two members left")
 		}
-		if err := e.m.HangupMembers(bg, "A", "R", IDs(b.id)); err != nil {
+		// Only the hung-up member's call is returned: the evicted one goes on with its document.
+		calls, err := e.m.HangupMembers(bg, "A", "R", IDs(b.id))
+		if err != nil {
 			t.Fatal(err)
+		}
+		if len(calls) != 1 || calls[0].CallUUID != "call-b" {
+			t.Errorf("HangupMembers returned calls %+v, want only call-b", calls)
 		}
 		if r := b.result(t); r.Reason != RemovedByHangupAPI || r.Reason.ContinuesDocument() {
 			t.Errorf("hangup member: %v", r.Reason)
@@ -520,8 +527,12 @@ func TestAccountsAndIDs(t *testing.T) {
 		x.cancel()
 		x.result(t)
 	}
-	if err := e.m.HangupAll(bg, "A"); err != nil {
+	calls, err := e.m.HangupAll(bg, "A")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(calls) != 2 || calls[0].CallUUID != "call-R" || calls[1].CallUUID != "call-S" {
+		t.Errorf("HangupAll returned calls %+v, want the members of R and S of account A", calls)
 	}
 	if r := a.result(t); r.Reason != RemovedByHangupAPI {
 		t.Errorf("hangup all: %v", r.Reason)

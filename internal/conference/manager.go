@@ -260,9 +260,24 @@ func (m *Manager) Kick(ctx context.Context, account, name string, sel Selector) 
 }
 
 // HangupMembers removes the members; each Join returns RemovedByHangupAPI and the caller
-// ends those calls.
-func (m *Manager) HangupMembers(ctx context.Context, account, name string, sel Selector) error {
-	return m.onMembers(ctx, account, name, sel, func(r *room, ms []*member) { r.depart(ms, RemovedByHangupAPI) })
+// ends those calls. It returns the calls of the members removed, so that the caller can wait
+// for them to end before answering.
+func (m *Manager) HangupMembers(ctx context.Context, account, name string, sel Selector) ([]CallInfo, error) {
+	var calls []CallInfo
+	err := m.onMembers(ctx, account, name, sel, func(r *room, ms []*member) {
+		calls = memberCalls(ms)
+		r.depart(ms, RemovedByHangupAPI)
+	})
+	return calls, err
+}
+
+// memberCalls lists the calls behind members.
+func memberCalls(ms []*member) []CallInfo {
+	out := make([]CallInfo, len(ms))
+	for i, x := range ms {
+		out[i] = x.req.Call
+	}
+	return out
 }
 
 // Mute stops the members' audio from reaching the room and its recording.
@@ -341,25 +356,28 @@ func (m *Manager) StopRecording(ctx context.Context, account, name string) (*Rec
 }
 
 // HangupRoom removes every member (RemovedByHangupAPI), finalises the recording and ends the
-// room instance; it returns after all of it.
-func (m *Manager) HangupRoom(ctx context.Context, account, name string) error {
+// room instance; it returns after all of it, with the calls of the members removed.
+func (m *Manager) HangupRoom(ctx context.Context, account, name string) ([]CallInfo, error) {
 	r := m.lookup(account, name)
-	_, err := do(ctx, r, func() (struct{}, error) {
-		r.depart(r.sortedMembers(), RemovedByHangupAPI)
-		return struct{}{}, nil
+	return do(ctx, r, func() ([]CallInfo, error) {
+		ms := r.sortedMembers()
+		r.depart(ms, RemovedByHangupAPI)
+		return memberCalls(ms), nil
 	})
-	return err
 }
 
-// HangupAll hangs up every room of the account.
-func (m *Manager) HangupAll(ctx context.Context, account string) error {
+// HangupAll hangs up every room of the account and returns the calls of the members removed.
+func (m *Manager) HangupAll(ctx context.Context, account string) ([]CallInfo, error) {
+	var calls []CallInfo
 	var errs []error
 	for _, name := range m.List(account) {
-		if err := m.HangupRoom(ctx, account, name); err != nil && !errors.Is(err, ErrConferenceNotFound) {
+		cs, err := m.HangupRoom(ctx, account, name)
+		if err != nil && !errors.Is(err, ErrConferenceNotFound) {
 			errs = append(errs, err)
 		}
+		calls = append(calls, cs...)
 	}
-	return errors.Join(errs...)
+	return calls, errors.Join(errs...)
 }
 
 // recordingPath is where a recording file goes.

@@ -129,18 +129,22 @@ type run struct {
 	cancelElem context.CancelFunc
 	transfer   *transferRequest
 	inDial     bool
+
+	stopped chan struct{} // closed when Run returns
 }
 
 // transferRequest is a pending REST transfer (spec §4.6).
 type transferRequest struct {
 	url, method string
+	taken       chan struct{} // closed once the running element has been abandoned for it
 }
 
 // Run runs the session's application until the call ends or its document is exhausted. It
 // always leaves the call ended.
 func (r *Runner) Run(s *Session) {
-	x := &run{r: r, s: s, c: s.Call, log: s.Call.Logger(), ctx: s.Call.Context()}
+	x := &run{r: r, s: s, c: s.Call, log: s.Call.Logger(), ctx: s.Call.Context(), stopped: make(chan struct{})}
 	r.register(x)
+	defer close(x.stopped)
 	defer r.unregister(x)
 	defer func() {
 		if x.scheduleTimer != nil {
@@ -302,6 +306,9 @@ func (x *run) takeTransfer() *transferRequest {
 	defer x.mu.Unlock()
 	t := x.transfer
 	x.transfer = nil
+	if t != nil {
+		close(t.taken)
+	}
 	return t
 }
 
@@ -320,8 +327,10 @@ var ErrNotBridged = errors.New("the call is not in a Dial bridge")
 
 // Transfer replaces the running document of a live call with the one at rawURL (spec §4.6):
 // the running element is abandoned (a conference member leaves its room, a Dial bridge is
-// broken) and the new document is fetched with Event=Transfer.
-func (r *Runner) Transfer(callUUID, rawURL, method string) error {
+// broken) and the new document is fetched with Event=Transfer. It returns once the element
+// has been abandoned, the document has stopped, or ctx has ended (the transfer then still
+// happens, a little later), so that a read after it sees the call out of its room.
+func (r *Runner) Transfer(ctx context.Context, callUUID, rawURL, method string) error {
 	r.mu.Lock()
 	x := r.runs[callUUID]
 	r.mu.Unlock()
@@ -331,14 +340,38 @@ func (r *Runner) Transfer(callUUID, rawURL, method string) error {
 	if method == "" {
 		method = "POST"
 	}
+	t := &transferRequest{url: rawURL, method: method, taken: make(chan struct{})}
 	x.mu.Lock()
-	x.transfer = &transferRequest{url: rawURL, method: method}
+	if old := x.transfer; old != nil {
+		t.taken = old.taken // replaces a transfer not yet taken: both wait for the same moment
+	}
+	x.transfer = t
 	cancel := x.cancelElem
 	x.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
+	select {
+	case <-t.taken:
+	case <-x.stopped:
+	case <-ctx.Done():
+	}
 	return nil
+}
+
+// Stopped is closed once the call runs no document: its last element has returned (a
+// conference member has left its room) and the call has been hung up. It is already closed
+// when no document runs for callUUID.
+func (r *Runner) Stopped(callUUID string) <-chan struct{} {
+	r.mu.Lock()
+	x := r.runs[callUUID]
+	r.mu.Unlock()
+	if x == nil {
+		none := make(chan struct{})
+		close(none)
+		return none
+	}
+	return x.stopped
 }
 
 // InDial tells whether the call is bridged by <Dial> right now.

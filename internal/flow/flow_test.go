@@ -361,13 +361,29 @@ func TestTransferReplacesRunningDocument(t *testing.T) {
 	})
 	h.start("")
 	time.Sleep(300 * time.Millisecond)
-	if err := h.runner.Transfer("no-such-call", base+"/t", "GET"); !errors.Is(err, ErrNoDocument) {
+	if err := h.runner.Transfer(context.Background(), "no-such-call", base+"/t", "GET"); !errors.Is(err, ErrNoDocument) {
 		t.Fatalf("transfer of an unknown call: %v", err)
 	}
-	if err := h.runner.Transfer(h.call.UUID(), base+"/t", "GET"); err != nil {
+	stopped := h.runner.Stopped(h.call.UUID())
+	select {
+	case <-stopped:
+		t.Fatal("Stopped is closed while the document runs")
+	default:
+	}
+	if err := h.runner.Transfer(context.Background(), h.call.UUID(), base+"/t", "GET"); err != nil {
 		t.Fatal(err)
 	}
 	o := h.wait(t)
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Stopped not closed after the call ended")
+	}
+	select {
+	case <-h.runner.Stopped(h.call.UUID()):
+	default:
+		t.Fatal("Stopped of a call that runs no document is not closed")
+	}
 	if o.Cause.Code != 4000 || o.Source != call.SourceAnswerXML {
 		t.Fatalf("outcome %+v: the transfer document did not run", o)
 	}

@@ -1,0 +1,36 @@
+package call_test
+
+import (
+	"testing"
+
+	. "github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/call/calltest"
+)
+
+// A call hung up is no longer reported the moment Hangup returns, even before its entry is
+// removed: a REST hang-up followed by a read never sees a ghost.
+func TestRegistryForgetsEndedCallAtOnce(t *testing.T) {
+	for i := range 50 {
+		r := NewRegistry()
+		keep := newTestCall(t, calltest.NewLeg(), Options{})
+		end := newTestCall(t, calltest.NewLeg(), Options{})
+		r.Add(keep)
+		r.Add(end)
+		end.Hangup(CauseNormalHangup, SourceAPIRequest, 0)
+		if _, ok := r.Get("MA_TEST", end.UUID()); ok {
+			t.Fatalf("run %d: Get reports the ended call", i)
+		}
+		if l := r.List("MA_TEST"); len(l) != 1 || l[0] != keep {
+			t.Fatalf("run %d: List = %d calls, want only the live one", i, len(l))
+		}
+		if a := r.All(); len(a) != 1 || a[0] != keep {
+			t.Fatalf("run %d: All = %d calls, want only the live one", i, len(a))
+		}
+		if n := r.Count("MA_TEST"); n != 1 {
+			t.Fatalf("run %d: Count = %d, want 1", i, n)
+		}
+		if n := r.Len(); n != 1 {
+			t.Fatalf("run %d: Len = %d, want 1", i, n)
+		}
+	}
+}
