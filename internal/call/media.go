@@ -31,9 +31,13 @@ type mediaPath struct {
 
 	audioSink atomic.Pointer[func([]int16)]
 	digitSink atomic.Pointer[func(rune)]
-	// Taps see audio in each direction whoever owns it (session recordings).
-	inTap  atomic.Pointer[func([]int16)]
-	outTap atomic.Pointer[func([]int16)]
+	// Taps see audio in each direction and overlays are mixed into what is sent, whoever owns
+	// the output (taps.go).
+	inTaps    cowList[func([]int16)]
+	outTaps   cowList[func([]int16)]
+	overlays  cowList[OverlaySource]
+	recTapsMu sync.Mutex
+	recTaps   []func() // removers of the session recording's taps (SetTaps)
 
 	// outMu guards the output state below and serialises writes to the leg.
 	outMu    sync.Mutex
@@ -107,7 +111,8 @@ func (m *mediaPath) readLoop() {
 			continue // comfort noise and unknown payloads are not audio for us
 		}
 		sink := m.audioSink.Load()
-		if sink == nil && m.inTap.Load() == nil {
+		taps := m.inTaps.load()
+		if sink == nil && len(taps) == 0 {
 			continue
 		}
 		n := len(pkt.Payload)
@@ -115,9 +120,7 @@ func (m *mediaPath) readLoop() {
 			pcm = make([]int16, n)
 		}
 		codec.Decode(pcm[:n], pkt.Payload)
-		if tap := m.inTap.Load(); tap != nil {
-			(*tap)(pcm[:n])
-		}
+		runTaps(taps, pcm[:n])
 		if sink != nil {
 			(*sink)(pcm[:n])
 		}
@@ -144,6 +147,7 @@ func (m *mediaPath) infoDigitLoop(digits <-chan rune) {
 // output it is parked (see park). It also enforces the media timeout.
 func (m *mediaPath) pump() {
 	frame := make([]int16, media.FrameSamples)
+	scratch := make([]int16, media.FrameSamples)
 	payload := make([]byte, media.FrameSamples)
 	next := time.Now()
 	timer := time.NewTimer(0)
@@ -156,7 +160,7 @@ func (m *mediaPath) pump() {
 		}
 		m.wakeups.Add(1)
 		m.checkMediaTimeout()
-		if given := m.tick(frame, payload); given != nil {
+		if given := m.tick(frame, scratch, payload); given != nil {
 			if !m.park(given) {
 				return
 			}
@@ -211,9 +215,9 @@ func (m *mediaPath) mediaTimeoutCheckIn() time.Duration {
 	return max(due, media.FrameDuration)
 }
 
-// tick writes one frame of the flow's audio. When a room or a bridge owns the output it writes
-// nothing and returns the channel closed when the output is given back.
-func (m *mediaPath) tick(frame []int16, payload []byte) (given <-chan struct{}) {
+// tick writes one frame of the flow's audio, overlays mixed in. When a room or a bridge owns the
+// output it writes nothing and returns the channel closed when the output is given back.
+func (m *mediaPath) tick(frame, scratch []int16, payload []byte) (given <-chan struct{}) {
 	m.outMu.Lock()
 	defer m.outMu.Unlock()
 	if m.taken {
@@ -249,9 +253,8 @@ func (m *mediaPath) tick(frame []int16, payload []byte) (given <-chan struct{}) 
 	} else {
 		clear(frame)
 	}
-	if tap := m.outTap.Load(); tap != nil {
-		(*tap)(frame)
-	}
+	mixOverlays(m.overlays.load(), frame, scratch, nil, codec)
+	runTaps(m.outTaps.load(), frame)
 	codec.Encode(payload, frame)
 	if err := leg.WriteRTP(payload, codec.PayloadType(), false, samplesIn(payload)); err != nil {
 		m.c.log.Debug("rtp write failed", "err", err)
@@ -399,20 +402,6 @@ func (c *Call) SetDigitSink(sink func(digit rune)) {
 	c.media.digitSink.Store(&sink)
 }
 
-// SetTaps sets observers of received (in) and sent (out) audio, e.g. a session recording; nil
-// removes one. They run on the media goroutines and must not block.
-func (c *Call) SetTaps(in, out func(pcm []int16)) {
-	store := func(p *atomic.Pointer[func([]int16)], f func([]int16)) {
-		if f == nil {
-			p.Store(nil)
-			return
-		}
-		p.Store(&f)
-	}
-	store(&c.media.inTap, in)
-	store(&c.media.outTap, out)
-}
-
 // Output is the call's outgoing audio while a conference room or a Dial bridge owns it. It
 // needs only the leg's media half.
 type Output struct {
@@ -423,7 +412,9 @@ type Output struct {
 	mu      sync.Mutex
 	pending []dtmfSlot // relayed digits, sent in place of audio frames
 
-	tapBuf []int16 // decoded frame for the out tap (one writer at a time)
+	// Buffers for overlays and taps (one writer at a time).
+	pcm, scratch []int16
+	enc          []byte
 }
 
 // TakeOutput hands the call's outgoing audio to the caller (a conference room or a Dial
@@ -452,33 +443,52 @@ func (o *Output) Codec() media.Codec { return o.leg.Codec() }
 
 // WriteFrame sends one encoded frame at once (the owner is the clock): 20 ms from a room, or
 // whatever the other leg's packets carry when a Dial bridge relays them (e.g. 30 ms). The RTP
-// timestamp advances by the frame's samples. While a relayed digit is pending, its RFC 4733
-// packet goes out in the frame's place.
+// timestamp advances by the frame's samples. The call's overlays are mixed in and its sent-audio
+// taps see the result. While a relayed digit is pending, its RFC 4733 packet goes out in the
+// frame's place.
 func (o *Output) WriteFrame(payload []byte) error {
 	if o.released.Load() {
 		return errors.New("output released")
 	}
-	leg := o.leg
 	o.mu.Lock()
 	if len(o.pending) > 0 {
 		p := o.pending[0]
 		o.pending = o.pending[1:]
 		o.mu.Unlock()
-		if p.Pause {
-			return leg.WriteRTP(payload, leg.Codec().PayloadType(), false, samplesIn(payload))
+		if !p.Pause { // a pause slot between digits carries the frame
+			return o.leg.WriteRTP(p.Payload, o.leg.TelephoneEventPT(), p.Marker, p.TSIncrement)
 		}
-		return leg.WriteRTP(p.Payload, leg.TelephoneEventPT(), p.Marker, p.TSIncrement)
+		return o.writeAudio(payload)
 	}
 	o.mu.Unlock()
-	if tap := o.c.media.outTap.Load(); tap != nil {
-		if len(o.tapBuf) < len(payload) {
-			o.tapBuf = make([]int16, len(payload))
+	return o.writeAudio(payload)
+}
+
+// writeAudio sends one audio frame with the overlays mixed in, through the taps. A frame with
+// neither overlay samples nor taps is sent as it is, without decoding.
+func (o *Output) writeAudio(payload []byte) error {
+	leg, m := o.leg, o.c.media
+	codec := leg.Codec()
+	overlays, taps := m.overlays.load(), m.outTaps.load()
+	if len(overlays) > 0 || len(taps) > 0 {
+		n := len(payload)
+		if len(o.pcm) < n {
+			o.pcm, o.scratch, o.enc = make([]int16, n), make([]int16, n), make([]byte, n)
 		}
-		pcm := o.tapBuf[:len(payload)]
-		leg.Codec().Decode(pcm, payload)
-		(*tap)(pcm)
+		pcm := o.pcm[:n]
+		decoded := mixOverlays(overlays, pcm, o.scratch, payload, codec)
+		if decoded {
+			codec.Encode(o.enc[:n], pcm)
+			payload = o.enc[:n]
+		}
+		if len(taps) > 0 {
+			if !decoded {
+				codec.Decode(pcm, payload)
+			}
+			runTaps(taps, pcm)
+		}
 	}
-	return leg.WriteRTP(payload, leg.Codec().PayloadType(), false, samplesIn(payload))
+	return leg.WriteRTP(payload, codec.PayloadType(), false, samplesIn(payload))
 }
 
 // SendDigit queues one RFC 4733 digit for the following frames (used to relay DTMF inside a

@@ -61,10 +61,11 @@ func BenchmarkPumpTick(b *testing.B) {
 	tone := media.ReadAll(media.Tone(440, time.Second, -20), 0)
 	c.media.playing = &playback{src: media.Loop(func() media.Source { return media.NewPCMSource(tone) }, 0), done: make(chan error, 1)}
 	frame := make([]int16, media.FrameSamples)
+	scratch := make([]int16, media.FrameSamples)
 	payload := make([]byte, media.FrameSamples)
 	b.ReportAllocs()
 	for b.Loop() {
-		c.media.tick(frame, payload)
+		c.media.tick(frame, scratch, payload)
 	}
 }
 
@@ -93,6 +94,30 @@ func BenchmarkOutputWriteFrame(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkOutputWriteFrameOverlaid is a room's frame with one overlay playing (decode, mix,
+// encode) and one sent-audio tap.
+func BenchmarkOutputWriteFrameOverlaid(b *testing.B) {
+	c := benchCall(newBenchLeg(0))
+	out, err := c.TakeOutput()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ring := NewAudioRing(media.SampleRate)
+	tone := media.ReadAll(media.Tone(440, time.Second, -20), 0)
+	c.AddOverlay(ring)
+	c.AddTap(TapSent, func([]int16) {})
+	payload := make([]byte, media.FrameSamples)
+	b.ReportAllocs()
+	for b.Loop() {
+		if ring.Len() < media.FrameSamples {
+			ring.Write(tone)
+		}
+		if err := out.WriteFrame(payload); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
