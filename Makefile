@@ -4,7 +4,7 @@ BIN       := bin/parley
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Packages whose concurrency matters most run under the race detector in CI.
-RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/...
+RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/... ./internal/sip/... ./internal/webhook/...
 
 .PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference clean
 
@@ -34,7 +34,7 @@ test: deps-test vet build
 	CGO_ENABLED=1 $(GO) test -count=1 -race -timeout 10m $(RACE_PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/media/... ./internal/conference/... ./internal/vxml/...
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/media/... ./internal/conference/... ./internal/vxml/... ./internal/call/... ./internal/sip/...
 
 # Call set-up rate with SIPp against the built binary (prints a table; see docs/BENCHMARKS.md).
 bench-setup: deps-test

@@ -99,7 +99,7 @@ func TestCallerHangupLeavesNoCallGoroutines(t *testing.T) {
 		leftover = ""
 		for _, g := range strings.Split(buf.String(), "\n\n") {
 			if strings.Contains(g, "internal/call.") || strings.Contains(g, "internal/flow.") ||
-				strings.Contains(g, "internal/sip.(*inbound") || strings.Contains(g, "internal/sip.(*legCore") || strings.Contains(g, "internal/app.(*Server).handleInbound") {
+				strings.Contains(g, "internal/sip.(*inbound") || strings.Contains(g, "internal/sip.(*legCore") || strings.Contains(g, "internal/sip.(*legMedia") || strings.Contains(g, "internal/app.(*Server).handleInbound") {
 				leftover += g + "\n\n"
 			}
 		}

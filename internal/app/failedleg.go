@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
-	"github.com/parley-voice/parley/internal/media"
 )
 
 // notPlacedLeg stands for an API call that could not be placed at all (no route, endpoint not
@@ -25,18 +24,14 @@ func newNotPlacedLeg() *notPlacedLeg {
 
 var errNotPlaced = errors.New("the call was not placed")
 
-func (l *notPlacedLeg) Info() call.LegInfo                         { return l.info }
-func (l *notPlacedLeg) Ring(context.Context) error                 { return nil }
-func (l *notPlacedLeg) EarlyMedia(context.Context) error           { return errNotPlaced }
-func (l *notPlacedLeg) Answer(context.Context) error               { return errNotPlaced }
-func (l *notPlacedLeg) Reject(int, string, ...string) error        { return nil }
-func (l *notPlacedLeg) Hangup(context.Context) error               { return nil }
-func (l *notPlacedLeg) Done() <-chan struct{}                      { return l.done }
-func (l *notPlacedLeg) EndedBy() call.LegEnd                       { return call.EndedLocal }
-func (l *notPlacedLeg) Codec() media.Codec                         { return media.PCMU }
-func (l *notPlacedLeg) TelephoneEventPT() uint8                    { return 0 }
-func (l *notPlacedLeg) RemoteSendsMedia() bool                     { return false }
-func (l *notPlacedLeg) ReadPacket([]byte) (media.Packet, error)    { return media.Packet{}, errNotPlaced }
-func (l *notPlacedLeg) WriteRTP([]byte, uint8, bool, uint32) error { return errNotPlaced }
-func (l *notPlacedLeg) WaitAnswer(context.Context) (int, error)    { return 0, errNotPlaced }
-func (l *notPlacedLeg) Cancel()                                    {}
+func (l *notPlacedLeg) Info() call.LegInfo                      { return l.info }
+func (l *notPlacedLeg) Media() call.LegMedia                    { return nil } // never any media
+func (l *notPlacedLeg) Ring(context.Context) error              { return nil }
+func (l *notPlacedLeg) EarlyMedia(context.Context) error        { return errNotPlaced }
+func (l *notPlacedLeg) Answer(context.Context) error            { return errNotPlaced }
+func (l *notPlacedLeg) Reject(int, string, ...string) error     { return nil }
+func (l *notPlacedLeg) Hangup(context.Context) error            { return nil }
+func (l *notPlacedLeg) Done() <-chan struct{}                   { return l.done }
+func (l *notPlacedLeg) EndedBy() call.LegEnd                    { return call.EndedLocal }
+func (l *notPlacedLeg) WaitAnswer(context.Context) (int, error) { return 0, errNotPlaced }
+func (l *notPlacedLeg) Cancel()                                 {}

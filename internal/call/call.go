@@ -3,7 +3,8 @@
 // of live calls.
 //
 // It must not know about XML documents, conferences, HTTP or SIP messages: signalling is reached
-// only through the Leg interface, and everything above drives a Call through its methods.
+// only through the LegSignalling half of a Leg and RTP only through its LegMedia half, and
+// everything above drives a Call through its methods.
 package call
 
 import (
@@ -90,6 +91,7 @@ type Options struct {
 type Call struct {
 	id   Identity
 	leg  Leg
+	rtp  LegMedia // leg.Media(), or noMedia when the leg has none
 	opts Options
 	log  *slog.Logger
 
@@ -126,9 +128,14 @@ func New(id Identity, leg Leg, opts Options) *Call {
 		logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	rtp := leg.Media()
+	if rtp == nil {
+		rtp = noMedia{}
+	}
 	c := &Call{
 		id:     id,
 		leg:    leg,
+		rtp:    rtp,
 		opts:   opts,
 		log:    logger.With("call_uuid", id.UUID, "sip_call_id", leg.Info().CallID),
 		ctx:    ctx,
@@ -185,8 +192,11 @@ func (c *Call) Outcome() (Outcome, bool) {
 	return *c.outcome, true
 }
 
-// Leg exposes the signalling leg (for components such as the conference that write media).
+// Leg exposes the leg (its signalling, and its media through Leg.Media).
 func (c *Call) Leg() Leg { return c.leg }
+
+// MediaStats is a snapshot of the call's RTP counters.
+func (c *Call) MediaStats() MediaStats { return c.rtp.Stats() }
 
 // Ring sends 180 Ringing on an unanswered inbound call.
 func (c *Call) Ring(ctx context.Context) error {
@@ -300,7 +310,10 @@ func (c *Call) finish(cause Cause, source string, signal func(prev State)) {
 			signal(prev)
 		}
 		c.media.stop()
-		c.log.Info("call ended", "cause", cause.Code, "cause_name", cause.Name, "source", source)
+		st := c.rtp.Stats()
+		c.log.Info("call ended", "cause", cause.Code, "cause_name", cause.Name, "source", source,
+			"rtp_in", st.PacketsIn, "rtp_out", st.PacketsOut, "rtp_lost", st.PacketsLost,
+			"jitter_ms", float64(st.Jitter)/float64(time.Millisecond))
 		close(c.ended)
 	})
 }
@@ -338,5 +351,18 @@ func (c *Call) watchLeg() {
 	c.finish(cause, source, nil)
 }
 
-// AudioFormat reports the negotiated codec.
-func (c *Call) Codec() media.Codec { return c.leg.Codec() }
+// Codec reports the negotiated codec.
+func (c *Call) Codec() media.Codec { return c.rtp.Codec() }
+
+// noMedia is the media half of a leg that has none (Leg.Media returned nil): nothing is read,
+// writes fail, and the media timeout never fires.
+type noMedia struct{}
+
+var errNoMedia = errors.New("the call leg has no media")
+
+func (noMedia) Codec() media.Codec                         { return media.PCMU }
+func (noMedia) TelephoneEventPT() uint8                    { return 0 }
+func (noMedia) RemoteSendsMedia() bool                     { return false }
+func (noMedia) ReadPacket([]byte) (media.Packet, error)    { return media.Packet{}, errNoMedia }
+func (noMedia) WriteRTP([]byte, uint8, bool, uint32) error { return errNoMedia }
+func (noMedia) Stats() MediaStats                          { return MediaStats{} }

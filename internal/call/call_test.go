@@ -3,6 +3,7 @@ package call_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -324,5 +325,105 @@ func TestPartyUser(t *testing.T) {
 		if got := PartyUser(in); got != want {
 			t.Errorf("PartyUser(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestMediaTimeoutFiresOnce(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{MediaTimeout: 40 * time.Millisecond})
+	var fired atomic.Int32
+	OnMediaTimeout(c, func() { fired.Add(1) }) // the call stays up: later ticks must not fire again
+	_ = c.Answer(context.Background())
+	time.Sleep(300 * time.Millisecond)
+	if n := fired.Load(); n != 1 {
+		t.Fatalf("media timeout fired %d times, want once", n)
+	}
+}
+
+func TestMediaTimeoutWhileOutputTaken(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{MediaTimeout: 80 * time.Millisecond})
+	_ = c.Answer(context.Background())
+	out, err := c.TakeOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	select {
+	case <-c.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("no media timeout while a room owned the output")
+	}
+	if o, _ := c.Outcome(); o.Cause != CauseMediaTimeout {
+		t.Fatalf("cause %v, want media timeout", o.Cause)
+	}
+}
+
+func TestPumpParkedWhileOutputTaken(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	time.Sleep(60 * time.Millisecond)
+	out, err := c.TakeOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond) // the tick in flight, if any
+	before := PumpWakeups(c)
+	time.Sleep(200 * time.Millisecond)
+	if n := PumpWakeups(c) - before; n > 0 {
+		t.Fatalf("pump woke %d times in 200 ms while the output was taken", n)
+	}
+	n := len(leg.Written())
+	out.Release()
+	time.Sleep(100 * time.Millisecond)
+	if PumpWakeups(c) < before+3 || len(leg.Written()) < n+3 {
+		t.Fatal("pump not resumed after release")
+	}
+}
+
+func TestOutputTimestampFollowsFrameLength(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	out, err := c.TakeOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	var tapped []int
+	c.SetTaps(nil, func(pcm []int16) { tapped = append(tapped, len(pcm)) })
+	n := len(leg.Written())
+	for _, size := range []int{160, 240, 80} { // 20, 30 and 10 ms packets relayed by a bridge
+		if err := out.WriteFrame(make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := leg.Written()[n:]
+	if len(got) != 3 {
+		t.Fatalf("%d packets written, want 3", len(got))
+	}
+	for i, want := range []uint32{160, 240, 80} {
+		if got[i].TSIncrement != want {
+			t.Errorf("packet %d of %d bytes advanced the timestamp by %d, want %d", i, len(got[i].Payload), got[i].TSIncrement, want)
+		}
+	}
+	if len(tapped) != 3 || tapped[1] != 240 {
+		t.Errorf("out tap saw frames of %v samples, want [160 240 80]", tapped)
+	}
+}
+
+func TestMediaStatsOfTheLeg(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	leg.ReceiveAudio(make([]int16, media.FrameSamples))
+	deadline := time.Now().Add(time.Second)
+	for c.MediaStats().PacketsIn == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := c.MediaStats()
+	if st.PacketsIn != 1 || st.BytesIn != media.FrameSamples || st.PacketsOut == 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

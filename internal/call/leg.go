@@ -8,11 +8,26 @@ import (
 	"github.com/parley-voice/parley/internal/media"
 )
 
-// Leg is the signalling and media of one SIP call leg. The SIP layer implements it; everything
-// above talks to a call only through this interface, so the SIP/RTP stack can be replaced.
+// Leg is one SIP call leg: its signalling (this interface) and, through Media, its RTP. The SIP
+// layer implements it; everything above talks to a call only through these interfaces, so the
+// SIP/RTP stack can be replaced. The split follows diago's DialogSession / DialogMedia:
+// components that only move audio (a call's Output, a conference room, the Dial relay) need the
+// media half alone.
 //
 // Methods are safe for concurrent use unless said otherwise.
 type Leg interface {
+	LegSignalling
+	// Media is the leg's media half. It is nil for a leg that never had and never will have
+	// media (a call that could not be placed); otherwise the same value every time, usable once
+	// EarlyMedia or Answer succeeded (or the far end sent SDP, for an outbound leg).
+	Media() LegMedia
+}
+
+// LegSignalling is the SIP dialog of a leg: answering, refusing and ending it, and what it
+// says about the parties. Re-INVITEs (hold, new address or codec) are answered by the SIP
+// layer itself and only show in the media half; DTMF sent as SIP INFO is reached through the
+// optional InfoDigitSource and InfoDigitSender.
+type LegSignalling interface {
 	// Info describes the leg as signalling saw it.
 	Info() LegInfo
 
@@ -36,7 +51,11 @@ type Leg interface {
 	Done() <-chan struct{}
 	// EndedBy says who ended the leg; valid after Done is closed.
 	EndedBy() LegEnd
+}
 
+// LegMedia is the RTP of a leg: packets in and out, what was negotiated for them, and counters.
+// It knows nothing of SIP dialogs.
+type LegMedia interface {
 	// Codec is the negotiated audio codec; valid after EarlyMedia or Answer.
 	Codec() media.Codec
 	// TelephoneEventPT is the negotiated RFC 4733 payload type, 0 when not negotiated.
@@ -50,9 +69,28 @@ type Leg interface {
 	// may read.
 	ReadPacket(buf []byte) (media.Packet, error)
 	// WriteRTP sends one RTP packet at once, without pacing: the caller is the clock.
-	// tsIncrement is added to the RTP timestamp after the packet (160 for a 20 ms audio frame,
-	// 0 for all but the last packet of an RFC 4733 event). Only one goroutine writes at a time.
+	// tsIncrement is added to the RTP timestamp after the packet (the number of samples for
+	// an audio frame, 160 for 20 ms at 8 kHz; 0 for all but the last packet of an RFC 4733
+	// event). Only one goroutine writes at a time.
 	WriteRTP(payload []byte, payloadType uint8, marker bool, tsIncrement uint32) error
+
+	// Stats is a snapshot of the media counters. Cheap and lock-free: it may be called at
+	// any time from any goroutine.
+	Stats() MediaStats
+}
+
+// MediaStats counts a leg's RTP since media started (the shape of livekit/sip's PortStats:
+// plain counters, kept with atomics so the packet path takes no lock).
+type MediaStats struct {
+	PacketsIn  uint64 // valid RTP packets received (audio and telephone-event)
+	BytesIn    uint64 // their payload bytes
+	PacketsOut uint64 // RTP packets sent to the network (not those dropped while the peer is on hold)
+	BytesOut   uint64 // their payload bytes
+	// PacketsLost is how many packets the far end's sequence numbers say never arrived
+	// (gaps; a packet arriving late takes its loss back).
+	PacketsLost uint64
+	// Jitter is the RFC 3550 §6.4.1 interarrival jitter estimate of received audio.
+	Jitter time.Duration
 }
 
 // InfoDigitSource is implemented by legs that can receive DTMF as SIP INFO

@@ -11,27 +11,38 @@ import (
 	"github.com/parley-voice/parley/internal/media"
 )
 
-// mediaPath owns a call's RTP: one goroutine reads every received packet and hands audio and
-// digits to whoever listens now; another (the pump) is the clock of outgoing audio while the
-// flow owns it. A conference takes the output over with TakeOutput and gives it back.
+// mediaPath owns a call's RTP (the leg's media half only): one goroutine reads every received
+// packet and hands audio and digits to whoever listens now; another (the pump) is the clock of
+// outgoing audio while the flow owns it. A conference or a Dial bridge takes the output over
+// with TakeOutput and gives it back; meanwhile the pump is parked.
 type mediaPath struct {
-	c *Call
+	c   *Call
+	leg LegMedia
 
 	startOnce sync.Once
 	stopOnce  sync.Once
 	stopped   chan struct{}
 
-	lastRx atomic.Int64 // unix nanos of the last received packet
+	lastRx   atomic.Int64  // unix nanos of the last received packet
+	timedOut atomic.Bool   // the media timeout fired (it hangs up once)
+	wakeups  atomic.Uint64 // pump wake-ups, for tests of parking
+	// onMediaTimeout ends the call when the media timeout fires (tests observe it instead).
+	onMediaTimeout func()
 
 	audioSink atomic.Pointer[func([]int16)]
 	digitSink atomic.Pointer[func(rune)]
-	// Taps see audio in each direction whoever owns it (session recordings).
-	inTap  atomic.Pointer[func([]int16)]
-	outTap atomic.Pointer[func([]int16)]
+	// Taps see audio in each direction and overlays are mixed into what is sent, whoever owns
+	// the output (taps.go).
+	inTaps    cowList[func([]int16)]
+	outTaps   cowList[func([]int16)]
+	overlays  cowList[OverlaySource]
+	recTapsMu sync.Mutex
+	recTaps   []func() // removers of the session recording's taps (SetTaps)
 
 	// outMu guards the output state below and serialises writes to the leg.
 	outMu    sync.Mutex
 	taken    bool
+	given    chan struct{} // while taken: closed when the output is given back
 	playing  *playback
 	digits   []dtmfSlot    // pending RFC 4733 packets, one per tick
 	digitsCh chan struct{} // closed when the pending digits are sent
@@ -43,7 +54,8 @@ type playback struct {
 }
 
 func newMediaPath(c *Call) *mediaPath {
-	return &mediaPath{c: c, stopped: make(chan struct{})}
+	return &mediaPath{c: c, leg: c.rtp, stopped: make(chan struct{}),
+		onMediaTimeout: func() { go c.Hangup(CauseMediaTimeout, SourceVobiz, 0) }}
 }
 
 func (m *mediaPath) start() {
@@ -77,12 +89,12 @@ func (m *mediaPath) readLoop() {
 	pcm := make([]int16, media.FrameSamples)
 	var dtmf *media.DTMFDetector
 	for {
-		pkt, err := m.c.leg.ReadPacket(buf)
+		pkt, err := m.leg.ReadPacket(buf)
 		if err != nil {
 			return
 		}
 		m.lastRx.Store(time.Now().UnixNano())
-		if te := m.c.leg.TelephoneEventPT(); te != 0 && pkt.PayloadType == te {
+		if te := m.leg.TelephoneEventPT(); te != 0 && pkt.PayloadType == te {
 			if dtmf == nil {
 				dtmf = media.NewDTMFDetector(te)
 			}
@@ -99,7 +111,8 @@ func (m *mediaPath) readLoop() {
 			continue // comfort noise and unknown payloads are not audio for us
 		}
 		sink := m.audioSink.Load()
-		if sink == nil && m.inTap.Load() == nil {
+		taps := m.inTaps.load()
+		if sink == nil && len(taps) == 0 {
 			continue
 		}
 		n := len(pkt.Payload)
@@ -107,9 +120,7 @@ func (m *mediaPath) readLoop() {
 			pcm = make([]int16, n)
 		}
 		codec.Decode(pcm[:n], pkt.Payload)
-		if tap := m.inTap.Load(); tap != nil {
-			(*tap)(pcm[:n])
-		}
+		runTaps(taps, pcm[:n])
 		if sink != nil {
 			(*sink)(pcm[:n])
 		}
@@ -132,9 +143,11 @@ func (m *mediaPath) infoDigitLoop(digits <-chan rune) {
 }
 
 // pump is the clock of outgoing audio while the flow owns it: every 20 ms it writes one frame of
-// the current playback, a pending DTMF packet, or silence. It also enforces the media timeout.
+// the current playback, a pending DTMF packet, or silence. While a room or a bridge owns the
+// output it is parked (see park). It also enforces the media timeout.
 func (m *mediaPath) pump() {
 	frame := make([]int16, media.FrameSamples)
+	scratch := make([]int16, media.FrameSamples)
 	payload := make([]byte, media.FrameSamples)
 	next := time.Now()
 	timer := time.NewTimer(0)
@@ -145,8 +158,16 @@ func (m *mediaPath) pump() {
 			return
 		case <-timer.C:
 		}
-		m.tick(frame, payload)
+		m.wakeups.Add(1)
 		m.checkMediaTimeout()
+		if given := m.tick(frame, scratch, payload); given != nil {
+			if !m.park(given) {
+				return
+			}
+			next = time.Now() // the owner was the clock meanwhile: start a fresh one
+			timer.Reset(0)
+			continue
+		}
 		next = next.Add(media.FrameDuration)
 		wait := time.Until(next)
 		if wait < -200*time.Millisecond {
@@ -158,13 +179,51 @@ func (m *mediaPath) pump() {
 	}
 }
 
-func (m *mediaPath) tick(frame []int16, payload []byte) {
+// park blocks the pump until the output is given back (true) or the call's media stops
+// (false). It wakes meanwhile only when the media timeout may be due.
+func (m *mediaPath) park(given <-chan struct{}) bool {
+	timer := time.NewTimer(m.mediaTimeoutCheckIn())
+	defer timer.Stop()
+	for {
+		select {
+		case <-m.stopped:
+			return false
+		case <-given:
+			return true
+		case <-timer.C:
+			m.wakeups.Add(1)
+			m.checkMediaTimeout()
+			timer.Reset(m.mediaTimeoutCheckIn())
+		}
+	}
+}
+
+// parkedRecheck is how often a parked pump looks again at a media timeout that cannot fire now
+// (not answered, peer on hold); a re-INVITE may change that.
+const parkedRecheck = time.Second
+
+// mediaTimeoutCheckIn is how long a parked pump may sleep before the media timeout could be due.
+func (m *mediaPath) mediaTimeoutCheckIn() time.Duration {
+	limit := m.c.opts.MediaTimeout
+	if limit <= 0 || m.timedOut.Load() {
+		return time.Hour // never due: the owner's release wakes the pump
+	}
+	if !m.c.IsAnswered() || !m.leg.RemoteSendsMedia() {
+		return parkedRecheck
+	}
+	due := time.Until(time.Unix(0, m.lastRx.Load()).Add(limit))
+	return max(due, media.FrameDuration)
+}
+
+// tick writes one frame of the flow's audio, overlays mixed in. When a room or a bridge owns the
+// output it writes nothing and returns the channel closed when the output is given back.
+func (m *mediaPath) tick(frame, scratch []int16, payload []byte) (given <-chan struct{}) {
 	m.outMu.Lock()
 	defer m.outMu.Unlock()
 	if m.taken {
-		return
+		return m.given
 	}
-	leg := m.c.leg
+	leg := m.leg
 	if len(m.digits) > 0 {
 		p := m.digits[0]
 		m.digits = m.digits[1:]
@@ -176,7 +235,7 @@ func (m *mediaPath) tick(frame []int16, payload []byte) {
 			if err := leg.WriteRTP(p.Payload, leg.TelephoneEventPT(), p.Marker, p.TSIncrement); err != nil {
 				m.c.log.Debug("rtp write failed", "err", err)
 			}
-			return
+			return nil
 		}
 		// A pause slot between digits carries ordinary audio.
 	}
@@ -194,23 +253,28 @@ func (m *mediaPath) tick(frame []int16, payload []byte) {
 	} else {
 		clear(frame)
 	}
-	if tap := m.outTap.Load(); tap != nil {
-		(*tap)(frame)
-	}
+	mixOverlays(m.overlays.load(), frame, scratch, nil, codec)
+	runTaps(m.outTaps.load(), frame)
 	codec.Encode(payload, frame)
-	if err := leg.WriteRTP(payload, codec.PayloadType(), false, media.FrameSamples); err != nil {
+	if err := leg.WriteRTP(payload, codec.PayloadType(), false, samplesIn(payload)); err != nil {
 		m.c.log.Debug("rtp write failed", "err", err)
 	}
+	return nil
 }
 
+// samplesIn is how many samples an encoded G.711 payload carries (one byte each): what the RTP
+// timestamp advances by after it.
+func samplesIn(payload []byte) uint32 { return uint32(len(payload)) }
+
+// checkMediaTimeout hangs up, once, an answered call that has received no RTP for too long.
 func (m *mediaPath) checkMediaTimeout() {
 	limit := m.c.opts.MediaTimeout
-	if limit <= 0 || !m.c.IsAnswered() || !m.c.leg.RemoteSendsMedia() {
+	if limit <= 0 || m.timedOut.Load() || !m.c.IsAnswered() || !m.leg.RemoteSendsMedia() {
 		return
 	}
-	if time.Since(time.Unix(0, m.lastRx.Load())) > limit {
+	if time.Since(time.Unix(0, m.lastRx.Load())) > limit && !m.timedOut.Swap(true) {
 		m.c.log.Warn("no RTP received: media timeout", "timeout", limit)
-		go m.c.Hangup(CauseMediaTimeout, SourceVobiz, 0)
+		m.onMediaTimeout()
 	}
 }
 
@@ -257,7 +321,7 @@ func (c *Call) SendDigits(ctx context.Context, digits string, wait bool) error {
 	if c.State() == Ended {
 		return ErrEnded
 	}
-	if c.leg.TelephoneEventPT() == 0 {
+	if c.rtp.TelephoneEventPT() == 0 {
 		sender, ok := c.leg.(InfoDigitSender)
 		if !ok {
 			return errors.New("the far end did not negotiate telephone-event")
@@ -338,33 +402,23 @@ func (c *Call) SetDigitSink(sink func(digit rune)) {
 	c.media.digitSink.Store(&sink)
 }
 
-// SetTaps sets observers of received (in) and sent (out) audio, e.g. a session recording; nil
-// removes one. They run on the media goroutines and must not block.
-func (c *Call) SetTaps(in, out func(pcm []int16)) {
-	store := func(p *atomic.Pointer[func([]int16)], f func([]int16)) {
-		if f == nil {
-			p.Store(nil)
-			return
-		}
-		p.Store(&f)
-	}
-	store(&c.media.inTap, in)
-	store(&c.media.outTap, out)
-}
-
-// Output is the call's outgoing audio while a conference owns it.
+// Output is the call's outgoing audio while a conference room or a Dial bridge owns it. It
+// needs only the leg's media half.
 type Output struct {
 	c        *Call
+	leg      LegMedia
 	released atomic.Bool
 
 	mu      sync.Mutex
 	pending []dtmfSlot // relayed digits, sent in place of audio frames
 
-	tapBuf [media.FrameSamples]int16 // decoded frame for the out tap (one writer at a time)
+	// Buffers for overlays and taps (one writer at a time).
+	pcm, scratch []int16
+	enc          []byte
 }
 
-// TakeOutput hands the call's outgoing audio to the caller (a conference room): the pump stops
-// writing until Release. Any playback in progress is interrupted.
+// TakeOutput hands the call's outgoing audio to the caller (a conference room or a Dial
+// bridge): the pump is parked until Release. Any playback in progress is interrupted.
 func (c *Call) TakeOutput() (*Output, error) {
 	if c.State() == Ended {
 		return nil, ErrEnded
@@ -376,46 +430,71 @@ func (c *Call) TakeOutput() (*Output, error) {
 		return nil, errors.New("call audio is already owned by a conference")
 	}
 	m.taken = true
+	m.given = make(chan struct{})
 	if m.playing != nil {
 		m.playing.done <- context.Canceled
 		m.playing = nil
 	}
-	return &Output{c: c}, nil
+	return &Output{c: c, leg: c.rtp}, nil
 }
 
 // Codec of the call.
-func (o *Output) Codec() media.Codec { return o.c.leg.Codec() }
+func (o *Output) Codec() media.Codec { return o.leg.Codec() }
 
-// WriteFrame sends one encoded 20 ms frame at once (the room's ticker is the clock). While a
-// relayed digit is pending, its RFC 4733 packet goes out in the frame's place.
+// WriteFrame sends one encoded frame at once (the owner is the clock): 20 ms from a room, or
+// whatever the other leg's packets carry when a Dial bridge relays them (e.g. 30 ms). The RTP
+// timestamp advances by the frame's samples. The call's overlays are mixed in and its sent-audio
+// taps see the result. While a relayed digit is pending, its RFC 4733 packet goes out in the
+// frame's place.
 func (o *Output) WriteFrame(payload []byte) error {
 	if o.released.Load() {
 		return errors.New("output released")
 	}
-	leg := o.c.leg
 	o.mu.Lock()
 	if len(o.pending) > 0 {
 		p := o.pending[0]
 		o.pending = o.pending[1:]
 		o.mu.Unlock()
-		if p.Pause {
-			return leg.WriteRTP(payload, leg.Codec().PayloadType(), false, media.FrameSamples)
+		if !p.Pause { // a pause slot between digits carries the frame
+			return o.leg.WriteRTP(p.Payload, o.leg.TelephoneEventPT(), p.Marker, p.TSIncrement)
 		}
-		return leg.WriteRTP(p.Payload, leg.TelephoneEventPT(), p.Marker, p.TSIncrement)
+		return o.writeAudio(payload)
 	}
 	o.mu.Unlock()
-	if tap := o.c.media.outTap.Load(); tap != nil {
-		pcm := o.tapBuf[:min(len(payload), len(o.tapBuf))]
-		leg.Codec().Decode(pcm, payload)
-		(*tap)(pcm)
+	return o.writeAudio(payload)
+}
+
+// writeAudio sends one audio frame with the overlays mixed in, through the taps. A frame with
+// neither overlay samples nor taps is sent as it is, without decoding.
+func (o *Output) writeAudio(payload []byte) error {
+	leg, m := o.leg, o.c.media
+	codec := leg.Codec()
+	overlays, taps := m.overlays.load(), m.outTaps.load()
+	if len(overlays) > 0 || len(taps) > 0 {
+		n := len(payload)
+		if len(o.pcm) < n {
+			o.pcm, o.scratch, o.enc = make([]int16, n), make([]int16, n), make([]byte, n)
+		}
+		pcm := o.pcm[:n]
+		decoded := mixOverlays(overlays, pcm, o.scratch, payload, codec)
+		if decoded {
+			codec.Encode(o.enc[:n], pcm)
+			payload = o.enc[:n]
+		}
+		if len(taps) > 0 {
+			if !decoded {
+				codec.Decode(pcm, payload)
+			}
+			runTaps(taps, pcm)
+		}
 	}
-	return leg.WriteRTP(payload, leg.Codec().PayloadType(), false, media.FrameSamples)
+	return leg.WriteRTP(payload, codec.PayloadType(), false, samplesIn(payload))
 }
 
 // SendDigit queues one RFC 4733 digit for the following frames (used to relay DTMF inside a
 // room). Legs without telephone-event drop it.
 func (o *Output) SendDigit(digit rune) error {
-	if o.c.leg.TelephoneEventPT() == 0 {
+	if o.leg.TelephoneEventPT() == 0 {
 		return nil
 	}
 	pkts, err := dtmfTrain(string(digit))
@@ -436,5 +515,7 @@ func (o *Output) Release() {
 	m := o.c.media
 	m.outMu.Lock()
 	m.taken = false
+	close(m.given)
+	m.given = nil
 	m.outMu.Unlock()
 }

@@ -108,8 +108,8 @@ func playTone(leg call.Leg, freq float64, stop <-chan struct{}) {
 		case <-tk.C:
 		}
 		src.ReadFrame(pcm)
-		leg.Codec().Encode(buf, pcm)
-		if err := leg.WriteRTP(buf, leg.Codec().PayloadType(), first, media.FrameSamples); err != nil {
+		leg.Media().Codec().Encode(buf, pcm)
+		if err := leg.Media().WriteRTP(buf, leg.Media().Codec().PayloadType(), first, media.FrameSamples); err != nil {
 			return
 		}
 		first = false
@@ -126,7 +126,7 @@ type collector struct {
 func (c *collector) run(leg call.Leg) {
 	buf := make([]byte, 1500)
 	for {
-		p, err := leg.ReadPacket(buf)
+		p, err := leg.Media().ReadPacket(buf)
 		if err != nil {
 			return
 		}
@@ -278,9 +278,12 @@ func exchangeTones(t *testing.T, leg call.Leg, far *siptest.Call) []siptest.Fram
 	go col.run(leg)
 	playToneFor(leg, 1000, 1200*time.Millisecond)
 
-	got, _ := col.snapshot()
+	got, pkts := col.snapshot()
 	if len(got) < 30*160 {
 		t.Fatalf("leg received %d samples, want about 1 s", len(got))
+	}
+	if st := leg.Media().Stats(); st.PacketsIn < uint64(len(pkts)) || st.BytesIn < uint64(len(got)) || st.PacketsOut < 30 || st.BytesOut < 30*160 {
+		t.Errorf("media stats %+v after %d packets received", st, len(pkts))
 	}
 	if p400, p1000 := goertzel(got, 400), goertzel(got, 1000); p400 < 100*p1000 || p400 < 1e5 {
 		t.Errorf("our side: 400 Hz power %.0f, 1000 Hz %.0f", p400, p1000)

@@ -132,7 +132,7 @@ func TestSendInfoDigitInbound(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitClosed(t, cl.Answered(), "answer")
-			if pt := leg.TelephoneEventPT(); pt != 0 {
+			if pt := leg.Media().TelephoneEventPT(); pt != 0 {
 				t.Fatalf("telephone-event PT %d negotiated with a caller that offered none", pt)
 			}
 			for _, d := range "5#a" {
@@ -195,7 +195,7 @@ func TestSendInfoDigitOutbound(t *testing.T) {
 	if st, err := waitAnswer(t, leg, 5*time.Second); st != 200 || err != nil {
 		t.Fatalf("WaitAnswer = %d, %v", st, err)
 	}
-	if pt := leg.TelephoneEventPT(); pt != 0 {
+	if pt := leg.Media().TelephoneEventPT(); pt != 0 {
 		t.Fatalf("telephone-event PT %d negotiated with a phone that accepts none", pt)
 	}
 	for _, d := range "5*9" {

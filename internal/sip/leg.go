@@ -141,7 +141,7 @@ func (l *inboundLeg) watchDialog() {
 
 // ensureMediaLocked opens the RTP socket and builds our SDP answer once.
 func (l *inboundLeg) ensureMediaLocked() error {
-	if l.rtp.Load() != nil {
+	if l.media.rtp.Load() != nil {
 		return nil
 	}
 	conn, err := l.srv.ports.listen(l.srv.bindIP)

@@ -17,9 +17,8 @@ import (
 	"github.com/parley-voice/parley/internal/media"
 )
 
-// legCore is what inbound and outbound legs share: the RTP stream and the negotiated media,
-// the end of the leg, and the answer to a re-INVITE. Each leg type embeds it and adds its
-// own signalling.
+// legCore is what inbound and outbound legs share: the media half (call.LegMedia), the end of
+// the leg, and the answer to a re-INVITE. Each leg type embeds it and adds its own signalling.
 type legCore struct {
 	srv     *Server
 	log     *slog.Logger
@@ -32,13 +31,9 @@ type legCore struct {
 	sdpVer  uint64
 	endedBy call.LegEnd
 
-	rtp         atomic.Pointer[rtpStream]
-	tePT        atomic.Uint32
-	remoteSends atomic.Bool
-
-	mediaReady chan struct{} // closed once rtp is set
-	done       chan struct{}
-	endOnce    sync.Once
+	media   legMedia
+	done    chan struct{}
+	endOnce sync.Once
 
 	infoDigits chan rune // DTMF received as SIP INFO
 }
@@ -47,9 +42,14 @@ type legCore struct {
 const infoDigitQueue = 32
 
 func newLegCore(s *Server, log *slog.Logger, localIP netip.Addr) legCore {
-	return legCore{srv: s, log: log, localIP: localIP, mediaReady: make(chan struct{}), done: make(chan struct{}),
+	done := make(chan struct{})
+	return legCore{srv: s, log: log, localIP: localIP, done: done,
+		media:      legMedia{ready: make(chan struct{}), ended: done},
 		infoDigits: make(chan rune, infoDigitQueue)}
 }
+
+// Media implements call.Leg: the leg's media half.
+func (c *legCore) Media() call.LegMedia { return &c.media }
 
 // InfoDigits implements call.InfoDigitSource: digits the far end sent as SIP INFO.
 func (c *legCore) InfoDigits() <-chan rune { return c.infoDigits }
@@ -67,16 +67,17 @@ func (c *legCore) handleInfoDigit(d rune) {
 func (c *legCore) startMedia(r *rtpStream) {
 	c.sessID = uint64(rand.Uint32())
 	c.sdpVer = c.sessID
-	c.rtp.Store(r)
-	close(c.mediaReady)
+	c.media.rtp.Store(r)
+	close(c.media.ready)
 }
 
 // applyNegotiatedLocked takes a negotiated remote SDP for our media.
 func (c *legCore) applyNegotiatedLocked(n negotiated) {
 	c.neg = n
-	c.tePT.Store(uint32(n.tePT))
-	c.remoteSends.Store(n.dir == dirSendRecv && n.remote.Addr().IsValid() && !n.remote.Addr().IsUnspecified())
-	if r := c.rtp.Load(); r != nil {
+	c.media.codec.Store(uint32(n.codec))
+	c.media.tePT.Store(uint32(n.tePT))
+	c.media.remoteSends.Store(n.dir == dirSendRecv && n.remote.Addr().IsValid() && !n.remote.Addr().IsUnspecified())
+	if r := c.media.rtp.Load(); r != nil {
 		r.setRemote(n.remote, remoteAcceptsMedia(n.dir))
 	}
 }
@@ -85,7 +86,7 @@ func remoteAcceptsMedia(dir string) bool { return dir == dirSendRecv || dir == d
 
 // answerSDPLocked is our SDP answer to the negotiated offer, with the current version.
 func (c *legCore) answerSDPLocked() []byte {
-	return buildSDP(c.sessID, c.sdpVer, c.localIP, c.rtp.Load().localPort(), c.neg.codec, c.neg.tePT,
+	return buildSDP(c.sessID, c.sdpVer, c.localIP, c.media.rtp.Load().localPort(), c.neg.codec, c.neg.tePT,
 		answerDir(c.neg.dir), c.neg.offered, c.neg.mIndex)
 }
 
@@ -100,7 +101,7 @@ func (c *legCore) finish(by call.LegEnd, setState func()) bool {
 		setState()
 		c.mu.Unlock()
 		close(c.done)
-		if r := c.rtp.Load(); r != nil {
+		if r := c.media.rtp.Load(); r != nil {
 			_ = r.close()
 		}
 		c.log.Debug("call leg ended", "ended_by", int(by))
@@ -128,28 +129,39 @@ func (c *legCore) EndedBy() call.LegEnd {
 	return c.endedBy
 }
 
-func (c *legCore) Codec() media.Codec {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.neg.codec
+// legMedia is a leg's media half (call.LegMedia): its RTP stream and what was negotiated for
+// it. Signalling sets it up (startMedia, applyNegotiatedLocked); of the dialog it knows only
+// whether the leg has ended. Everything here is atomic: no lock on the packet path.
+type legMedia struct {
+	rtp         atomic.Pointer[rtpStream]
+	codec       atomic.Uint32
+	tePT        atomic.Uint32
+	remoteSends atomic.Bool
+
+	ready chan struct{}   // closed once rtp is set
+	ended <-chan struct{} // the leg's Done
 }
 
-func (c *legCore) TelephoneEventPT() uint8 { return uint8(c.tePT.Load()) }
+var _ call.LegMedia = (*legMedia)(nil)
 
-func (c *legCore) RemoteSendsMedia() bool { return c.remoteSends.Load() }
+func (m *legMedia) Codec() media.Codec { return media.Codec(m.codec.Load()) }
 
-func (c *legCore) ReadPacket(buf []byte) (media.Packet, error) {
+func (m *legMedia) TelephoneEventPT() uint8 { return uint8(m.tePT.Load()) }
+
+func (m *legMedia) RemoteSendsMedia() bool { return m.remoteSends.Load() }
+
+func (m *legMedia) ReadPacket(buf []byte) (media.Packet, error) {
 	select {
-	case <-c.mediaReady:
-	case <-c.done:
+	case <-m.ready:
+	case <-m.ended:
 		return media.Packet{}, ErrLegEnded
 	}
-	if c.ended() {
+	if isClosed(m.ended) {
 		return media.Packet{}, ErrLegEnded
 	}
-	p, err := c.rtp.Load().read(buf)
+	p, err := m.rtp.Load().read(buf)
 	if err != nil {
-		if c.ended() {
+		if isClosed(m.ended) {
 			return p, ErrLegEnded
 		}
 		return p, fmt.Errorf("reading RTP: %w", err)
@@ -158,18 +170,26 @@ func (c *legCore) ReadPacket(buf []byte) (media.Packet, error) {
 }
 
 // WriteRTP sends a packet at once; while the far end does not want media it is dropped.
-func (c *legCore) WriteRTP(payload []byte, payloadType uint8, marker bool, tsIncrement uint32) error {
-	r := c.rtp.Load()
+func (m *legMedia) WriteRTP(payload []byte, payloadType uint8, marker bool, tsIncrement uint32) error {
+	r := m.rtp.Load()
 	if r == nil {
 		return errNoMedia
 	}
-	if c.ended() {
+	if isClosed(m.ended) {
 		return ErrLegEnded
 	}
 	if err := r.write(payload, payloadType, marker, tsIncrement); err != nil {
 		return fmt.Errorf("sending RTP: %w", err)
 	}
 	return nil
+}
+
+// Stats implements call.LegMedia; zero before media started.
+func (m *legMedia) Stats() call.MediaStats {
+	if r := m.rtp.Load(); r != nil {
+		return r.stats.snapshot()
+	}
+	return call.MediaStats{}
 }
 
 // byeBriefly runs sendBye and waits only a moment: the BYE is on the wire quickly, and

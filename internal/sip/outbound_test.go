@@ -45,8 +45,8 @@ func TestDialAnsweredAudioBothWays(t *testing.T) {
 			if info.Inbound || info.ToUser != "bob" || info.FromUser != "+14155550100" || info.CallID == "" || info.CustomHeaders["X-PH-Account"] != "acme" {
 				t.Errorf("leg info %+v", info)
 			}
-			if leg.Codec() != media.PCMU || leg.TelephoneEventPT() == 0 || !leg.RemoteSendsMedia() {
-				t.Fatalf("codec %v te %d sends %v", leg.Codec(), leg.TelephoneEventPT(), leg.RemoteSendsMedia())
+			if leg.Media().Codec() != media.PCMU || leg.Media().TelephoneEventPT() == 0 || !leg.Media().RemoteSendsMedia() {
+				t.Fatalf("codec %v te %d sends %v", leg.Media().Codec(), leg.Media().TelephoneEventPT(), leg.Media().RemoteSendsMedia())
 			}
 			waitClosed(t, in.Answered(), "phone answered")
 			exchangeTones(t, leg, in)
@@ -72,7 +72,7 @@ func TestDialAnsweredAudioBothWays(t *testing.T) {
 					t.Errorf("EndedBy = %v, want local", leg.EndedBy())
 				}
 			}
-			if _, err := leg.ReadPacket(make([]byte, 1500)); err == nil {
+			if _, err := leg.Media().ReadPacket(make([]byte, 1500)); err == nil {
 				t.Error("ReadPacket after end should fail")
 			}
 		})

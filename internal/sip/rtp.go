@@ -9,7 +9,9 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/media"
 )
 
@@ -128,6 +130,9 @@ type rtpStream struct {
 	// sendOK is false while the peer said it does not want media (sendonly, inactive, c=0.0.0.0).
 	sendOK atomic.Bool
 
+	stats rtpStats
+	rx    rxTracker // owned by the one reader
+
 	// Write side. The call.Leg contract allows one writer at a time; the mutex (uncontended,
 	// ~20 ns) keeps a sloppy hand-over between two owners from corrupting seq/timestamp.
 	wmu  sync.Mutex
@@ -164,6 +169,7 @@ func (s *rtpStream) read(buf []byte) (media.Packet, error) {
 		if parseRTP(buf[:n], &p) != nil {
 			continue
 		}
+		s.rx.received(&p, time.Now(), &s.stats)
 		if !s.latched.Load() {
 			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 			if cur := s.remote.Load(); cur == nil || *cur != from {
@@ -190,8 +196,105 @@ func (s *rtpStream) write(payload []byte, pt uint8, marker bool, tsInc uint32) e
 		return nil // the peer does not want media now: drop quietly, keep the clock running
 	}
 	n := copy(s.wbuf[rtpHeaderLen:], payload)
-	_, err := s.conn.WriteToUDPAddrPort(s.wbuf[:rtpHeaderLen+n], *dst)
-	return err
+	if _, err := s.conn.WriteToUDPAddrPort(s.wbuf[:rtpHeaderLen+n], *dst); err != nil {
+		return err
+	}
+	s.stats.packetsOut.Add(1)
+	s.stats.bytesOut.Add(uint64(n))
+	return nil
 }
 
 func (s *rtpStream) close() error { return s.conn.Close() }
+
+// rtpStats are a stream's counters (call.MediaStats). They are atomics so that Stats, called
+// from anywhere, never makes the packet path take a lock.
+type rtpStats struct {
+	packetsIn, bytesIn   atomic.Uint64
+	packetsOut, bytesOut atomic.Uint64
+	lost                 atomic.Uint64
+	jitter               atomic.Uint64 // RFC 3550 estimate, in 8 kHz timestamp units
+}
+
+func (s *rtpStats) snapshot() call.MediaStats {
+	return call.MediaStats{
+		PacketsIn:   s.packetsIn.Load(),
+		BytesIn:     s.bytesIn.Load(),
+		PacketsOut:  s.packetsOut.Load(),
+		BytesOut:    s.bytesOut.Load(),
+		PacketsLost: s.lost.Load(),
+		Jitter:      time.Duration(s.jitter.Load()) * sampleDuration,
+	}
+}
+
+// sampleDuration is one timestamp unit of the 8 kHz clock of G.711 and telephone-event.
+const sampleDuration = time.Second / media.SampleRate
+
+// Sequence rules of RFC 3550 appendix A.1: a jump forward of more than maxDropout or backwards
+// of more than maxMisorder means the sender restarted its numbering, not that packets were lost.
+const (
+	maxDropout  = 3000
+	maxMisorder = 100
+)
+
+// rxTracker follows the received sequence numbers and timestamps for the loss and jitter
+// counters. Only the stream's one reader touches it.
+type rxTracker struct {
+	started bool
+	ssrc    uint32
+	maxSeq  uint16
+
+	// Jitter of audio packets (telephone-event packets repeat their timestamp on purpose).
+	epoch       time.Time
+	haveTransit bool
+	lastArrival int64  // in timestamp units since epoch
+	lastTS      uint32 // RTP timestamp of that packet
+	jitter16    int64  // 16 times the estimate (RFC 3550 appendix A.8)
+}
+
+// received counts one valid packet that arrived at now.
+func (t *rxTracker) received(p *media.Packet, now time.Time, st *rtpStats) {
+	st.packetsIn.Add(1)
+	st.bytesIn.Add(uint64(len(p.Payload)))
+	if !t.started || p.SSRC != t.ssrc {
+		// A new source: its numbering and clock start afresh.
+		t.started, t.ssrc, t.maxSeq, t.haveTransit = true, p.SSRC, p.Seq, false
+		t.epoch = now
+	} else {
+		t.sequence(p.Seq, st)
+	}
+	if _, audio := media.CodecFromPayloadType(p.PayloadType); audio {
+		t.transit(p.Timestamp, now, st)
+	}
+}
+
+func (t *rxTracker) sequence(seq uint16, st *rtpStats) {
+	d := int16(seq - t.maxSeq)
+	switch {
+	case d == 0: // a duplicate
+	case d > 0 && d <= maxDropout:
+		st.lost.Add(uint64(d - 1))
+		t.maxSeq = seq
+	case d < 0 && d > -maxMisorder:
+		// Late, after it was counted lost: it arrived after all.
+		if st.lost.Load() > 0 {
+			st.lost.Add(^uint64(0))
+		}
+	default:
+		t.maxSeq = seq // the sender restarted its numbering
+	}
+}
+
+// transit updates the interarrival jitter: J += (|D| - J)/16, D the difference between two
+// packets' spacing on arrival and in RTP timestamps (RFC 3550 §6.4.1).
+func (t *rxTracker) transit(ts uint32, now time.Time, st *rtpStats) {
+	arrival := int64(now.Sub(t.epoch) / sampleDuration)
+	if t.haveTransit {
+		d := (arrival - t.lastArrival) - int64(int32(ts-t.lastTS))
+		if d < 0 {
+			d = -d
+		}
+		t.jitter16 += d - (t.jitter16+8)>>4
+		st.jitter.Store(uint64(t.jitter16 >> 4))
+	}
+	t.haveTransit, t.lastArrival, t.lastTS = true, arrival, ts
+}

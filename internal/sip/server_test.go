@@ -37,8 +37,8 @@ func TestCallAudioBothWays(t *testing.T) {
 			if err := leg.Answer(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if leg.Codec() != tc.codec || leg.TelephoneEventPT() == 0 || !leg.RemoteSendsMedia() {
-				t.Fatalf("codec %v te %d sends %v", leg.Codec(), leg.TelephoneEventPT(), leg.RemoteSendsMedia())
+			if leg.Media().Codec() != tc.codec || leg.Media().TelephoneEventPT() == 0 || !leg.Media().RemoteSendsMedia() {
+				t.Fatalf("codec %v te %d sends %v", leg.Media().Codec(), leg.Media().TelephoneEventPT(), leg.Media().RemoteSendsMedia())
 			}
 			waitClosed(t, cl.Answered(), "answer")
 			frames := exchangeTones(t, leg, cl)
@@ -53,7 +53,7 @@ func TestCallAudioBothWays(t *testing.T) {
 			if leg.EndedBy() != call.EndedRemoteBye {
 				t.Errorf("EndedBy = %v, want remote BYE", leg.EndedBy())
 			}
-			if _, err := leg.ReadPacket(make([]byte, 1500)); err == nil {
+			if _, err := leg.Media().ReadPacket(make([]byte, 1500)); err == nil {
 				t.Error("ReadPacket after end should fail")
 			}
 		})
@@ -90,7 +90,7 @@ func TestServerHangsUp(t *testing.T) {
 			if leg.EndedBy() != call.EndedLocal {
 				t.Errorf("EndedBy = %v", leg.EndedBy())
 			}
-			if err := leg.WriteRTP(make([]byte, 160), 0, false, 160); err == nil {
+			if err := leg.Media().WriteRTP(make([]byte, 160), 0, false, 160); err == nil {
 				t.Error("WriteRTP after hangup should fail")
 			}
 		})
@@ -224,7 +224,7 @@ func TestDTMFPacketsPassThrough(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	_, pkts := col.snapshot()
-	te := leg.TelephoneEventPT()
+	te := leg.Media().TelephoneEventPT()
 	var events []media.Packet
 	for _, p := range pkts {
 		if p.PayloadType == te {

@@ -1,5 +1,7 @@
 // Package calltest provides a fake call.Leg for tests of the packages above call: the test
-// plays the far end, feeding received packets and inspecting what was written.
+// plays the far end, feeding received packets and inspecting what was written. Leg is the
+// signalling half; its embedded RTP is the media half and can be used alone where only
+// call.LegMedia is needed.
 //
 // It must only be imported by tests.
 package calltest
@@ -26,14 +28,15 @@ type Packet struct {
 	At          time.Time
 }
 
-// Leg is a fake call.Leg. Its zero value is not usable: use NewLeg.
+// Leg is a fake call.Leg: the signalling half, with the media half embedded. Its zero value is
+// not usable: use NewLeg.
 type Leg struct {
+	*RTP
 	LegInfo call.LegInfo
-	// Sends says whether the far end sends media (false simulates sendonly/inactive peers).
-	Sends bool
+	// HangupDelay makes Hangup and Reject take this long, like a BYE waiting for its 200.
+	HangupDelay time.Duration
 
 	mu       sync.Mutex
-	written  []Packet
 	answered bool
 	early    bool
 	rejected int
@@ -41,23 +44,25 @@ type Leg struct {
 	endedBy  call.LegEnd
 	done     chan struct{}
 	doneOnce sync.Once
-	rx       chan media.Packet
 	info     chan rune
 }
 
 // NewLeg returns an inbound fake leg.
 func NewLeg() *Leg {
-	return &Leg{LegInfo: call.LegInfo{Inbound: true}, Sends: true, done: make(chan struct{}),
-		rx: make(chan media.Packet, 256), info: make(chan rune, 16)}
+	done := make(chan struct{})
+	return &Leg{RTP: NewRTP(done), LegInfo: call.LegInfo{Inbound: true}, done: done, info: make(chan rune, 16)}
 }
 
-// Info implements call.Leg.
+// Media implements call.Leg.
+func (l *Leg) Media() call.LegMedia { return l.RTP }
+
+// Info implements call.LegSignalling.
 func (l *Leg) Info() call.LegInfo { return l.LegInfo }
 
-// Ring implements call.Leg.
+// Ring implements call.LegSignalling.
 func (l *Leg) Ring(context.Context) error { return nil }
 
-// EarlyMedia implements call.Leg.
+// EarlyMedia implements call.LegSignalling.
 func (l *Leg) EarlyMedia(context.Context) error {
 	l.mu.Lock()
 	l.early = true
@@ -65,7 +70,7 @@ func (l *Leg) EarlyMedia(context.Context) error {
 	return nil
 }
 
-// Answer implements call.Leg.
+// Answer implements call.LegSignalling.
 func (l *Leg) Answer(context.Context) error {
 	l.mu.Lock()
 	l.answered = true
@@ -73,8 +78,9 @@ func (l *Leg) Answer(context.Context) error {
 	return nil
 }
 
-// Reject implements call.Leg.
+// Reject implements call.LegSignalling.
 func (l *Leg) Reject(status int, _ string, _ ...string) error {
+	time.Sleep(l.HangupDelay)
 	l.mu.Lock()
 	l.rejected = status
 	l.mu.Unlock()
@@ -82,8 +88,9 @@ func (l *Leg) Reject(status int, _ string, _ ...string) error {
 	return nil
 }
 
-// Hangup implements call.Leg.
+// Hangup implements call.LegSignalling.
 func (l *Leg) Hangup(context.Context) error {
+	time.Sleep(l.HangupDelay)
 	l.mu.Lock()
 	l.hungUp = true
 	l.mu.Unlock()
@@ -91,43 +98,75 @@ func (l *Leg) Hangup(context.Context) error {
 	return nil
 }
 
-// Done implements call.Leg.
+// Done implements call.LegSignalling.
 func (l *Leg) Done() <-chan struct{} { return l.done }
 
-// EndedBy implements call.Leg.
+// EndedBy implements call.LegSignalling.
 func (l *Leg) EndedBy() call.LegEnd {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.endedBy
 }
 
-// Codec implements call.Leg: always PCMU.
-func (l *Leg) Codec() media.Codec { return media.PCMU }
+// RTP is a fake call.LegMedia: PCMU with telephone-event, packets received from what the test
+// queues, packets sent kept for inspection. Its zero value is not usable: use NewRTP.
+type RTP struct {
+	// Sends says whether the far end sends media (false simulates sendonly/inactive peers).
+	Sends bool
 
-// TelephoneEventPT implements call.Leg.
-func (l *Leg) TelephoneEventPT() uint8 { return TelephoneEventPT }
+	ended <-chan struct{}
+	rx    chan media.Packet
 
-// RemoteSendsMedia implements call.Leg.
-func (l *Leg) RemoteSendsMedia() bool { return l.Sends }
+	mu      sync.Mutex
+	written []Packet
+	stats   call.MediaStats
+}
 
-// ReadPacket implements call.Leg with the packets given to Receive.
-func (l *Leg) ReadPacket(buf []byte) (media.Packet, error) {
+// NewRTP returns fake media that ends (ReadPacket fails) when ended is closed.
+func NewRTP(ended <-chan struct{}) *RTP {
+	return &RTP{Sends: true, ended: ended, rx: make(chan media.Packet, 256)}
+}
+
+// Codec implements call.LegMedia: always PCMU.
+func (r *RTP) Codec() media.Codec { return media.PCMU }
+
+// TelephoneEventPT implements call.LegMedia.
+func (r *RTP) TelephoneEventPT() uint8 { return TelephoneEventPT }
+
+// RemoteSendsMedia implements call.LegMedia.
+func (r *RTP) RemoteSendsMedia() bool { return r.Sends }
+
+// ReadPacket implements call.LegMedia with the packets given to Receive.
+func (r *RTP) ReadPacket(buf []byte) (media.Packet, error) {
 	select {
-	case p := <-l.rx:
+	case p := <-r.rx:
 		n := copy(buf, p.Payload)
 		p.Payload = buf[:n]
+		r.mu.Lock()
+		r.stats.PacketsIn++
+		r.stats.BytesIn += uint64(n)
+		r.mu.Unlock()
 		return p, nil
-	case <-l.done:
+	case <-r.ended:
 		return media.Packet{}, io.EOF
 	}
 }
 
-// WriteRTP implements call.Leg by keeping the packet.
-func (l *Leg) WriteRTP(payload []byte, pt uint8, marker bool, ts uint32) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.written = append(l.written, Packet{append([]byte(nil), payload...), pt, marker, ts, time.Now()})
+// WriteRTP implements call.LegMedia by keeping the packet.
+func (r *RTP) WriteRTP(payload []byte, pt uint8, marker bool, ts uint32) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.written = append(r.written, Packet{append([]byte(nil), payload...), pt, marker, ts, time.Now()})
+	r.stats.PacketsOut++
+	r.stats.BytesOut += uint64(len(payload))
 	return nil
+}
+
+// Stats implements call.LegMedia: packets and bytes in and out (no loss, no jitter).
+func (r *RTP) Stats() call.MediaStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
 }
 
 // End ends the leg as if by, e.g. call.EndedRemoteBye for the caller hanging up.
@@ -141,22 +180,22 @@ func (l *Leg) End(by call.LegEnd) {
 }
 
 // Receive queues a packet as if it came from the far end.
-func (l *Leg) Receive(p media.Packet) { l.rx <- p }
+func (r *RTP) Receive(p media.Packet) { r.rx <- p }
 
 // ReceiveAudio queues one PCMU frame of pcm.
-func (l *Leg) ReceiveAudio(pcm []int16) {
+func (r *RTP) ReceiveAudio(pcm []int16) {
 	payload := make([]byte, len(pcm))
 	media.PCMU.Encode(payload, pcm)
-	l.Receive(media.Packet{PayloadType: 0, Payload: payload})
+	r.Receive(media.Packet{PayloadType: 0, Payload: payload})
 }
 
 // ReceiveDigit queues an RFC 4733 event for digit with timestamp ts (first packet of duration
 // 0, then end packets).
-func (l *Leg) ReceiveDigit(digit rune, ts uint32) {
+func (r *RTP) ReceiveDigit(digit rune, ts uint32) {
 	ev, _ := media.DigitToEvent(digit)
 	for i, dur := range []uint16{0, 160, 800, 800, 800} {
 		payload := media.EncodeDTMFEvent(media.DTMFEvent{Event: ev, Duration: dur, End: i >= 2})
-		l.Receive(media.Packet{PayloadType: TelephoneEventPT, Marker: i == 0, Timestamp: ts, Payload: payload})
+		r.Receive(media.Packet{PayloadType: TelephoneEventPT, Marker: i == 0, Timestamp: ts, Payload: payload})
 	}
 }
 
@@ -167,16 +206,16 @@ func (l *Leg) InfoDigits() <-chan rune { return l.info }
 func (l *Leg) ReceiveInfoDigit(d rune) { l.info <- d }
 
 // Written returns the packets sent so far.
-func (l *Leg) Written() []Packet {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]Packet(nil), l.written...)
+func (r *RTP) Written() []Packet {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Packet(nil), r.written...)
 }
 
 // WrittenPCM decodes the audio packets sent so far.
-func (l *Leg) WrittenPCM() []int16 {
+func (r *RTP) WrittenPCM() []int16 {
 	var pcm []int16
-	for _, p := range l.Written() {
+	for _, p := range r.Written() {
 		if p.PayloadType != 0 {
 			continue
 		}
