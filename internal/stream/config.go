@@ -93,9 +93,6 @@ type Config struct {
 
 	// Logger is used with stream_id and call_uuid attributes; nil means slog.Default().
 	Logger *slog.Logger
-
-	// now is the clock (time.Now when nil); tests set it.
-	now func() time.Time
 }
 
 func (c *Config) withDefaults() Config {
@@ -124,9 +121,6 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
-	}
-	if d.now == nil {
-		d.now = time.Now
 	}
 	return d
 }

@@ -205,7 +205,7 @@ func (s *Session) push(track int, frame []int16) {
 	if track < 0 {
 		return
 	}
-	now := s.cfg.now()
+	now := time.Now()
 	s.mu.Lock()
 	k := s.sock
 	if k == nil || k.closing {
@@ -259,7 +259,7 @@ func (s *Session) PushDTMF(digit rune) {
 	if d == "" {
 		return
 	}
-	s.enqueueCtrl(outItem{kind: itemDTMF, digit: d[0], ts: s.cfg.now().UnixMilli()})
+	s.enqueueCtrl(outItem{kind: itemDTMF, digit: d[0], ts: time.Now().UnixMilli()})
 }
 
 // enqueueCtrl queues a control message for the current socket, if any; it reports the
@@ -285,7 +285,7 @@ func (s *Session) NextFrame(dst []int16) bool {
 	var arr [4]string
 	ok, names := s.play.next(dst[:media.FrameSamples], arr[:0])
 	if len(names) > 0 {
-		now := s.cfg.now()
+		now := time.Now()
 		for _, n := range names {
 			if id := s.enqueueCtrl(outItem{kind: itemPlayed, name: n}); id != "" {
 				s.emit(Event{Kind: PlayedStream, StreamID: id, Name: n, Time: now})
@@ -343,11 +343,11 @@ func (s *Session) deliver() {
 func (s *Session) run() {
 	retries := 0
 	var deadline <-chan time.Time
-	idUsed := false  // the current streamId went out in a `start`
 	idEnded := false // the current streamId had its end event
+	newID := false   // the next socket needs a new streamId: the current one was used
 	end := EndNone
 	for end == EndNone {
-		k, err := s.connect()
+		k, err := s.connect(newID)
 		if err != nil {
 			if s.stopCtx.Err() != nil {
 				end = EndStopped
@@ -369,7 +369,7 @@ func (s *Session) run() {
 			defer t.Stop()
 			deadline = t.C
 		}
-		idUsed, idEnded = true, false
+		idEnded, newID = false, false
 		r := s.serve(k, deadline)
 		if r != EndDropped || retries >= s.cfg.MaxRetries {
 			end = r
@@ -377,22 +377,18 @@ func (s *Session) run() {
 		}
 		// An abnormal drop with retries left: this streamId ends, the next socket has a new one.
 		kind, msg := r.endEvent()
-		s.emit(Event{Kind: kind, StreamID: k.id, Error: msg, Time: s.cfg.now()})
+		s.emit(Event{Kind: kind, StreamID: k.id, Error: msg, Time: time.Now()})
 		idEnded = true
 		retries++
 		if r := s.backoff(retries, deadline); r != EndNone {
 			end = r
 			break
 		}
-		s.mu.Lock()
-		s.streamID = NewStreamID()
-		s.mu.Unlock()
-		idUsed, idEnded = false, false
+		newID = true
 	}
-	_ = idUsed
 	if !idEnded {
 		kind, msg := end.endEvent()
-		s.emit(Event{Kind: kind, StreamID: s.StreamID(), Error: msg, Time: s.cfg.now()})
+		s.emit(Event{Kind: kind, StreamID: s.StreamID(), Error: msg, Time: time.Now()})
 	}
 	s.log.Info("stream ended", "stream_id", s.StreamID(), "reason", end.String())
 	s.evMu.Lock()
@@ -423,8 +419,10 @@ func retryable(err error) bool { return !errors.Is(err, errBadURL) }
 
 var errBadURL = errors.New("not a ws:// or wss:// URL")
 
-// connect dials the app (§2.1) with the current streamId.
-func (s *Session) connect() (*socket, error) {
+// connect dials the app (§2.1). The socket takes a new streamId when newID is set, once it
+// is connected: an id that never reached a socket is not replaced, so that every streamId
+// the owner hears of gets exactly one end event.
+func (s *Session) connect(newID bool) (*socket, error) {
 	u, err := url.Parse(s.cfg.URL)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		return nil, fmt.Errorf("%q: %w", redact(s.cfg.URL), errBadURL)
@@ -455,6 +453,9 @@ func (s *Session) connect() (*socket, error) {
 	kctx, kcancel := context.WithCancel(context.Background())
 	wctx, wcancel := context.WithCancel(kctx)
 	s.mu.Lock()
+	if newID {
+		s.streamID = NewStreamID()
+	}
 	id := s.streamID
 	s.mu.Unlock()
 	return &socket{
@@ -481,7 +482,7 @@ func (s *Session) serve(k *socket, deadline <-chan time.Time) EndReason {
 		_ = k.conn.CloseNow()
 		return EndDropped
 	}
-	now := s.cfg.now()
+	now := time.Now()
 	s.mu.Lock()
 	k.lastPush = [2]time.Time{now, now}
 	s.mq, s.mqHead, s.ctrl = s.mq[:0], 0, s.ctrl[:0]
@@ -610,7 +611,7 @@ func (s *Session) reader(k *socket, log *slog.Logger) {
 			k.dec.reset()
 			s.play.clear()
 			if id := s.enqueueCtrl(outItem{kind: itemCleared}); id != "" {
-				s.emit(Event{Kind: ClearedAudio, StreamID: id, Time: s.cfg.now()})
+				s.emit(Event{Kind: ClearedAudio, StreamID: id, Time: time.Now()})
 			}
 		case appStop:
 			s.play.clear()
@@ -646,7 +647,7 @@ func (s *Session) writer(k *socket, w *msgWriter) {
 	defer tick.Stop()
 	var it outItem
 	for {
-		now := s.cfg.now()
+		now := time.Now()
 		s.mu.Lock()
 		if !k.closing {
 			for t := range s.tracks {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -728,5 +729,33 @@ func BenchmarkMediaMessage(b *testing.B) {
 				_ = w.media(TrackInbound, 1778597597091, 42, enc.encode(0, frame))
 			}
 		})
+	}
+}
+
+// TestDropThenRefused: a streamId that never reached a socket has no event; the dropped one
+// has exactly one.
+func TestDropThenRefused(t *testing.T) {
+	a := newTestApp(t, func(c *appConn) {
+		_, _, _ = c.ws.Read(t.Context())
+		_ = c.ws.CloseNow()
+	})
+	first := a.srv.Config.Handler
+	n := 0
+	a.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		if n > 1 {
+			http.Error(w, "gone", http.StatusServiceUnavailable)
+			return
+		}
+		first.ServeHTTP(w, r)
+	})
+	ev := newEvents()
+	s := startSession(t, a, ev, func(c *Config) { c.MaxRetries = 2 })
+	if r := waitDone(t, s); r != EndConnectFailed {
+		t.Fatalf("end %v", r)
+	}
+	evs := ev.all()
+	if len(evs) != 2 || evs[0].Kind != StartStream || evs[1].Kind != DroppedStream || evs[1].StreamID != s.ID() || s.StreamID() != s.ID() {
+		t.Errorf("events %+v", evs)
 	}
 }
