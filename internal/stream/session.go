@@ -277,13 +277,13 @@ func (s *Session) enqueueCtrl(it outItem) string {
 	return k.id
 }
 
-// NextFrame fills dst (media.FrameSamples) with the next 20 ms of the app's audio, or
+// NextFrame fills dst (media.FrameSamples long) with the next 20 ms of the app's audio, or
 // silence, and reports whether it held any audio: the call side adds it to the leg's output
 // when true. It never blocks on the network. Checkpoints whose audio this frame completes are
 // acknowledged (playedStream, PlayedStream) now, when their audio has really played.
 func (s *Session) NextFrame(dst []int16) bool {
 	var arr [4]string
-	ok, names := s.play.next(dst[:media.FrameSamples], arr[:0])
+	ok, names := s.play.next(dst, arr[:0])
 	if len(names) > 0 {
 		now := time.Now()
 		for _, n := range names {
@@ -553,9 +553,25 @@ func (s *Session) serve(k *socket, deadline <-chan time.Time) EndReason {
 	return reason
 }
 
+// maxIgnoredLogs is how many ignored messages a socket logs one by one; a bot that sends
+// garbage 50 times a second must not flood the log. The rest are counted.
+const maxIgnoredLogs = 20
+
 // reader handles the app's messages in socket order (§4) until the socket ends.
 func (s *Session) reader(k *socket, log *slog.Logger) {
 	var pcm []int16
+	ignored, warnedID := 0, false
+	ignore := func(msg string, args ...any) {
+		ignored++
+		if ignored <= maxIgnoredLogs {
+			log.Warn(msg, args...)
+		}
+	}
+	defer func() {
+		if ignored > maxIgnoredLogs {
+			log.Warn("stream messages ignored", "count", ignored)
+		}
+	}()
 	for {
 		typ, data, err := k.conn.Read(k.ctx)
 		if err != nil {
@@ -577,15 +593,16 @@ func (s *Session) reader(k *socket, log *slog.Logger) {
 			return
 		}
 		if typ == websocket.MessageBinary && (!utf8.Valid(data) || !isJSONObject(data)) {
-			log.Warn("stream message ignored", "err", errors.New("binary frame that is not JSON"), "bytes", len(data))
+			ignore("stream message ignored", "err", errors.New("binary frame that is not JSON"), "bytes", len(data))
 			continue
 		}
 		m, err := parseAppMessage(data)
 		if err != nil {
-			log.Warn("stream message ignored", "err", err, "message", clip(string(data)))
+			ignore("stream message ignored", "err", err, "message", clip(string(data)))
 			continue
 		}
-		if m.StreamID != "" && m.StreamID != k.id {
+		if m.StreamID != "" && m.StreamID != k.id && !warnedID {
+			warnedID = true // once per socket: a bot that keeps a stale id sends it every time
 			log.Warn("stream message names another streamId; acting on it anyway", "message_stream_id", m.StreamID)
 		}
 		switch m.Event {
@@ -599,7 +616,7 @@ func (s *Session) reader(k *socket, log *slog.Logger) {
 			var ok bool
 			pcm, ok = k.dec.decode(pcm[:0], m)
 			if !ok {
-				log.Warn("playAudio ignored", "err", fmt.Errorf("contentType %q is not audio/x-l16 or audio/x-mulaw", clip(m.ContentType)))
+				ignore("playAudio ignored", "err", fmt.Errorf("contentType %q is not audio/x-l16 or audio/x-mulaw", clip(m.ContentType)))
 				continue
 			}
 			s.queuePlay(pcm, log)
@@ -624,7 +641,7 @@ func (s *Session) reader(k *socket, log *slog.Logger) {
 			d := m.Digits
 			s.later(func() { s.cfg.OnSendDTMF(d) })
 		default:
-			log.Info("stream message with an unknown event ignored", "event", clip(m.Event))
+			ignore("stream message with an unknown event ignored", "event", clip(m.Event))
 		}
 	}
 }
