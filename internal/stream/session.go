@@ -473,21 +473,26 @@ func (s *Session) serve(k *socket, deadline <-chan time.Time) EndReason {
 	log := s.log.With("stream_id", k.id)
 	w := newMsgWriter(k.id, s.cfg.ExtraHeaders)
 	start := w.start(s.cfg.CallUUID, s.cfg.AccountID, k.id, s.tracks, s.cfg.Format, s.cfg.ExtraHeaders)
-	wctx, cancel := context.WithTimeout(k.ctx, s.cfg.ConnectTimeout)
-	err := k.conn.Write(wctx, websocket.MessageText, start)
-	cancel()
-	if err != nil {
-		log.Warn("stream start could not be sent", "err", err)
-		k.cancel()
-		_ = k.conn.CloseNow()
-		return EndDropped
-	}
+	// The queue opens before `start` is written, so nothing pushed once the app has seen
+	// `start` is lost; the writer, which starts after it, sends what was queued meanwhile.
 	now := time.Now()
 	s.mu.Lock()
 	k.lastPush = [2]time.Time{now, now}
 	s.mq, s.mqHead, s.ctrl = s.mq[:0], 0, s.ctrl[:0]
 	s.sock = k
 	s.mu.Unlock()
+	wctx, cancel := context.WithTimeout(k.ctx, s.cfg.ConnectTimeout)
+	err := k.conn.Write(wctx, websocket.MessageText, start)
+	cancel()
+	if err != nil {
+		log.Warn("stream start could not be sent", "err", err)
+		s.mu.Lock()
+		s.sock = nil
+		s.mu.Unlock()
+		k.cancel()
+		_ = k.conn.CloseNow()
+		return EndDropped
+	}
 	s.emit(Event{Kind: StartStream, StreamID: k.id, Time: now})
 	log.Info("stream connected", "url", redact(s.cfg.URL), "tracks", strings.Join(s.tracks, ","),
 		"format", s.cfg.Format.String(), "bidirectional", s.cfg.Bidirectional)
