@@ -21,6 +21,8 @@ type testApp struct {
 	conns chan *appConn
 	// handle, when set, runs instead of the default reading loop.
 	handle func(c *appConn)
+	// reject, when set before the session starts, refuses an upgrade when it returns true.
+	reject func() bool
 }
 
 type appConn struct {
@@ -34,6 +36,10 @@ func newTestApp(t *testing.T, handle func(c *appConn)) *testApp {
 	t.Helper()
 	a := &testApp{t: t, conns: make(chan *appConn, 16), handle: handle}
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.reject != nil && a.reject() {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return

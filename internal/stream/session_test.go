@@ -8,8 +8,10 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,9 +408,9 @@ func TestConnectFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			u := tc.url
 			if tc.name == "not 101" {
-				a := newTestApp(t, nil)
-				a.srv.Config.Handler = nil // the default mux: 404
-				u = a.url()
+				srv := httptest.NewServer(http.RedirectHandler("/elsewhere", http.StatusFound)) // no redirect is followed
+				t.Cleanup(srv.Close)
+				u = "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 			}
 			ev := newEvents()
 			s := Start(Config{URL: u, MaxRetries: tc.retries, OnEvent: ev.on,
@@ -735,20 +737,12 @@ func BenchmarkMediaMessage(b *testing.B) {
 // TestDropThenRefused: a streamId that never reached a socket has no event; the dropped one
 // has exactly one.
 func TestDropThenRefused(t *testing.T) {
+	var n atomic.Int32
 	a := newTestApp(t, func(c *appConn) {
 		_, _, _ = c.ws.Read(t.Context())
 		_ = c.ws.CloseNow()
 	})
-	first := a.srv.Config.Handler
-	n := 0
-	a.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n++
-		if n > 1 {
-			http.Error(w, "gone", http.StatusServiceUnavailable)
-			return
-		}
-		first.ServeHTTP(w, r)
-	})
+	a.reject = func() bool { return n.Add(1) > 1 }
 	ev := newEvents()
 	s := startSession(t, a, ev, func(c *Config) { c.MaxRetries = 2 })
 	if r := waitDone(t, s); r != EndConnectFailed {
