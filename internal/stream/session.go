@@ -553,7 +553,7 @@ func (s *Session) serve(k *socket, deadline <-chan time.Time) EndReason {
 	<-readerDone
 	s.mu.Lock()
 	s.sock = nil
-	s.mq, s.mqHead, s.ctrl = s.mq[:0], 0, nil
+	s.mq, s.mqHead, s.ctrl = nil, 0, nil // a backlog's memory goes with its socket
 	s.mu.Unlock()
 	return reason
 }
