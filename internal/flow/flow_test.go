@@ -140,7 +140,7 @@ func TestDocumentOutcomes(t *testing.T) {
 		{"speak then end", map[string]string{"/answer": `<Response><Speak>Hi</Speak></Response>`}, "", 4010, call.SourceVobiz, 0, true},
 		{"empty before answer", map[string]string{"/answer": `<Response/>`}, "", 4010, call.SourceVobiz, 480, false},
 		{"invalid XML", map[string]string{"/answer": `<Response><Speak>x</Response>`}, "", 8011, call.SourceError, 500, false},
-		{"unknown element", map[string]string{"/answer": `<Response><Stream>x</Stream></Response>`}, "", 8011, call.SourceError, 500, false},
+		{"unknown element", map[string]string{"/answer": `<Response><Say>x</Say></Response>`}, "", 8011, call.SourceError, 500, false},
 		{"unreachable", map[string]string{}, "", 7011, call.SourceError, 500, false},
 		{"fallback", map[string]string{"/fb": `<Response><Speak>fb</Speak></Response>`}, base + "/fb", 4010, call.SourceVobiz, 0, true},
 		{"fallback unreachable", map[string]string{}, base + "/fb", 7011, call.SourceError, 500, false},

@@ -313,3 +313,97 @@ func allIn(s, set string) bool {
 func secondsDuration(n int) time.Duration { return time.Duration(n) * time.Second }
 
 func msDuration(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// The lenient readers below serve <Stream>, whose attributes are matched in any case and whose
+// values never make a document invalid (spec/streams.md §1.2): a value that is not understood
+// means the default, with a warning.
+
+// lookupFold returns the raw value of the attribute name, matched exactly or else in any case.
+func (a *attrs) lookupFold(name string) (string, bool) {
+	if v, ok := a.lookup(name); ok {
+		return v, true
+	}
+	for i, at := range a.n.attrs {
+		if at.Name.Space == "" && strings.EqualFold(at.Name.Local, name) {
+			a.used[i] = true
+			return at.Value, true
+		}
+	}
+	return "", false
+}
+
+// looseBool reads true/false in any case; anything else means def.
+func (a *attrs) looseBool(name string, def bool) bool {
+	v, ok := a.lookupFold(name)
+	if !ok {
+		return def
+	}
+	switch t := strings.TrimSpace(v); {
+	case strings.EqualFold(t, "true"):
+		return true
+	case strings.EqualFold(t, "false"):
+		return false
+	}
+	a.warn(name, "%q is not true or false; using %t", clip(v), def)
+	return def
+}
+
+// looseEnum reads one of values in any case; anything else means def.
+func (a *attrs) looseEnum(name, def string, values ...string) string {
+	v, ok := a.lookupFold(name)
+	if !ok {
+		return def
+	}
+	if c, ok := matchEnum(strings.TrimSpace(v), values); ok {
+		return c
+	}
+	a.warn(name, "%q is not one of %s; using %s", clip(v), strings.Join(values, ", "), def)
+	return def
+}
+
+// looseInt reads an integer: not an integer means def, below lo means low, above hi means hi.
+func (a *attrs) looseInt(name string, def, lo, low, hi int) int {
+	v, ok := a.lookupFold(name)
+	if !ok {
+		return def
+	}
+	t := strings.TrimSpace(v)
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if !errors.As(err, &ne) || ne.Err != strconv.ErrRange {
+			a.warn(name, "%q is not a whole number; using %d", clip(v), def)
+			return def
+		}
+	}
+	switch {
+	case n < int64(lo):
+		a.warn(name, "%s is below %d; using %d", t, lo, low)
+		return low
+	case n > int64(hi):
+		a.warn(name, "%s is above the maximum; using %d", t, hi)
+		return hi
+	}
+	return int(n)
+}
+
+// looseText reads a value trimmed, "" when absent.
+func (a *attrs) looseText(name string) string {
+	v, _ := a.lookupFold(name)
+	return strings.TrimSpace(v)
+}
+
+// looseURL reads an http or https URL, resolved against the document's URL; a value that is
+// not one is ignored with a warning.
+func (a *attrs) looseURL(name string) string {
+	v, ok := a.lookupFold(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return ""
+	}
+	u, msg := a.p.resolve(v)
+	if msg != "" {
+		a.warn(name, "%s; ignored", msg)
+		return ""
+	}
+	return u
+}

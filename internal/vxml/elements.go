@@ -3,6 +3,7 @@ package vxml
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -477,5 +478,46 @@ func (p *parser) dtmf(n *node) (Element, error) {
 		return nil, &ParseError{Line: n.line, Element: n.name, Msg: fmt.Sprintf("%q may contain only 0-9, A-D, *, #, w and W", clip(t))}
 	}
 	e.Digits = t
+	return e, nil
+}
+
+func (p *parser) stream(n *node) (Element, error) {
+	a := p.attrs(n)
+	e := &Stream{
+		Line:                 n.line,
+		Bidirectional:        a.looseBool("bidirectional", false),
+		AudioTrack:           a.looseEnum("audioTrack", StreamTrackInbound, StreamTrackInbound, StreamTrackOutbound, StreamTrackBoth),
+		StreamTimeout:        secondsDuration(a.looseInt("streamTimeout", int(DefaultStreamTimeout/time.Second), 1, int(DefaultStreamTimeout/time.Second), maxUnbounded)),
+		StatusCallbackURL:    a.looseURL("statusCallbackUrl"),
+		StatusCallbackMethod: a.looseEnum("statusCallbackMethod", MethodPost, MethodGet, MethodPost),
+		ContentType:          a.looseText("contentType"),
+		ExtraHeaders:         a.looseText("extraHeaders"),
+		MaxRetries:           a.looseInt("maxRetries", 0, 0, 0, 10),
+		KeepCallAlive:        a.looseBool("keepCallAlive", false),
+		NoiseCancellation:    a.looseBool("noiseCancellation", false),
+	}
+	e.NoiseCancellationLevel = a.looseInt("noiseCancellationLevel", 85, 60, 85, 100)
+	urlAttr := a.looseText("url") // the <Connect><Stream url="…"> form (§1.1)
+	if err := a.done(); err != nil {
+		return nil, err
+	}
+	if e.Bidirectional && e.AudioTrack != StreamTrackInbound {
+		p.warnf(n, "audioTrack %q cannot be bidirectional; using inbound", e.AudioTrack)
+		e.AudioTrack = StreamTrackInbound
+	}
+	txt, err := textOnly(n)
+	if err != nil {
+		return nil, err
+	}
+	e.URL = strings.TrimSpace(txt)
+	if e.URL == "" {
+		e.URL = urlAttr
+	}
+	switch l := strings.ToLower(e.URL); {
+	case e.URL == "":
+		p.warnf(n, "has no WebSocket URL; the stream will fail")
+	case !strings.HasPrefix(l, "ws://") && !strings.HasPrefix(l, "wss://"):
+		p.warnf(n, "URL is not ws:// or wss://; the stream will fail") // the URL itself may hold a secret
+	}
 	return e, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -20,6 +21,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`<Response><Speak><a><b>x</b></a></Speak></Response>`))
 	f.Add([]byte(`<Response><Dial><Number>1</Number></Dial></Response>`))
+	f.Add([]byte(`<Response><Stream bidirectional="true" audioTrack="both" maxRetries="x" streamTimeout="-1">wss://a/b?c=d&amp;e=f</Stream></Response>`))
+	f.Add([]byte(`<Response><Stream URL="ws://a" KeepCallAlive="True"/></Response>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := Parse(data, testBase)
 		if err != nil {
@@ -71,6 +74,11 @@ func checkElement(t *testing.T, e Element, top bool) {
 	case *PreAnswer:
 		for _, c := range e.Children {
 			checkElement(t, c, false)
+		}
+	case *Stream:
+		if e.StreamTimeout <= 0 || e.MaxRetries < 0 || e.MaxRetries > 10 ||
+			e.Bidirectional && e.AudioTrack != StreamTrackInbound || strings.TrimSpace(e.URL) != e.URL {
+			t.Fatalf("bad Stream %+v", e)
 		}
 	case *Play, *Redirect, *Hangup, *Record, *DTMF:
 	default:

@@ -175,6 +175,7 @@ var knownElements = map[string]bool{
 	"Response": true, "Speak": true, "Play": true, "Wait": true, "Redirect": true,
 	"Hangup": true, "PreAnswer": true, "Gather": true, "GetDigits": true, "GetInput": true,
 	"Dial": true, "Number": true, "User": true, "Conference": true, "Record": true, "DTMF": true,
+	"Stream": true,
 }
 
 func (p *parser) response(root *node) ([]Element, error) {
@@ -246,6 +247,8 @@ func (p *parser) element(n, parent *node, at place) (Element, error) {
 		return p.record(n)
 	case "DTMF":
 		return p.dtmf(n)
+	case "Stream":
+		return p.stream(n)
 	}
 	return nil, misplaced(n, parent)
 }

@@ -189,7 +189,8 @@ func TestDocumentRules(t *testing.T) {
 		{name: "invalid UTF-8", doc: "<Response><Speak>\xff</Speak></Response>", err: "not well-formed"},
 		{name: "declaration not first", doc: `<Response/><?xml version="1.0"?>`, err: "declaration must come first"},
 		{name: "duplicate attribute", doc: `<Response><Speak loop="1" loop="2">x</Speak></Response>`, err: "attribute given twice"},
-		{name: "Stream is unknown", doc: `<Response><Stream>wss://x</Stream></Response>`, err: "<Stream> is not a VobizXML element"},
+		{name: "Stream is known", doc: `<Response><Stream>wss://x</Stream></Response>`, n: 1},
+		{name: "Stream not in Gather", doc: `<Response><Gather><Stream>wss://x</Stream></Gather></Response>`, err: "<Stream> is not allowed inside <Gather>"},
 		{name: "unknown element", doc: `<Response><Say>x</Say></Response>`, err: "<Say> is not a VobizXML element"},
 		{name: "element names are case-sensitive", doc: `<Response><speak>x</speak></Response>`, err: "<speak> is not"},
 		{name: "Number at top level", doc: `<Response><Number>123</Number></Response>`, err: "<Number> is not allowed inside <Response>"},
@@ -616,5 +617,74 @@ func TestManyAttributes(t *testing.T) {
 	_, err = Parse([]byte(`<Response><Hangup a="" b="" c="" d="" e="" f="" g="" h="" i="" a=""/></Response>`), nil)
 	if err == nil || !strings.Contains(err.Error(), "given twice") {
 		t.Errorf("duplicate among many attributes: got %v", err)
+	}
+}
+
+func stream(mod ...func(*Stream)) *Stream {
+	s := &Stream{Line: 1, URL: "wss://bot.example.com/ws", AudioTrack: StreamTrackInbound,
+		StreamTimeout: DefaultStreamTimeout, StatusCallbackMethod: MethodPost, NoiseCancellationLevel: 85}
+	for _, m := range mod {
+		m(s)
+	}
+	return s
+}
+
+func TestStream(t *testing.T) {
+	runElementCases(t, []elementCase{
+		{name: "defaults", frag: `<Stream>wss://bot.example.com/ws</Stream>`, want: []Element{stream()}},
+		{name: "URL trimmed, unescaped, query kept", frag: "<Stream bidirectional=\"true\">\n    wss://bot.example.com/ws/s3cr3t?lang=hi&amp;dir=out&amp;body=eyJhIjoxfQ==\n  </Stream>",
+			want: []Element{stream(func(s *Stream) {
+				s.URL, s.Bidirectional = "wss://bot.example.com/ws/s3cr3t?lang=hi&dir=out&body=eyJhIjoxfQ==", true
+			})}},
+		{name: "all set", frag: `<Stream bidirectional="True" audioTrack="inbound" streamTimeout="120" statusCallbackUrl="/stream-status" statusCallbackMethod="get" contentType=" audio/x-mulaw;rate=8000 " extraHeaders="session_id=abc,k=v" maxRetries="3" keepCallAlive="TRUE" noiseCancellation="true" noiseCancellationLevel="70">ws://127.0.0.1:9000/ws</Stream>`,
+			want: []Element{stream(func(s *Stream) {
+				s.URL, s.Bidirectional, s.StreamTimeout = "ws://127.0.0.1:9000/ws", true, 120*time.Second
+				s.StatusCallbackURL, s.StatusCallbackMethod = "https://app.example.com/stream-status", MethodGet
+				s.ContentType, s.ExtraHeaders, s.MaxRetries, s.KeepCallAlive = "audio/x-mulaw;rate=8000", "session_id=abc,k=v", 3, true
+				s.NoiseCancellation, s.NoiseCancellationLevel = true, 70
+			})}},
+		{name: "attribute names in any case", frag: `<Stream Bidirectional="true" KEEPCALLALIVE="true" audiotrack="inbound">wss://bot.example.com/ws</Stream>`,
+			want: []Element{stream(func(s *Stream) { s.Bidirectional, s.KeepCallAlive = true, true })}},
+		{name: "both tracks one-way", frag: `<Stream audioTrack="BOTH">wss://bot.example.com/ws</Stream>`,
+			want: []Element{stream(func(s *Stream) { s.AudioTrack = StreamTrackBoth })}},
+		{name: "bidirectional coerces outbound", frag: `<Stream bidirectional="true" audioTrack="outbound">wss://bot.example.com/ws</Stream>`,
+			want: []Element{stream(func(s *Stream) { s.Bidirectional = true })}, warning: "cannot be bidirectional"},
+		{name: "bidirectional coerces both", frag: `<Stream bidirectional="true" audioTrack="both">wss://bot.example.com/ws</Stream>`,
+			want: []Element{stream(func(s *Stream) { s.Bidirectional = true })}, warning: "using inbound"},
+		{name: "keepCallAlive without bidirectional honoured", frag: `<Stream keepCallAlive="true">wss://bot.example.com/ws</Stream>`,
+			want: []Element{stream(func(s *Stream) { s.KeepCallAlive = true })}},
+		{name: "bad boolean means default", frag: `<Stream bidirectional="yes">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}, warning: "not true or false"},
+		{name: "bad track means inbound", frag: `<Stream audioTrack="mixed">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}, warning: "not one of inbound"},
+		{name: "streamTimeout zero", frag: `<Stream streamTimeout="0">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}, warning: "using 86400"},
+		{name: "streamTimeout not a number", frag: `<Stream streamTimeout="1h">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}, warning: "not a whole number"},
+		{name: "streamTimeout huge", frag: `<Stream streamTimeout="99999999999999999999">wss://bot.example.com/ws</Stream>`,
+			want: []Element{stream(func(s *Stream) { s.StreamTimeout = maxUnbounded * time.Second })}, warning: "above the maximum"},
+		{name: "maxRetries above 10", frag: `<Stream maxRetries="11">wss://bot.example.com/ws</Stream>`, want: []Element{stream(func(s *Stream) { s.MaxRetries = 10 })}, warning: "using 10"},
+		{name: "maxRetries negative", frag: `<Stream maxRetries="-2">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}, warning: "using 0"},
+		{name: "maxRetries not integer", frag: `<Stream maxRetries="2.5">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}, warning: "not a whole number"},
+		{name: "noiseCancellationLevel clamped", frag: `<Stream noiseCancellationLevel="200">wss://bot.example.com/ws</Stream>`, want: []Element{stream(func(s *Stream) { s.NoiseCancellationLevel = 100 })}, warning: "using 100"},
+		{name: "bad method means POST", frag: `<Stream statusCallbackMethod="PUT">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}, warning: "not one of GET, POST"},
+		{name: "bad callback URL ignored", frag: `<Stream statusCallbackUrl="ftp://x/y">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}, warning: "not an http or https URL"},
+		{name: "url attribute alias", frag: `<Stream url="wss://bot.example.com/ws"/>`, want: []Element{stream()}},
+		{name: "text wins over url attribute", frag: `<Stream url="wss://other.example/ws">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}},
+		{name: "empty URL fails later, not now", frag: `<Stream>  </Stream>`, want: []Element{stream(func(s *Stream) { s.URL = "" })}, warning: "no WebSocket URL"},
+		{name: "https URL fails later", frag: `<Stream>https://bot.example.com/ws?key=s3cr3t</Stream>`,
+			want: []Element{stream(func(s *Stream) { s.URL = "https://bot.example.com/ws?key=s3cr3t" })}, warning: "not ws:// or wss://"},
+		{name: "unknown attribute ignored", frag: `<Stream track="x">wss://bot.example.com/ws</Stream>`, want: []Element{stream()}, warning: `unknown attribute "track"`},
+		{name: "child element", frag: `<Stream><Speak>x</Speak></Stream>`, err: "child element <Speak>"},
+		{name: "then more elements", frag: `<Stream keepCallAlive="true">wss://bot.example.com/ws</Stream><Hangup/>`,
+			want: []Element{stream(func(s *Stream) { s.KeepCallAlive = true }), &Hangup{Line: 1}}},
+	})
+}
+
+func TestStreamWarningHidesURL(t *testing.T) {
+	doc, err := Parse(wrap(`<Stream>http://bot.example.com/ws?token=s3cr3t</Stream>`), testBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range doc.Warnings {
+		if strings.Contains(w, "s3cr3t") {
+			t.Errorf("warning reveals the URL: %q", w)
+		}
 	}
 }

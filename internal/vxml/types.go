@@ -41,7 +41,7 @@ type Document struct {
 
 // Element is one VobizXML element. The concrete types are the pointer types of this package
 // (*Speak, *Play, *Wait, *Redirect, *Hangup, *PreAnswer, *Gather, *Dial, *Conference, *Record,
-// *DTMF); no other package can add to them.
+// *DTMF, *Stream); no other package can add to them.
 type Element interface {
 	// Name returns the element's VobizXML name; the aliases GetDigits and GetInput give
 	// "Gather".
@@ -289,6 +289,53 @@ type DTMF struct {
 	Async bool
 }
 
+// Stream opens an audio stream: a WebSocket to the app carrying the call's audio and, when
+// bidirectional, the app's audio back (spec/streams.md §1). Attribute names are matched in any
+// case and every value is lenient: a value that is not understood means the default (with a
+// warning), never an invalid document. The stream itself checks URL and contentType when it
+// starts; a URL that is not ws:// or wss:// makes it fail then (§1.5), not the document.
+type Stream struct {
+	Line int
+	// URL is the WebSocket URL: the element's text (or a url attribute when the text is
+	// empty), unescaped and trimmed, path and query exactly as written; "" when none is given.
+	URL string
+	// Bidirectional accepts playAudio, checkpoint and clearAudio from the app.
+	Bidirectional bool
+	// AudioTrack is StreamTrackInbound, StreamTrackOutbound or StreamTrackBoth; always
+	// inbound when Bidirectional (§1.3).
+	AudioTrack string
+	// StreamTimeout is the longest the stream runs once connected (default 86400 s).
+	StreamTimeout time.Duration
+	// StatusCallbackURL receives the stream events, or "".
+	StatusCallbackURL string
+	// StatusCallbackMethod is the method for StatusCallbackURL.
+	StatusCallbackMethod string
+	// ContentType is the inbound audio format as written, trimmed ("" when absent); the stream
+	// interprets it and falls back to audio/x-l16;rate=8000 (§1.4).
+	ContentType string
+	// ExtraHeaders is the extraHeaders value as written, trimmed ("" when absent); the stream
+	// parses its pairs (§2.3).
+	ExtraHeaders string
+	// MaxRetries is the number of reconnects, 0–10.
+	MaxRetries int
+	// KeepCallAlive makes the element blocking: the document waits until the stream ends.
+	KeepCallAlive bool
+	// NoiseCancellation and NoiseCancellationLevel (60–100, default 85) are accepted from
+	// Plivo-style documents; Parley does not act on them.
+	NoiseCancellation      bool
+	NoiseCancellationLevel int
+}
+
+// Tracks of <Stream audioTrack>.
+const (
+	StreamTrackInbound  = "inbound"
+	StreamTrackOutbound = "outbound"
+	StreamTrackBoth     = "both"
+)
+
+// DefaultStreamTimeout is the <Stream streamTimeout> default.
+const DefaultStreamTimeout = 86400 * time.Second
+
 // Name returns "Speak".
 func (*Speak) Name() string { return "Speak" }
 
@@ -322,6 +369,9 @@ func (*Record) Name() string { return "Record" }
 // Name returns "DTMF".
 func (*DTMF) Name() string { return "DTMF" }
 
+// Name returns "Stream".
+func (*Stream) Name() string { return "Stream" }
+
 func (*Speak) sealed()      {}
 func (*Play) sealed()       {}
 func (*Wait) sealed()       {}
@@ -333,3 +383,4 @@ func (*Dial) sealed()       {}
 func (*Conference) sealed() {}
 func (*Record) sealed()     {}
 func (*DTMF) sealed()       {}
+func (*Stream) sealed()     {}
