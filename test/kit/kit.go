@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"testing"
 )
 
 // The account every server starts with unless its options say otherwise.
@@ -50,6 +51,20 @@ func New(prebuilt string) (*Kit, error) {
 	return &Kit{dir: dir, prebuilt: prebuilt}, nil
 }
 
+// Main is the body of a suite's TestMain: it makes a Kit (see New), hands it to use before any
+// test runs, runs the tests, removes what the Kit built and exits with the tests' status.
+func Main(m *testing.M, prebuilt string, use func(*Kit)) {
+	k, err := New(prebuilt)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	use(k)
+	code := m.Run()
+	_ = k.Close()
+	os.Exit(code)
+}
+
 // Close removes what the Kit built.
 func (k *Kit) Close() error { return os.RemoveAll(k.dir) }
 
@@ -61,7 +76,7 @@ func (k *Kit) Binary() (string, error) {
 			return
 		}
 		bin := filepath.Join(k.dir, "parley")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/parley-voice/parley/cmd/parley")
+		cmd := exec.Command("go", "build", "-o", bin, "github.com/parley-voice/parley/cmd/parley")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			k.buildEr = fmt.Errorf("building parley: %w\n%s", err, out)

@@ -278,7 +278,12 @@ func (l *logSink) tail(n int64) string {
 		s := l.String()
 		return s[max(0, int64(len(s))-n):]
 	}
-	f, err := os.Open(l.path)
+	return TailFile(l.path, n)
+}
+
+// TailFile returns at most the last n bytes of the file at path (or the error reading it).
+func TailFile(path string, n int64) string {
+	f, err := os.Open(path)
 	if err != nil {
 		return err.Error()
 	}
