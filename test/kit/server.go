@@ -92,13 +92,16 @@ func (k *Kit) Start(t testing.TB, opts Options) *Server {
 			s.env = append(s.env, k+"="+v)
 		}
 	}
-	s.start()
 	t.Cleanup(func() {
+		if s.exited == nil {
+			return // never started
+		}
 		s.shutdown()
 		if t.Failed() {
 			t.Logf("parley log (end):\n%s", s.Tail(1<<20))
 		}
 	})
+	s.start()
 	return s
 }
 
