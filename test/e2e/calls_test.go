@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -10,44 +9,19 @@ import (
 
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
-// phone starts a Go SIP phone on ip that answers (or not) as opts say.
-func phone(t *testing.T, ip string, opts siptest.ListenOptions) (*siptest.Client, string) {
-	t.Helper()
-	c, err := siptest.NewClient(siptest.Options{LocalIP: ip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	contact, err := c.Listen(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, contact
-}
-
-func incoming(t *testing.T, c *siptest.Client) *siptest.Call {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cl, err := c.Incoming(ctx)
-	if err != nil {
-		t.Fatalf("no incoming call: %v", err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
 func TestMakeCallAnswered(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/out-answer", `<Response><Speak>Hello from an outbound call placed through the REST API.</Speak></Response>`)
-	w.ok("/out-hangup")
-	w.ok("/ring")
-	p := startParley(t, nil)
-	ph, contact := phone(t, "127.0.0.1", siptest.ListenOptions{Username: "bob", AnswerAfter: 300 * time.Millisecond})
+	w := kit.NewApp(t)
+	w.XML("/out-answer", `<Response><Speak>Hello from an outbound call placed through the REST API.</Speak></Response>`)
+	w.OK("/out-hangup")
+	w.OK("/ring")
+	p := suite.Start(t, kit.Options{})
+	ph := kit.NewPhone(t, "127.0.0.1")
+	contact := ph.Listen(t, siptest.ListenOptions{Username: "bob", AnswerAfter: 300 * time.Millisecond})
 
-	st, body := rest(t, p, "POST", accountPath("/Call/"), map[string]any{
+	st, body := p.REST(t, "POST", kit.AccountPath("/Call/"), map[string]any{
 		"from": "+14155550100", "to": contact, "answer_url": w.URL("/out-answer"),
 		"hangup_url": w.URL("/out-hangup"), "ring_url": w.URL("/ring"), "caller_name": "Parley Test",
 	})
@@ -59,7 +33,7 @@ func TestMakeCallAnswered(t *testing.T) {
 	if body["message"] != "call fired" || !uuidRE.MatchString(uuid) {
 		t.Fatalf("make call body %v", body)
 	}
-	cl := incoming(t, ph)
+	cl := ph.Incoming(t)
 	if cl.FromUser() != "+14155550100" && cl.FromUser() != "14155550100" {
 		t.Errorf("INVITE From user %q", cl.FromUser())
 	}
@@ -67,7 +41,7 @@ func TestMakeCallAnswered(t *testing.T) {
 		t.Errorf("INVITE From display %q", cl.FromDisplay())
 	}
 	// Live while it talks.
-	st, live := rest(t, p, "GET", accountPath("/Call/"+uuid+"/"), nil)
+	st, live := p.REST(t, "GET", kit.AccountPath("/Call/"+uuid+"/"), nil)
 	if st != 200 {
 		t.Fatalf("get live call: %d %v", st, live)
 	}
@@ -76,19 +50,19 @@ func TestMakeCallAnswered(t *testing.T) {
 	if live["direction"] != "outbound" || live["call_uuid"] != uuid || live["request_uuid"] != uuid {
 		t.Errorf("live call %v", live)
 	}
-	waitEnd(t, cl, 30*time.Second)
-	if got := fractionAbove(analyse(cl.Received()), -40); got < 0.3 {
+	kit.WaitEnd(t, cl, 30*time.Second)
+	if got := kit.FractionAbove(kit.Frames(cl), -40); got < 0.3 {
 		t.Errorf("callee heard speech in only %.0f%% of frames", got*100)
 	}
-	a := w.waitFor(t, "/out-answer", 1, 5*time.Second)[0]
-	assertParams(t, "StartApp", a.Form, map[string]string{"Event": "StartApp", "Direction": "outbound",
+	a := w.WaitFor(t, "/out-answer", 1, 5*time.Second)[0]
+	kit.AssertParams(t, "StartApp", a.Form, map[string]string{"Event": "StartApp", "Direction": "outbound",
 		"CallUUID": uuid, "RequestUUID": uuid, "ALegUUID": uuid, "CallStatus": "in-progress", "From": "14155550100"})
-	r := w.waitFor(t, "/ring", 1, 5*time.Second)[0]
-	assertParams(t, "Ring", r.Form, map[string]string{"Event": "Ring", "CallUUID": uuid, "CallStatus": "ringing"})
-	h := w.waitFor(t, "/out-hangup", 1, 10*time.Second)[0]
-	assertParams(t, "Hangup", h.Form, map[string]string{"CallUUID": uuid, "HangupCauseCode": "4010",
+	r := w.WaitFor(t, "/ring", 1, 5*time.Second)[0]
+	kit.AssertParams(t, "Ring", r.Form, map[string]string{"Event": "Ring", "CallUUID": uuid, "CallStatus": "ringing"})
+	h := w.WaitFor(t, "/out-hangup", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "Hangup", h.Form, map[string]string{"CallUUID": uuid, "HangupCauseCode": "4010",
 		"CallStatus": "completed", "Direction": "outbound"})
-	if st, _ := rest(t, p, "GET", accountPath("/Call/"+uuid+"/"), nil); st != 404 {
+	if st, _ := p.REST(t, "GET", kit.AccountPath("/Call/"+uuid+"/"), nil); st != 404 {
 		t.Errorf("ended call answers %d, want 404", st)
 	}
 }
@@ -107,23 +81,23 @@ func TestMakeCallNotAnswered(t *testing.T) {
 		{"no answer", siptest.ListenOptions{Username: "b", NeverAnswer: true}, 2, "6010", "no-answer", "Vobiz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWebApp(t)
-			w.ok("/out-hangup")
-			w.xml("/out-answer", `<Response/>`)
-			p := startParley(t, nil)
-			_, contact := phone(t, "127.0.0.1", tc.opts)
+			w := kit.NewApp(t)
+			w.OK("/out-hangup")
+			w.XML("/out-answer", `<Response/>`)
+			p := suite.Start(t, kit.Options{})
+			contact := kit.NewPhone(t, "127.0.0.1").Listen(t, tc.opts)
 			req := map[string]any{"from": "14155550100", "to": contact, "answer_url": w.URL("/out-answer"), "hangup_url": w.URL("/out-hangup")}
 			if tc.ringTO > 0 {
 				req["ring_timeout"] = tc.ringTO
 			}
-			st, body := rest(t, p, "POST", accountPath("/Call/"), req)
+			st, body := p.REST(t, "POST", kit.AccountPath("/Call/"), req)
 			if st != 201 {
 				t.Fatalf("%d %v", st, body)
 			}
-			h := w.waitFor(t, "/out-hangup", 1, 15*time.Second)[0]
-			assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": tc.wantCode,
+			h := w.WaitFor(t, "/out-hangup", 1, 15*time.Second)[0]
+			kit.AssertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": tc.wantCode,
 				"CallStatus": tc.wantStatus, "HangupSource": tc.wantSource, "AnswerTime": "", "Duration": "0"})
-			if n := len(w.requestsTo("/out-answer")); n != 0 {
+			if n := len(w.Requests("/out-answer")); n != 0 {
 				t.Errorf("answer_url requested %d times for an unanswered call", n)
 			}
 		})
@@ -131,87 +105,81 @@ func TestMakeCallNotAnswered(t *testing.T) {
 }
 
 func TestGatherDigitsOverRTP(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response>
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response>
   <Gather action="/digits" numDigits="5" executionTimeout="10"><Speak loop="0">Please enter your code.</Speak></Gather>
   <Speak>We did not get your code.</Speak>
 </Response>`)
-	w.xml("/digits", `<Response><Hangup/></Response>`)
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, nil))
-	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	waitAnswered(t, cl, "not answered")
+	w.XML("/digits", `<Response><Hangup/></Response>`)
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w})
+	cl := kit.Dial(t, p, "14155550199", siptest.DialOptions{})
+	kit.WaitAnswered(t, cl, "not answered")
 	time.Sleep(800 * time.Millisecond)
 	// The server may hang up as soon as it has the '#', before our last end packets: the
 	// outcome is checked on the application side.
 	_ = cl.SendDTMF("42#", siptest.DTMFOptions{FirstDurationZero: true})
-	d := w.waitFor(t, "/digits", 1, 10*time.Second)[0]
-	assertParams(t, "Gather action", d.Form, map[string]string{"Digits": "42", "InputType": "dtmf", "Speech": ""})
-	waitEnd(t, cl, 10*time.Second)
-	h := w.waitFor(t, "/hangup", 1, 10*time.Second)[0]
-	assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4000", "HangupSource": "Answer XML"})
+	d := w.WaitFor(t, "/digits", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "Gather action", d.Form, map[string]string{"Digits": "42", "InputType": "dtmf", "Speech": ""})
+	kit.WaitEnd(t, cl, 10*time.Second)
+	h := w.WaitFor(t, "/hangup", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4000", "HangupSource": "Answer XML"})
 }
 
 func TestGatherTimeoutContinues(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Gather action="/digits" executionTimeout="5"/><Speak>Goodbye.</Speak></Response>`)
-	w.ok("/digits")
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, nil))
-	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	waitEnd(t, cl, 20*time.Second)
-	d := w.waitFor(t, "/digits", 1, 5*time.Second)[0]
-	assertParams(t, "Gather timeout", d.Form, map[string]string{"Digits": ""})
-	h := w.waitFor(t, "/hangup", 1, 5*time.Second)[0]
-	assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4010"})
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Gather action="/digits" executionTimeout="5"/><Speak>Goodbye.</Speak></Response>`)
+	w.OK("/digits")
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w})
+	cl := kit.Dial(t, p, "14155550199", siptest.DialOptions{})
+	kit.WaitEnd(t, cl, 20*time.Second)
+	d := w.WaitFor(t, "/digits", 1, 5*time.Second)[0]
+	kit.AssertParams(t, "Gather timeout", d.Form, map[string]string{"Digits": ""})
+	h := w.WaitFor(t, "/hangup", 1, 5*time.Second)[0]
+	kit.AssertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4010"})
 }
 
 // createEndpoint makes an endpoint (and its application when answerURL is set) over REST.
-func createEndpoint(t *testing.T, p *parley, username, password, answerURL string) {
+func createEndpoint(t *testing.T, p *kit.Server, username, password, answerURL string) {
 	t.Helper()
 	req := map[string]any{"username": username, "password": password, "alias": username}
 	if answerURL != "" {
-		st, app := rest(t, p, "POST", accountPath("/Application/"), map[string]any{"app_name": username + " app", "answer_url": answerURL})
+		st, app := p.REST(t, "POST", kit.AccountPath("/Application/"), map[string]any{"app_name": username + " app", "answer_url": answerURL})
 		if st != 201 {
 			t.Fatalf("create application: %d %v", st, app)
 		}
 		req["app_id"] = app["app_id"]
 	}
-	st, body := rest(t, p, "POST", accountPath("/Endpoint/"), req)
+	st, body := p.REST(t, "POST", kit.AccountPath("/Endpoint/"), req)
 	if st != 201 {
 		t.Fatalf("create endpoint: %d %v", st, body)
 	}
 	assertKeys(t, "create endpoint", body, "alias", "endpoint_id", "username")
 }
 
-func register(t *testing.T, c *siptest.Client, p *parley, user, password string) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return c.Register(ctx, siptest.RegisterOptions{Registrar: "sip:" + p.SIP, Username: user, Password: password, Expires: 120 * time.Second})
-}
-
 func TestDialRegisteredEndpoint(t *testing.T) {
-	w := newWebApp(t)
-	p := startParley(t, appEnv(w, map[string]string{"PARLEY_TRUSTED_GATEWAYS": "127.0.0.1/32"}))
-	w.xml("/answer", `<Response>
+	w := kit.NewApp(t)
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_TRUSTED_GATEWAYS": "127.0.0.1/32"}})
+	w.XML("/answer", `<Response>
   <Dial redirect="false" action="/dial-done" callbackUrl="/dial-events"><User>sip:bob@`+strings.Split(p.SIP, ":")[0]+`</User></Dial>
   <Speak>The other party hung up.</Speak>
 </Response>`)
-	w.ok("/dial-done")
-	w.ok("/dial-events")
-	w.ok("/hangup")
+	w.OK("/dial-done")
+	w.OK("/dial-events")
+	w.OK("/hangup")
 	createEndpoint(t, p, "bob", "bob-secret-1", "")
-	bob, _ := phone(t, "127.0.0.2", siptest.ListenOptions{Username: "bob", Send: media.Tone(700, time.Minute, -10)})
-	if err := register(t, bob, p, "bob", "bob-secret-1"); err != nil {
+	bob := kit.NewPhone(t, "127.0.0.2")
+	bob.Listen(t, siptest.ListenOptions{Username: "bob", Send: media.Tone(700, time.Minute, -10)})
+	if err := bob.Register(t, p, "bob", "bob-secret-1"); err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	a := dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(400, time.Minute, -10)})
-	b := incoming(t, bob)
-	waitAnswered(t, b, "B not answered")
+	a := kit.Dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(400, time.Minute, -10)})
+	b := bob.Incoming(t)
+	kit.WaitAnswered(t, b, "B not answered")
 	time.Sleep(2 * time.Second)
-	la := toneLevels(a, time.Second, 400, 700)
-	lb := toneLevels(b, time.Second, 400, 700)
+	la := kit.ToneLevels(a, time.Second, 400, 700)
+	lb := kit.ToneLevels(b, time.Second, 400, 700)
 	if la[700] < -30 || la[700]-la[400] < 20 {
 		t.Errorf("A hears B at %.1f dBFS (own %.1f)", la[700], la[400])
 	}
@@ -219,17 +187,17 @@ func TestDialRegisteredEndpoint(t *testing.T) {
 		t.Errorf("B hears A at %.1f dBFS (own %.1f)", lb[400], lb[700])
 	}
 	hung := time.Now()
-	if err := b.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
+	if err := b.Hangup(kit.Context(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	d := w.waitFor(t, "/dial-done", 1, 10*time.Second)[0]
-	assertParams(t, "Dial action", d.Form, map[string]string{"DialStatus": "completed", "DialRingStatus": "true",
+	d := w.WaitFor(t, "/dial-done", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "Dial action", d.Form, map[string]string{"DialStatus": "completed", "DialRingStatus": "true",
 		"DialALegUUID": "*", "DialBLegUUID": "*", "DialHangupCause": "NORMAL_CLEARING"})
 	// A's next element runs: it hears the Speak, then BYE.
-	waitEnd(t, a, 20*time.Second)
+	kit.WaitEnd(t, a, 20*time.Second)
 	speech := 0
-	for _, f := range analyse(a.Received()) {
-		if f.at.After(hung.Add(200*time.Millisecond)) && f.level > -40 && !isTone(f, 700) {
+	for _, f := range kit.Frames(a) {
+		if f.At.After(hung.Add(200*time.Millisecond)) && f.Level > -40 && !f.IsTone(700) {
 			speech++
 		}
 	}
@@ -237,7 +205,7 @@ func TestDialRegisteredEndpoint(t *testing.T) {
 		t.Errorf("A heard only %d frames of its next element", speech)
 	}
 	events := map[string]bool{}
-	for _, r := range w.requestsTo("/dial-events") {
+	for _, r := range w.Requests("/dial-events") {
 		events[r.Form.Get("Event")] = true
 	}
 	for _, ev := range []string{"DialAnswer", "DialConnected", "DialHangup"} {
@@ -245,35 +213,35 @@ func TestDialRegisteredEndpoint(t *testing.T) {
 			t.Errorf("no %s callback", ev)
 		}
 	}
-	if n := len(w.requestsTo("/hangup")); n > 1 {
+	if n := len(w.Requests("/hangup")); n > 1 {
 		t.Errorf("%d hangup webhooks: B legs must send none", n)
 	}
 }
 
 func TestRecordCallerTone(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Record action="/recorded" fileFormat="wav" finishOnKey="#" maxLength="20" callbackUrl="/rec-done"/><Hangup/></Response>`)
-	w.ok("/recorded")
-	w.ok("/rec-done")
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, nil))
-	cl := dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(600, time.Minute, -10)})
-	waitAnswered(t, cl, "not answered")
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Record action="/kit.Request" fileFormat="wav" finishOnKey="#" maxLength="20" callbackUrl="/rec-done"/><Hangup/></Response>`)
+	w.OK("/kit.Request")
+	w.OK("/rec-done")
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w})
+	cl := kit.Dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(600, time.Minute, -10)})
+	kit.WaitAnswered(t, cl, "not answered")
 	time.Sleep(3 * time.Second)
 	_ = cl.SendDTMF("#", siptest.DTMFOptions{}) // the server may hang up before the last end packet
-	r := w.waitFor(t, "/recorded", 1, 10*time.Second)[0]
-	assertParams(t, "Record action", r.Form, map[string]string{"RecordingEndReason": "FinishedOnKey",
+	r := w.WaitFor(t, "/kit.Request", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "Record action", r.Form, map[string]string{"RecordingEndReason": "FinishedOnKey",
 		"RecordingID": "*", "RecordUrl": "*", "RecordFile": "*", "RecordingDuration": "*", "RecordingDurationMs": "*",
 		"RecordingStartMs": "*", "RecordingEndMs": "*"})
 	id := r.Form.Get("RecordingID")
-	done := w.waitFor(t, "/rec-done", 1, 10*time.Second)[0]
-	assertParams(t, "RecordStop", done.Form, map[string]string{"Event": "RecordStop", "RecordingID": id,
+	done := w.WaitFor(t, "/rec-done", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "RecordStop", done.Form, map[string]string{"Event": "RecordStop", "RecordingID": id,
 		"RecordUrl": r.Form.Get("RecordUrl"), "RecordingEndReason": "FinishedOnKey", "RecordingDurationMs": "*",
 		"RecordingStartMs": "*", "RecordingEndMs": "*", "CallUUID": r.Form.Get("CallUUID")})
 	if ms, _ := strconv.Atoi(done.Form.Get("RecordingDurationMs")); ms < 2000 {
 		t.Errorf("RecordingDurationMs %d, want at least 2 s of the caller", ms)
 	}
-	st, list := rest(t, p, "GET", accountPath("/Recording/?call_uuid="+r.Form.Get("CallUUID")), nil)
+	st, list := p.REST(t, "GET", kit.AccountPath("/Recording/?call_uuid="+r.Form.Get("CallUUID")), nil)
 	if st != 200 {
 		t.Fatalf("list recordings: %d %v", st, list)
 	}
@@ -282,7 +250,7 @@ func TestRecordCallerTone(t *testing.T) {
 		t.Fatalf("recording list %v", list)
 	}
 	recURL := r.Form.Get("RecordUrl")
-	st, _, data := download(t, p, testAuthID, testAuthToken, recURL[strings.Index(recURL, "/api/"):])
+	st, _, data := download(t, p, kit.AuthID, kit.AuthToken, recURL[strings.Index(recURL, "/api/"):])
 	if st != 200 {
 		t.Fatalf("download %s: %d", recURL, st)
 	}
@@ -299,15 +267,15 @@ func TestRecordCallerTone(t *testing.T) {
 }
 
 func TestTransferAndRESTHangup(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Speak loop="0">Waiting to be transferred.</Speak></Response>`)
-	w.xml("/transferred", `<Response><Play>/tone.wav</Play><Speak loop="0">Transferred.</Speak></Response>`)
-	w.serveBytes("/tone.wav", "audio/wav", wavTone(1000, 8000, 2*time.Second, -6))
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, nil))
-	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	waitAnswered(t, cl, "not answered")
-	st, list := rest(t, p, "GET", accountPath("/Call/?status=live"), nil)
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Speak loop="0">Waiting to be transferred.</Speak></Response>`)
+	w.XML("/transferred", `<Response><Play>/tone.wav</Play><Speak loop="0">Transferred.</Speak></Response>`)
+	w.File("/tone.wav", "audio/wav", kit.ToneWAV(1000, 8000, 2*time.Second, -6))
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w})
+	cl := kit.Dial(t, p, "14155550199", siptest.DialOptions{})
+	kit.WaitAnswered(t, cl, "not answered")
+	st, list := p.REST(t, "GET", kit.AccountPath("/Call/?status=live"), nil)
 	calls, _ := list["calls"].([]any)
 	if st != 200 || len(calls) != 1 {
 		t.Fatalf("live calls: %d %v", st, list)
@@ -316,20 +284,20 @@ func TestTransferAndRESTHangup(t *testing.T) {
 	uuid := calls[0].(string)
 	time.Sleep(500 * time.Millisecond)
 	sent := time.Now()
-	st, body := rest(t, p, "POST", accountPath("/Call/"+uuid+"/"), map[string]any{"aleg_url": w.URL("/transferred")})
+	st, body := p.REST(t, "POST", kit.AccountPath("/Call/"+uuid+"/"), map[string]any{"aleg_url": w.URL("/transferred")})
 	if st != 202 {
 		t.Fatalf("transfer: %d %v", st, body)
 	}
 	assertKeys(t, "transfer", body, "api_id", "message", "call_uuid")
-	tr := w.waitFor(t, "/transferred", 1, 5*time.Second)[0]
-	assertParams(t, "Transfer", tr.Form, map[string]string{"Event": "Transfer", "CallUUID": uuid})
+	tr := w.WaitFor(t, "/transferred", 1, 5*time.Second)[0]
+	kit.AssertParams(t, "Transfer", tr.Form, map[string]string{"Event": "Transfer", "CallUUID": uuid})
 	// The new document runs at once: its tone arrives within a second.
 	var toneAt time.Time
 	deadline := time.Now().Add(5 * time.Second)
 	for toneAt.IsZero() && time.Now().Before(deadline) {
-		for _, f := range analyse(cl.Received()) {
-			if f.at.After(sent) && isTone(f, 1000) {
-				toneAt = f.at
+		for _, f := range kit.Frames(cl) {
+			if f.At.After(sent) && f.IsTone(1000) {
+				toneAt = f.At
 				break
 			}
 		}
@@ -338,36 +306,38 @@ func TestTransferAndRESTHangup(t *testing.T) {
 	if toneAt.IsZero() || toneAt.Sub(sent) > time.Second {
 		t.Fatalf("transferred document's audio not heard within 1 s (at %v)", toneAt.Sub(sent))
 	}
-	if st, _ := rest(t, p, "DELETE", accountPath("/Call/"+uuid+"/"), nil); st != 204 {
+	if st, _ := p.REST(t, "DELETE", kit.AccountPath("/Call/"+uuid+"/"), nil); st != 204 {
 		t.Fatalf("hang up: %d", st)
 	}
-	waitEnd(t, cl, 5*time.Second)
-	h := w.waitFor(t, "/hangup", 1, 10*time.Second)[0]
-	assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4000", "HangupSource": "API Request"})
+	kit.WaitEnd(t, cl, 5*time.Second)
+	h := w.WaitFor(t, "/hangup", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4000", "HangupSource": "API Request"})
 }
 
 func TestEndpointsRegisterAndCall(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Speak>Gateway call.</Speak></Response>`)
-	w.xml("/ep-answer", `<Response><Speak>Hello endpoint, this is your own application.</Speak></Response>`)
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, map[string]string{"PARLEY_TRUSTED_GATEWAYS": "127.0.0.1/32"}))
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Speak>Gateway call.</Speak></Response>`)
+	w.XML("/ep-answer", `<Response><Speak>Hello endpoint, this is your own application.</Speak></Response>`)
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_TRUSTED_GATEWAYS": "127.0.0.1/32"}})
 	createEndpoint(t, p, "alice", "alice-secret-1", w.URL("/ep-answer"))
 
-	bad, _ := phone(t, "127.0.0.2", siptest.ListenOptions{Username: "alice"})
-	err := register(t, bad, p, "alice", "wrong-password")
+	bad := kit.NewPhone(t, "127.0.0.2")
+	bad.Listen(t, siptest.ListenOptions{Username: "alice"})
+	err := bad.Register(t, p, "alice", "wrong-password")
 	var re *siptest.RegisterError
 	if !errors.As(err, &re) || (re.Status != 401 && re.Status != 403) {
 		t.Fatalf("wrong password: %v, want 401/403", err)
 	}
-	if !p.waitLog("alice", 3*time.Second) {
+	if !p.WaitLog("alice", 3*time.Second) {
 		t.Error("the refused registration was not logged")
 	}
-	good, _ := phone(t, "127.0.0.2", siptest.ListenOptions{Username: "alice"})
-	if err := register(t, good, p, "alice", "alice-secret-1"); err != nil {
+	good := kit.NewPhone(t, "127.0.0.2")
+	good.Listen(t, siptest.ListenOptions{Username: "alice"})
+	if err := good.Register(t, p, "alice", "alice-secret-1"); err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	st, eps := rest(t, p, "GET", accountPath("/Endpoint/"), nil)
+	st, eps := p.REST(t, "GET", kit.AccountPath("/Endpoint/"), nil)
 	objs, _ := eps["objects"].([]any)
 	if st != 200 || len(objs) != 1 || objs[0].(map[string]any)["sip_registered"] != "true" {
 		t.Errorf("endpoint list %v", eps)
@@ -381,7 +351,7 @@ func TestEndpointsRegisterAndCall(t *testing.T) {
 	defer c.Close()
 	var anon *siptest.Call
 	for attempt := 0; attempt < 2; attempt++ {
-		anon, err = c.Dial(ctxTimeout(t, 10*time.Second), p.uri("14155550199"), siptest.DialOptions{From: "alice"})
+		anon, err = c.Dial(kit.Context(t, 10*time.Second), p.URI("14155550199"), siptest.DialOptions{From: "alice"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,15 +374,15 @@ func TestEndpointsRegisterAndCall(t *testing.T) {
 		t.Errorf("no 407 challenge: responses %v", resp)
 	}
 	// With credentials it runs the endpoint's application.
-	cl, err := c.Dial(ctxTimeout(t, 10*time.Second), p.uri("14155550199"), siptest.DialOptions{From: "alice", Username: "alice", Password: "alice-secret-1"})
+	cl, err := c.Dial(kit.Context(t, 10*time.Second), p.URI("14155550199"), siptest.DialOptions{From: "alice", Username: "alice", Password: "alice-secret-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	waitEnd(t, cl, 20*time.Second)
-	a := w.waitFor(t, "/ep-answer", 1, 5*time.Second)[0]
-	assertParams(t, "endpoint StartApp", a.Form, map[string]string{"From": "sip:alice@" + strings.Split(p.SIP, ":")[0]})
-	if n := len(w.requestsTo("/answer")); n != 0 {
+	kit.WaitEnd(t, cl, 20*time.Second)
+	a := w.WaitFor(t, "/ep-answer", 1, 5*time.Second)[0]
+	kit.AssertParams(t, "endpoint StartApp", a.Form, map[string]string{"From": "sip:alice@" + strings.Split(p.SIP, ":")[0]})
+	if n := len(w.Requests("/answer")); n != 0 {
 		t.Errorf("the gateway application ran %d times for an endpoint call", n)
 	}
 }
@@ -427,29 +397,30 @@ func containsInt(xs []int, v int) bool {
 }
 
 func TestDialNumberThroughGatewayWithConfirmKey(t *testing.T) {
-	gw, contact := phone(t, "127.0.0.1", siptest.ListenOptions{Username: "gw", Send: media.Tone(700, time.Minute, -10)})
+	gw := kit.NewPhone(t, "127.0.0.1")
+	contact := gw.Listen(t, siptest.ListenOptions{Username: "gw", Send: media.Tone(700, time.Minute, -10)})
 	gateway := strings.TrimPrefix(contact, "sip:gw@")
-	w := newWebApp(t)
-	w.xml("/answer", `<Response>
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response>
   <Dial action="/dial-done" redirect="false" confirmSound="/confirm" confirmKey="1" callbackUrl="/dial-events" digitsMatch="99">
     <Number>+14155550123</Number>
   </Dial>
 </Response>`)
-	w.xml("/confirm", `<Response><Speak>Press one to accept this call.</Speak></Response>`)
-	w.ok("/dial-done")
-	w.ok("/dial-events")
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, map[string]string{"PARLEY_SIP_GATEWAY": gateway}))
-	a := dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(400, time.Minute, -10)})
-	b := incoming(t, gw)
+	w.XML("/confirm", `<Response><Speak>Press one to accept this call.</Speak></Response>`)
+	w.OK("/dial-done")
+	w.OK("/dial-events")
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_SIP_GATEWAY": gateway}})
+	a := kit.Dial(t, p, "14155550199", siptest.DialOptions{Send: media.Tone(400, time.Minute, -10)})
+	b := gw.Incoming(t)
 	if !strings.Contains(b.Header("To"), "14155550123") {
 		t.Errorf("gateway INVITE To %q, want the dialled number", b.Header("To"))
 	}
-	waitAnswered(t, b, "gateway leg not answered")
+	kit.WaitAnswered(t, b, "gateway leg not answered")
 	// B hears the confirm prompt, not A, until it presses 1.
 	time.Sleep(1500 * time.Millisecond)
-	lb := toneLevels(b, time.Second, 400)
-	if got := fractionAbove(analyse(b.Received()), -40); got < 0.3 {
+	lb := kit.ToneLevels(b, time.Second, 400)
+	if got := kit.FractionAbove(kit.Frames(b), -40); got < 0.3 {
 		t.Errorf("B heard the confirm prompt in only %.0f%% of frames", got*100)
 	}
 	if lb[400] > -35 {
@@ -459,21 +430,21 @@ func TestDialNumberThroughGatewayWithConfirmKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	la := toneLevels(a, time.Second, 700)
-	lb = toneLevels(b, time.Second, 400)
+	la := kit.ToneLevels(a, time.Second, 700)
+	lb = kit.ToneLevels(b, time.Second, 400)
 	if la[700] < -30 || lb[400] < -30 {
 		t.Errorf("after confirming: A hears B at %.1f dBFS, B hears A at %.1f dBFS", la[700], lb[400])
 	}
 	_ = a.SendDTMF("99", siptest.DTMFOptions{})
 	time.Sleep(500 * time.Millisecond)
-	if err := a.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
+	if err := a.Hangup(kit.Context(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	waitEnd(t, b, 10*time.Second)
-	d := w.waitFor(t, "/dial-done", 1, 10*time.Second)[0]
-	assertParams(t, "Dial action", d.Form, map[string]string{"DialStatus": "completed", "DialBLegUUID": "*"})
+	kit.WaitEnd(t, b, 10*time.Second)
+	d := w.WaitFor(t, "/dial-done", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "Dial action", d.Form, map[string]string{"DialStatus": "completed", "DialBLegUUID": "*"})
 	var digits bool
-	for _, r := range w.requestsTo("/dial-events") {
+	for _, r := range w.Requests("/dial-events") {
 		if r.Form.Get("Event") == "DialDigitsMatch" && r.Form.Get("DialDigitsMatch") == "99" {
 			digits = true
 		}
@@ -481,6 +452,6 @@ func TestDialNumberThroughGatewayWithConfirmKey(t *testing.T) {
 	if !digits {
 		t.Error("no DialDigitsMatch event for 99")
 	}
-	h := w.waitFor(t, "/hangup", 1, 10*time.Second)[0]
-	assertParams(t, "A hangup", h.Form, map[string]string{"HangupSource": "Caller"})
+	h := w.WaitFor(t, "/hangup", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "A hangup", h.Form, map[string]string{"HangupSource": "Caller"})
 }

@@ -6,12 +6,13 @@ import (
 
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // confEnv is what one attribute case works with: its own Parley, web app and callers.
 type confEnv struct {
-	p  *parley
-	w  *webApp
+	p  *kit.Server
+	w  *kit.App
 	cs []*caller
 }
 
@@ -23,11 +24,11 @@ const nextPlay = `<Play>NEXT</Play>`
 func beepRuns(cl *siptest.Call, since time.Time) []int {
 	var runs []int
 	run, gap := 0, 0
-	for _, f := range analyse(cl.Received()) {
-		if f.at.Before(since) {
+	for _, f := range kit.Frames(cl) {
+		if f.At.Before(since) {
 			continue
 		}
-		if isTone(f, 1000) {
+		if f.IsTone(1000) {
 			run += 1 + gap
 			gap = 0
 			continue
@@ -50,7 +51,7 @@ func beepRuns(cl *siptest.Call, since time.Time) []int {
 func heardNext(t *testing.T, c *caller, since time.Time) {
 	t.Helper()
 	endedByServer(t, c, 15*time.Second)
-	if n := toneFramesSince(c.call, otherTone, since); n < 40 {
+	if n := kit.ToneFramesSince(c.call, otherTone, since); n < 40 {
 		t.Errorf("%s heard %d frames of the element after <Conference>, want at least 40", c.name, n)
 	}
 }
@@ -79,7 +80,7 @@ func TestConfAttributes(t *testing.T) {
 					t.Error("GET Conference does not show the muted joiner as muted")
 				}
 				lb := hear(b, 400)[400]
-				la := toneLevels(a.call, measureWindow, 700)[700]
+				la := kit.ToneLevels(a.call, measureWindow, 700)[700]
 				if la < heardDBFS {
 					t.Fatalf("a does not hear b: %.1f dBFS", la)
 				}
@@ -112,7 +113,7 @@ func TestConfAttributes(t *testing.T) {
 					}
 				}
 				t1 := time.Now()
-				if err := b.call.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
+				if err := b.call.Hangup(kit.Context(t, 5*time.Second)); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(1500 * time.Millisecond)
@@ -137,7 +138,7 @@ func TestConfAttributes(t *testing.T) {
 				members(t, x.p, "R", a, b)
 				time.Sleep(settle)
 				for _, pair := range [][2]*caller{{a, b}, {b, a}} {
-					lv := toneLevels(pair[0].call, measureWindow, pair[1].tone, otherTone)
+					lv := kit.ToneLevels(pair[0].call, measureWindow, pair[1].tone, otherTone)
 					if lv[otherTone] < heardDBFS {
 						t.Errorf("waiting %s does not hear the wait sound: %.1f dBFS", pair[0].name, lv[otherTone])
 					}
@@ -146,10 +147,10 @@ func TestConfAttributes(t *testing.T) {
 					}
 				}
 				for _, m := range []*caller{a, b} {
-					r := x.w.waitReq(t, "/wait", 5*time.Second, "waitSound request of "+m.name, func(r recorded) bool {
+					r := x.w.WaitReq(t, "/wait", 5*time.Second, "waitSound request of "+m.name, func(r kit.Request) bool {
 						return r.Form.Get("ConferenceMemberID") == m.id
 					})
-					assertParams(t, "waitSound request", r.Form, map[string]string{
+					kit.AssertParams(t, "waitSound request", r.Form, map[string]string{
 						"Event": "ConferenceRemoteSounds", "ConferenceAction": "waitSound", "ConferenceName": "R",
 						"ConferenceUUID": "*", "CallUUID": "*", "From": m.number(),
 					})
@@ -158,7 +159,7 @@ func TestConfAttributes(t *testing.T) {
 				members(t, x.p, "R", a, b, c)
 				time.Sleep(settle)
 				for _, m := range x.cs {
-					lv := toneLevels(m.call, measureWindow, 400, 700, 1600, otherTone)
+					lv := kit.ToneLevels(m.call, measureWindow, 400, 700, 1600, otherTone)
 					for _, o := range x.cs {
 						if o != m && lv[o.tone] < heardDBFS {
 							t.Errorf("after the start %s hears %s at %.1f dBFS", m.name, o.name, lv[o.tone])
@@ -184,13 +185,13 @@ func TestConfAttributes(t *testing.T) {
 				}
 				members(t, x.p, "R", a, b, c)
 				t0 := time.Now()
-				if err := a.call.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
+				if err := a.call.Hangup(kit.Context(t, 5*time.Second)); err != nil {
 					t.Fatal(err)
 				}
 				heardNext(t, b, t0)
 				heardNext(t, c, t0)
 				for _, m := range []*caller{b, c} {
-					if h := x.w.hangupOf(t, m); h.Form.Get("HangupCauseCode") != "4010" {
+					if h := hangupOf(t, x.w, m); h.Form.Get("HangupCauseCode") != "4010" {
 						t.Errorf("%s: hangup cause %s, want 4010", m.name, h.Form.Get("HangupCauseCode"))
 					}
 				}
@@ -209,11 +210,11 @@ func TestConfAttributes(t *testing.T) {
 				b.join(t, x.p)
 				members(t, x.p, "R", a, b)
 				t0 := time.Now()
-				if err := b.call.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
+				if err := b.call.Hangup(kit.Context(t, 5*time.Second)); err != nil {
 					t.Fatal(err)
 				}
 				heardNext(t, a, t0)
-				waitNoRoom(t, x.p, testAuthID, testAuthToken, "R")
+				waitNoRoom(t, x.p, kit.AuthID, kit.AuthToken, "R")
 			},
 		},
 		{
@@ -229,7 +230,7 @@ func TestConfAttributes(t *testing.T) {
 				t0 := time.Now()
 				c.join(t, x.p)
 				endedByServer(t, c, 20*time.Second)
-				if n := speechFramesSince(c.call, t0, 400, 700); n < 40 {
+				if n := kit.SpeechFramesSince(c.call, t0, 400, 700); n < 40 {
 					t.Errorf("the refused caller heard %d frames of the Speak, want at least 40", n)
 				}
 				// The room's steady tones would stand out of the whole call (about -13 dBFS);
@@ -240,7 +241,7 @@ func TestConfAttributes(t *testing.T) {
 				}
 				members(t, x.p, "R", a, b)
 				enters := 0
-				for _, r := range x.w.requestsTo("/events") {
+				for _, r := range x.w.Requests("/events") {
 					if r.Form.Get("Event") == "ConferenceEnter" {
 						enters++
 						if r.Form.Get("From") == c.number() {
@@ -266,9 +267,9 @@ func TestConfAttributes(t *testing.T) {
 				heardNext(t, a, t0)
 				heardNext(t, b, t0)
 				var first time.Time
-				for _, f := range analyse(a.call.Received()) {
-					if isTone(f, otherTone) {
-						first = f.at
+				for _, f := range kit.Frames(a.call) {
+					if f.IsTone(otherTone) {
+						first = f.At
 						break
 					}
 				}
@@ -312,12 +313,12 @@ func TestConfAttributes(t *testing.T) {
 				a := x.cs[0]
 				a.join(t, x.p)
 				members(t, x.p, "R", a)
-				isMatch := func(r recorded) bool { return r.Form.Get("Event") == "ConferenceDigitsMatch" }
+				isMatch := func(r kit.Request) bool { return r.Form.Get("Event") == "ConferenceDigitsMatch" }
 				if err := a.call.SendDTMF("1", siptest.DTMFOptions{}); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(700 * time.Millisecond)
-				for _, r := range x.w.requestsTo("/events") {
+				for _, r := range x.w.Requests("/events") {
 					if isMatch(r) {
 						t.Errorf("ConferenceDigitsMatch after 1 alone: %v", r.Form)
 					}
@@ -325,8 +326,8 @@ func TestConfAttributes(t *testing.T) {
 				if err := a.call.SendDTMF("2", siptest.DTMFOptions{}); err != nil {
 					t.Fatal(err)
 				}
-				r := x.w.waitReq(t, "/events", 5*time.Second, "ConferenceDigitsMatch", isMatch)
-				assertParams(t, "ConferenceDigitsMatch", r.Form, map[string]string{
+				r := x.w.WaitReq(t, "/events", 5*time.Second, "ConferenceDigitsMatch", isMatch)
+				kit.AssertParams(t, "ConferenceDigitsMatch", r.Form, map[string]string{
 					"ConferenceAction": "digits", "ConferenceDigitsMatch": "12", "ConferenceName": "R",
 					"ConferenceMemberID": a.id, "ConferenceUUID": "*", "CallUUID": "*", "ConferenceCurrentSize": "1",
 				})
@@ -339,24 +340,24 @@ func TestConfAttributes(t *testing.T) {
 				`<Play>NEVER</Play>`},
 			run: func(t *testing.T, x *confEnv) {
 				a := x.cs[0]
-				x.w.xml("/after", `<Response><Play>`+x.w.URL("/next.wav")+`</Play></Response>`)
+				x.w.XML("/after", `<Response><Play>`+x.w.URL("/next.wav")+`</Play></Response>`)
 				a.join(t, x.p)
 				members(t, x.p, "R", a)
-				enter := x.w.waitReq(t, "/events", 5*time.Second, "ConferenceEnter", func(r recorded) bool {
+				enter := x.w.WaitReq(t, "/events", 5*time.Second, "ConferenceEnter", func(r kit.Request) bool {
 					return r.Form.Get("Event") == "ConferenceEnter"
 				})
-				st, body := rest(t, x.p, "POST", accountPath("/Conference/R/Member/"+a.id+"/Kick/"), nil)
+				st, body := x.p.REST(t, "POST", kit.AccountPath("/Conference/R/Member/"+a.id+"/Kick/"), nil)
 				assertAction(t, "kick", st, body, "classic", "kicked", a.id)
 				t0 := time.Now()
 				heardNext(t, a, t0)
-				if n := toneFramesSince(a.call, 1900, t0); n > 2 {
+				if n := kit.ToneFramesSince(a.call, 1900, t0); n > 2 {
 					t.Errorf("the element after <Conference> ran too (%d frames of it)", n)
 				}
-				reqs := x.w.requestsTo("/after")
+				reqs := x.w.Requests("/after")
 				if len(reqs) != 1 {
 					t.Fatalf("action URL requested %d times, want 1", len(reqs))
 				}
-				assertParams(t, "action request", reqs[0].Form, map[string]string{
+				kit.AssertParams(t, "action request", reqs[0].Form, map[string]string{
 					"ConferenceName": "R", "ConferenceUUID": enter.Form.Get("ConferenceUUID"), "ConferenceMemberID": a.id,
 					"CallUUID": enter.Form.Get("CallUUID"), "From": a.number(),
 				})
@@ -370,21 +371,21 @@ func TestConfAttributes(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWebApp(t)
-			w.ok("/hangup")
-			w.ok("/events")
-			w.serveTone("/next.wav", otherTone, 1500*time.Millisecond)
-			w.serveTone("/never.wav", 1900, 1500*time.Millisecond)
-			w.serveTone("/wait.wav", otherTone, time.Second)
-			w.xml("/wait", `<Response><Play>`+w.URL("/wait.wav")+`</Play></Response>`)
+			w := kit.NewApp(t)
+			w.OK("/hangup")
+			w.OK("/events")
+			w.Tone("/next.wav", otherTone, 1500*time.Millisecond)
+			w.Tone("/never.wav", 1900, 1500*time.Millisecond)
+			w.Tone("/wait.wav", otherTone, time.Second)
+			w.XML("/wait", `<Response><Play>`+w.URL("/wait.wav")+`</Play></Response>`)
 			docs := map[string]string{}
 			for from, body := range tc.docs {
 				body = replaceAll(body, "NEXT", w.URL("/next.wav"), "NEVER", w.URL("/never.wav"),
 					"WAIT", w.URL("/wait"), "EVENTS", w.URL("/events"))
 				docs[from] = "<Response>" + body + "</Response>"
 			}
-			w.docsByFrom("/answer", docs)
-			x := &confEnv{p: startParley(t, appEnv(w, nil)), w: w, cs: newCallers(tc.tones...)}
+			w.DocsByFrom("/answer", docs)
+			x := &confEnv{p: suite.Start(t, kit.Options{App: w}), w: w, cs: newCallers(tc.tones...)}
 			tc.run(t, x)
 		})
 	}

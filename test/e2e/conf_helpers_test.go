@@ -5,16 +5,14 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 const (
@@ -50,70 +48,20 @@ func newCallers(tones ...float64) []*caller {
 	return out
 }
 
-// toneSource is what a caller sends: its tone for long enough, or silence.
-func toneSource(freq float64) media.Source {
-	if freq == 0 {
-		return nil
-	}
-	return media.Tone(freq, 3*time.Minute, -10)
-}
-
-// dialFrom places a call from localIP to user at p and waits until it is answered.
-func dialFrom(t *testing.T, p *parley, localIP, user, from string, src media.Source) *siptest.Call {
-	t.Helper()
-	c, err := siptest.NewClient(siptest.Options{LocalIP: localIP})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	for attempt := 0; ; attempt++ {
-		cl, err := c.Dial(ctxTimeout(t, 10*time.Second), p.uri(user), siptest.DialOptions{From: from, Send: src})
-		if err != nil {
-			t.Fatalf("dial from %s: %v", from, err)
-		}
-		t.Cleanup(cl.Close)
-		select {
-		case <-cl.Answered():
-			return cl
-		case <-cl.Ended():
-			if cl.FinalStatus() == 0 && attempt == 0 {
-				// The test client failed before any response (seen rarely): say why, retry once.
-				t.Logf("test client failed to place the call from %s: %v; retrying", from, cl.Err())
-				continue
-			}
-			t.Fatalf("call from %s ended unanswered (status %d: %v)", from, cl.FinalStatus(), cl.Err())
-		case <-time.After(10 * time.Second):
-			t.Fatalf("call from %s not answered", from)
-		}
-	}
-}
-
 // join dials c into p from 127.0.0.1.
-func (c *caller) join(t *testing.T, p *parley) {
+func (c *caller) join(t *testing.T, p *kit.Server) {
 	t.Helper()
-	c.call = dialFrom(t, p, "127.0.0.1", "14155550199", c.from, toneSource(c.tone))
-}
-
-// docsByFrom serves at path the document of the caller's From (without +); "" is the default.
-func (w *webApp) docsByFrom(path string, docs map[string]string) {
-	w.mux.HandleFunc(path, func(rw http.ResponseWriter, r *http.Request) {
-		doc, ok := docs[r.Form.Get("From")]
-		if !ok {
-			doc = docs[""]
-		}
-		rw.Header().Set("Content-Type", "application/xml")
-		_, _ = io.WriteString(rw, doc)
-	})
+	c.call = kit.NewPhone(t, "127.0.0.1").CallAnswered(t, p, "14155550199", siptest.DialOptions{From: c.from, Send: kit.ToneSource(c.tone)})
 }
 
 // confGet is GET Conference/{room} as account (authID, token).
-func confGet(t *testing.T, p *parley, authID, token, room string) (int, map[string]any) {
+func confGet(t *testing.T, p *kit.Server, authID, token, room string) (int, map[string]any) {
 	t.Helper()
-	return restAs(t, p, authID, token, "GET", "/api/v1/Account/"+authID+"/Conference/"+room+"/", nil)
+	return p.RESTAs(t, authID, token, "GET", "/api/v1/Account/"+authID+"/Conference/"+room+"/", nil)
 }
 
 // membersAs polls GET Conference until the room has n members and returns member id by From.
-func membersAs(t *testing.T, p *parley, authID, token, room string, n int) map[string]string {
+func membersAs(t *testing.T, p *kit.Server, authID, token, room string, n int) map[string]string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -135,9 +83,9 @@ func membersAs(t *testing.T, p *parley, authID, token, room string, n int) map[s
 }
 
 // members waits for exactly the callers cs in room (default account) and fills their ids.
-func members(t *testing.T, p *parley, room string, cs ...*caller) {
+func members(t *testing.T, p *kit.Server, room string, cs ...*caller) {
 	t.Helper()
-	ids := membersAs(t, p, testAuthID, testAuthToken, room, len(cs))
+	ids := membersAs(t, p, kit.AuthID, kit.AuthToken, room, len(cs))
 	for _, c := range cs {
 		if c.id = ids[c.number()]; c.id == "" {
 			t.Fatalf("caller %s (%s) is not a member of %s: %v", c.name, c.from, room, ids)
@@ -146,9 +94,9 @@ func members(t *testing.T, p *parley, room string, cs ...*caller) {
 }
 
 // memberFlags returns the muted and deaf flags of member id from GET Conference.
-func memberFlags(t *testing.T, p *parley, room, id string) (muted, deaf bool) {
+func memberFlags(t *testing.T, p *kit.Server, room, id string) (muted, deaf bool) {
 	t.Helper()
-	st, body := rest(t, p, "GET", accountPath("/Conference/"+room+"/"), nil)
+	st, body := p.REST(t, "GET", kit.AccountPath("/Conference/"+room+"/"), nil)
 	if st != 200 {
 		t.Fatalf("GET conference %s: %d %v", room, st, body)
 	}
@@ -163,7 +111,7 @@ func memberFlags(t *testing.T, p *parley, room, id string) (muted, deaf bool) {
 }
 
 // waitNoRoom polls until GET Conference answers 404 conference not found.
-func waitNoRoom(t *testing.T, p *parley, authID, token, room string) {
+func waitNoRoom(t *testing.T, p *kit.Server, authID, token, room string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -225,9 +173,9 @@ func assertAction(t *testing.T, what string, st int, body map[string]any, profil
 }
 
 // member204 sends method to a member route and expects 204 with an empty body.
-func member204(t *testing.T, p *parley, method, path string) {
+func member204(t *testing.T, p *kit.Server, method, path string) {
 	t.Helper()
-	if st, body := rest(t, p, method, accountPath(path), nil); st != 204 || body != nil {
+	if st, body := p.REST(t, method, kit.AccountPath(path), nil); st != 204 || body != nil {
 		t.Fatalf("%s %s: %d %v, want 204 and no body", method, path, st, body)
 	}
 }
@@ -235,61 +183,13 @@ func member204(t *testing.T, p *parley, method, path string) {
 // hear measures the tones c received during the last measureWindow, after settle.
 func hear(c *caller, freqs ...float64) map[float64]float64 {
 	time.Sleep(settle)
-	return toneLevels(c.call, measureWindow, freqs...)
-}
-
-// toneFramesSince counts received frames dominated by freq from since on.
-func toneFramesSince(cl *siptest.Call, freq float64, since time.Time) int {
-	n := 0
-	for _, f := range analyse(cl.Received()) {
-		if !f.at.Before(since) && isTone(f, freq) {
-			n++
-		}
-	}
-	return n
-}
-
-// speechFramesSince counts audible frames from since on that none of the tones explains.
-func speechFramesSince(cl *siptest.Call, since time.Time, tones ...float64) int {
-	n := 0
-	for _, f := range analyse(cl.Received()) {
-		if f.at.Before(since) || f.level <= -40 {
-			continue
-		}
-		tonal := false
-		for _, tn := range tones {
-			if tn > 0 && isTone(f, tn) {
-				tonal = true
-			}
-		}
-		if !tonal {
-			n++
-		}
-	}
-	return n
-}
-
-// waitReq waits for a request to path that satisfies ok.
-func (w *webApp) waitReq(t *testing.T, path string, timeout time.Duration, what string, ok func(recorded) bool) recorded {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		for _, r := range w.requestsTo(path) {
-			if ok(r) {
-				return r
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s at %s within %v (%d requests there)", what, path, timeout, len(w.requestsTo(path)))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return kit.ToneLevels(c.call, measureWindow, freqs...)
 }
 
 // hangupOf waits for the hangup webhook of caller c.
-func (w *webApp) hangupOf(t *testing.T, c *caller) recorded {
+func hangupOf(t *testing.T, w *kit.App, c *caller) kit.Request {
 	t.Helper()
-	return w.waitReq(t, "/hangup", 10*time.Second, "hangup webhook of "+c.name, func(r recorded) bool {
+	return w.WaitReq(t, "/hangup", 10*time.Second, "hangup webhook of "+c.name, func(r kit.Request) bool {
 		return r.Form.Get("From") == c.number()
 	})
 }
@@ -297,7 +197,7 @@ func (w *webApp) hangupOf(t *testing.T, c *caller) recorded {
 // endedByServer waits for the server's BYE to c.
 func endedByServer(t *testing.T, c *caller, timeout time.Duration) {
 	t.Helper()
-	byRemote, err := c.call.WaitEnd(ctxTimeout(t, timeout))
+	byRemote, err := c.call.WaitEnd(kit.Context(t, timeout))
 	if err != nil {
 		t.Fatalf("%s: call did not end: %v", c.name, err)
 	}
@@ -326,11 +226,6 @@ func writeConfig(t *testing.T, yaml string) string {
 	return path
 }
 
-// serveTone serves a 16 kHz WAV tone of freq lasting d at path.
-func (w *webApp) serveTone(path string, freq float64, d time.Duration) {
-	w.serveBytes(path, "audio/wav", wavTone(freq, 16000, d, -6))
-}
-
 // replaceAll replaces each old string of the pairs with its new string, in one pass.
 func replaceAll(s string, oldnew ...string) string { return strings.NewReplacer(oldnew...).Replace(s) }
 
@@ -343,7 +238,7 @@ const (
 // twoAccounts writes a configuration with account A (the test account, gateway 127.0.0.1) and
 // account B (gateway 127.0.0.2), each with its default application on w (/answer, /answerB),
 // and returns the env that starts Parley with it.
-func twoAccounts(t *testing.T, w *webApp) map[string]string {
+func twoAccounts(t *testing.T, w *kit.App) map[string]string {
 	t.Helper()
 	path := writeConfig(t, fmt.Sprintf(`accounts:
   - auth_id: %s
@@ -360,6 +255,6 @@ func twoAccounts(t *testing.T, w *webApp) map[string]string {
       name: app B
       answer_url: %s
       hangup_url: %s
-`, testAuthID, testAuthToken, w.URL("/answer"), w.URL("/hangup"), authIDB, authTokenB, w.URL("/answerB"), w.URL("/hangup")))
+`, kit.AuthID, kit.AuthToken, w.URL("/answer"), w.URL("/hangup"), authIDB, authTokenB, w.URL("/answerB"), w.URL("/hangup")))
 	return map[string]string{"PARLEY_CONFIG": path}
 }

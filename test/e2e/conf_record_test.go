@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // download GETs a recording file with the given credentials.
-func download(t *testing.T, p *parley, authID, token, path string) (int, string, []byte) {
+func download(t *testing.T, p *kit.Server, authID, token, path string) (int, string, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("GET", p.HTTP+path, nil)
 	if err != nil {
@@ -38,10 +39,10 @@ var recordingKeys = []string{"add_time", "call_uuid", "conference_name", "from_n
 // TestConfRecording: REST start/stop of a room recording in WAV then MP3; the Recording rows,
 // and the files, which hold the room's tones and are protected per account.
 func TestConfRecording(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Conference beep="false" stayAlone="true">Rec</Conference></Response>`)
-	w.ok("/hangup")
-	p := startParley(t, twoAccounts(t, w))
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Conference beep="false" stayAlone="true">Rec</Conference></Response>`)
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{Env: twoAccounts(t, w)})
 	cs := newCallers(400, 700)
 	a, b := cs[0], cs[1]
 	for _, m := range cs {
@@ -60,14 +61,14 @@ func TestConfRecording(t *testing.T) {
 		t.Run(tc.format, func(t *testing.T) {
 			if tc.aTone != a.tone {
 				a.tone = tc.aTone
-				a.call.SetSource(toneSource(a.tone))
+				a.call.SetSource(kit.ToneSource(a.tone))
 				time.Sleep(300 * time.Millisecond)
 			}
 			absent := 1600.0
 			if tc.aTone == 1600 {
 				absent = 400
 			}
-			st, body := rest(t, p, "POST", accountPath("/Conference/Rec/Record/"), map[string]any{"file_format": tc.format})
+			st, body := p.REST(t, "POST", kit.AccountPath("/Conference/Rec/Record/"), map[string]any{"file_format": tc.format})
 			if st != 200 {
 				t.Fatalf("start recording: %d %v", st, body)
 			}
@@ -77,10 +78,10 @@ func TestConfRecording(t *testing.T) {
 				t.Errorf("start recording body %v", body)
 			}
 			startURL, _ := body["url"].(string)
-			if !strings.HasSuffix(startURL, "/api/v1/Account/"+testAuthID+"/Recording/"+id+"."+tc.format) {
+			if !strings.HasSuffix(startURL, "/api/v1/Account/"+kit.AuthID+"/Recording/"+id+"."+tc.format) {
 				t.Errorf("url %q", startURL)
 			}
-			st, body = rest(t, p, "POST", accountPath("/Conference/Rec/Record/"), map[string]any{"file_format": tc.format})
+			st, body = p.REST(t, "POST", kit.AccountPath("/Conference/Rec/Record/"), map[string]any{"file_format": tc.format})
 			assertError(t, "second start", st, body, 409, "conference recording already in progress")
 			time.Sleep(2500 * time.Millisecond)
 			member204(t, p, "DELETE", "/Conference/Rec/Record/")
@@ -88,7 +89,7 @@ func TestConfRecording(t *testing.T) {
 			// Listed (final before the 204), with the conference filter too.
 			var listed map[string]any
 			for _, q := range []string{"", "?conference_name=Rec&recording_type=conference"} {
-				st, body = rest(t, p, "GET", accountPath("/Recording/"+q), nil)
+				st, body = p.REST(t, "GET", kit.AccountPath("/Recording/"+q), nil)
 				if st != 200 {
 					t.Fatalf("list recordings%s: %d %v", q, st, body)
 				}
@@ -107,12 +108,12 @@ func TestConfRecording(t *testing.T) {
 			assertParamsJSON(t, "listed recording", listed, map[string]any{
 				"recording_type": "conference", "conference_name": "Rec", "recording_format": tc.format,
 				"from_number": "", "to_number": "", "recording_url": startURL,
-				"resource_uri": "/v1/Account/" + testAuthID + "/Recording/" + id + "/",
+				"resource_uri": "/v1/Account/" + kit.AuthID + "/Recording/" + id + "/",
 			})
 			if !uuidRE.MatchString(listed["call_uuid"].(string)) {
 				t.Errorf("call_uuid %v is not a ConferenceUUID", listed["call_uuid"])
 			}
-			st, rec := rest(t, p, "GET", accountPath("/Recording/"+id+"/"), nil)
+			st, rec := p.REST(t, "GET", kit.AccountPath("/Recording/"+id+"/"), nil)
 			if st != 200 {
 				t.Fatalf("get recording: %d %v", st, rec)
 			}
@@ -130,7 +131,7 @@ func TestConfRecording(t *testing.T) {
 			if got := u.Scheme + "://" + u.Host; got != p.HTTP {
 				t.Errorf("recording_url %s is not on the listening address %s", u, p.HTTP)
 			}
-			st, ctype, data := download(t, p, testAuthID, testAuthToken, u.Path)
+			st, ctype, data := download(t, p, kit.AuthID, kit.AuthToken, u.Path)
 			if st != 200 || ctype != tc.contentType {
 				t.Fatalf("download: %d %s (%d bytes), want 200 %s", st, ctype, len(data), tc.contentType)
 			}
@@ -149,14 +150,14 @@ func TestConfRecording(t *testing.T) {
 				t.Errorf("recording: %v Hz (not sent during it) at %.1f dBFS, want %.0f dB below the members", absent, lx, dropDB)
 			}
 
-			if st, _, _ := download(t, p, testAuthID, "wrong-token", u.Path); st != 401 {
+			if st, _, _ := download(t, p, kit.AuthID, "wrong-token", u.Path); st != 401 {
 				t.Errorf("download with a wrong token: %d, want 401", st)
 			}
-			other := strings.Replace(u.Path, "/Account/"+testAuthID+"/", "/Account/"+authIDB+"/", 1)
+			other := strings.Replace(u.Path, "/Account/"+kit.AuthID+"/", "/Account/"+authIDB+"/", 1)
 			if st, _, _ := download(t, p, authIDB, authTokenB, other); st != 404 {
 				t.Errorf("download by another account: %d, want 404", st)
 			}
-			st, body = restAs(t, p, authIDB, authTokenB, "GET", "/api/v1/Account/"+authIDB+"/Recording/"+id+"/", nil)
+			st, body = p.RESTAs(t, authIDB, authTokenB, "GET", "/api/v1/Account/"+authIDB+"/Recording/"+id+"/", nil)
 			assertError(t, "another account's GET Recording", st, body, 404, "recording not found")
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // TestConfKick: Kick by list and by all in both profiles; the kicked calls hear their next
@@ -11,13 +13,13 @@ import (
 func TestConfKick(t *testing.T) {
 	for _, profile := range []string{"classic", "current"} {
 		t.Run(profile, func(t *testing.T) {
-			w := newWebApp(t)
-			w.xml("/answer", `<Response>
+			w := kit.NewApp(t)
+			w.XML("/answer", `<Response>
   <Conference beep="false" stayAlone="true">Kicks</Conference>
   <Speak>You have been removed from the conference room. Goodbye.</Speak>
 </Response>`)
-			w.ok("/hangup")
-			p := startParley(t, appEnv(w, map[string]string{"PARLEY_API_PROFILE": profile}))
+			w.OK("/hangup")
+			p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_API_PROFILE": profile}})
 			cs := newCallers(400, 700, 1600)
 			a, b, c := cs[0], cs[1], cs[2]
 			for _, m := range cs {
@@ -26,9 +28,9 @@ func TestConfKick(t *testing.T) {
 			members(t, p, "Kicks", cs...)
 
 			// A list with an unknown id: 404 naming the missing ids in request order; nobody leaves.
-			st, body := rest(t, p, "POST", accountPath("/Conference/Kicks/Member/"+a.id+",99991,"+b.id+",99990/Kick/"), map[string]any{})
+			st, body := p.REST(t, "POST", kit.AccountPath("/Conference/Kicks/Member/"+a.id+",99991,"+b.id+",99990/Kick/"), map[string]any{})
 			assertError(t, "kick with unknown ids", st, body, 404, "member not found: 99991,99990")
-			st, body = rest(t, p, "POST", accountPath("/Conference/NoSuchRoom/Member/"+a.id+"/Kick/"), map[string]any{})
+			st, body = p.REST(t, "POST", kit.AccountPath("/Conference/NoSuchRoom/Member/"+a.id+"/Kick/"), map[string]any{})
 			assertError(t, "kick in unknown room", st, body, 404, "conference not found")
 			time.Sleep(300 * time.Millisecond)
 			members(t, p, "Kicks", cs...)
@@ -38,15 +40,15 @@ func TestConfKick(t *testing.T) {
 
 			// Kick a and b by list.
 			mid := a.id + "," + b.id
-			st, body = rest(t, p, "POST", accountPath("/Conference/Kicks/Member/"+mid+"/Kick/"), map[string]any{})
+			st, body = p.REST(t, "POST", kit.AccountPath("/Conference/Kicks/Member/"+mid+"/Kick/"), map[string]any{})
 			assertAction(t, "kick list", st, body, profile, "kicked", mid)
 			kicked := time.Now()
 			for _, m := range []*caller{a, b} {
 				endedByServer(t, m, 20*time.Second)
-				if n := speechFramesSince(m.call, kicked.Add(200*time.Millisecond), 400, 700, 1600); n < 40 {
+				if n := kit.SpeechFramesSince(m.call, kicked.Add(200*time.Millisecond), 400, 700, 1600); n < 40 {
 					t.Errorf("%s heard only %d frames of the Speak after the kick", m.name, n)
 				}
-				if h := w.hangupOf(t, m); h.Form.Get("HangupCauseCode") != "4010" {
+				if h := hangupOf(t, w, m); h.Form.Get("HangupCauseCode") != "4010" {
 					t.Errorf("%s: hangup cause %s, want 4010 (document ended)", m.name, h.Form.Get("HangupCauseCode"))
 				}
 			}
@@ -57,17 +59,17 @@ func TestConfKick(t *testing.T) {
 			d := &caller{name: "d", from: "+14155550109", tone: 2200}
 			d.join(t, p)
 			members(t, p, "Kicks", c, d)
-			st, body = rest(t, p, "POST", accountPath("/Conference/Kicks/Member/all/Kick/"), nil)
+			st, body = p.REST(t, "POST", kit.AccountPath("/Conference/Kicks/Member/all/Kick/"), nil)
 			assertAction(t, "kick all", st, body, profile, "kicked", "all")
 			kicked = time.Now()
 			for _, m := range []*caller{c, d} {
 				endedByServer(t, m, 20*time.Second)
-				if n := speechFramesSince(m.call, kicked.Add(200*time.Millisecond), 1600, 2200); n < 40 {
+				if n := kit.SpeechFramesSince(m.call, kicked.Add(200*time.Millisecond), 1600, 2200); n < 40 {
 					t.Errorf("%s heard only %d frames of the Speak after kick all", m.name, n)
 				}
 			}
-			waitNoRoom(t, p, testAuthID, testAuthToken, "Kicks")
-			st, body = rest(t, p, "POST", accountPath("/Conference/Kicks/Member/all/Kick/"), nil)
+			waitNoRoom(t, p, kit.AuthID, kit.AuthToken, "Kicks")
+			st, body = p.REST(t, "POST", kit.AccountPath("/Conference/Kicks/Member/all/Kick/"), nil)
 			assertError(t, "kick all in an empty room", st, body, 404, "conference not found")
 		})
 	}
@@ -76,19 +78,19 @@ func TestConfKick(t *testing.T) {
 // TestConfHangupAPI: DELETE of a member, of a room and of all rooms end the calls with BYE and
 // hangup webhooks 4000 / API Request; nothing after <Conference> runs.
 func TestConfHangupAPI(t *testing.T) {
-	w := newWebApp(t)
+	w := kit.NewApp(t)
 	doc := func(room string) string {
 		return `<Response><Conference beep="false" stayAlone="true" callbackUrl="/events">` + room +
 			`</Conference><Play>` + w.URL("/next.wav") + `</Play></Response>`
 	}
-	w.serveTone("/next.wav", otherTone, 2*time.Second)
+	w.Tone("/next.wav", otherTone, 2*time.Second)
 	// a, b, c in Del; d in Other1; e in Other2.
-	w.docsByFrom("/answer", map[string]string{
+	w.DocsByFrom("/answer", map[string]string{
 		"": doc("Del"), "14155550104": doc("Other1"), "14155550105": doc("Other2"),
 	})
-	w.ok("/hangup")
-	w.ok("/events")
-	p := startParley(t, appEnv(w, nil))
+	w.OK("/hangup")
+	w.OK("/events")
+	p := suite.Start(t, kit.Options{App: w})
 	cs := newCallers(0, 0, 0, 0, 0)
 	a, b, c, d, e := cs[0], cs[1], cs[2], cs[3], cs[4]
 	for _, m := range cs {
@@ -102,14 +104,14 @@ func TestConfHangupAPI(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		endedByServer(t, m, 10*time.Second)
-		assertParams(t, "hangup of "+m.name, w.hangupOf(t, m).Form, map[string]string{
+		kit.AssertParams(t, "hangup of "+m.name, hangupOf(t, w, m).Form, map[string]string{
 			"HangupCauseCode": "4000", "HangupCauseName": "Normal Hangup", "HangupSource": "API Request",
 			"HangupCause": "NORMAL_CLEARING", "CallStatus": "completed",
 		})
-		if n := toneFramesSince(m.call, otherTone, start.Add(-time.Second)); n > 0 {
+		if n := kit.ToneFramesSince(m.call, otherTone, start.Add(-time.Second)); n > 0 {
 			t.Errorf("%s heard %d frames of the element after <Conference>", m.name, n)
 		}
-		w.waitReq(t, "/events", 5*time.Second, "ConferenceExit of "+m.name, func(r recorded) bool {
+		w.WaitReq(t, "/events", 5*time.Second, "ConferenceExit of "+m.name, func(r kit.Request) bool {
 			return r.Form.Get("Event") == "ConferenceExit" && r.Form.Get("ConferenceMemberID") == m.id
 		})
 	}
@@ -123,16 +125,16 @@ func TestConfHangupAPI(t *testing.T) {
 	member204(t, p, "DELETE", "/Conference/Del/")
 	apiHangup(b)
 	apiHangup(c)
-	waitNoRoom(t, p, testAuthID, testAuthToken, "Del")
+	waitNoRoom(t, p, kit.AuthID, kit.AuthToken, "Del")
 	stillUp(t, d)
 	stillUp(t, e)
-	st, body := rest(t, p, "DELETE", accountPath("/Conference/Del/"), nil)
+	st, body := p.REST(t, "DELETE", kit.AccountPath("/Conference/Del/"), nil)
 	assertError(t, "DELETE of a gone room", st, body, 404, "conference not found")
 
 	member204(t, p, "DELETE", "/Conference/")
 	apiHangup(d)
 	apiHangup(e)
-	st, body = rest(t, p, "GET", accountPath("/Conference/"), nil)
+	st, body = p.REST(t, "GET", kit.AccountPath("/Conference/"), nil)
 	if st != 200 || len(body["conferences"].([]any)) != 0 {
 		t.Errorf("after DELETE /Conference/: %d %v, want no rooms", st, body)
 	}
@@ -146,13 +148,13 @@ func TestConfMemberAudio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Conference beep="false" stayAlone="true">Audio</Conference></Response>`)
-	w.ok("/hangup")
-	w.serveTone("/short.wav", otherTone, 2500*time.Millisecond)
-	w.serveTone("/long.wav", otherTone, 20*time.Second)
-	w.serveBytes("/tone.mp3", "audio/mpeg", mp3)
-	p := startParley(t, appEnv(w, nil))
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Conference beep="false" stayAlone="true">Audio</Conference></Response>`)
+	w.OK("/hangup")
+	w.Tone("/short.wav", otherTone, 2500*time.Millisecond)
+	w.Tone("/long.wav", otherTone, 20*time.Second)
+	w.File("/tone.mp3", "audio/mpeg", mp3)
+	p := suite.Start(t, kit.Options{App: w})
 	cs := newCallers(400, 700)
 	a, b := cs[0], cs[1]
 	for _, m := range cs {
@@ -167,12 +169,12 @@ func TestConfMemberAudio(t *testing.T) {
 	}
 
 	t.Run("mute", func(t *testing.T) {
-		st, body := rest(t, p, "POST", accountPath(mpath(a, "Mute")), map[string]any{})
+		st, body := p.REST(t, "POST", kit.AccountPath(mpath(a, "Mute")), map[string]any{})
 		assertAction(t, "mute", st, body, "classic", "muted", a.id)
 		if muted, _ := memberFlags(t, p, "Audio", a.id); !muted {
 			t.Error("GET Conference does not show a as muted")
 		}
-		lb, la := hear(b, 400)[400], toneLevels(a.call, measureWindow, 700)[700]
+		lb, la := hear(b, 400)[400], kit.ToneLevels(a.call, measureWindow, 700)[700]
 		if base-lb < dropDB {
 			t.Errorf("muted a still reaches b: 400 Hz at %.1f dBFS, was %.1f (want >= %.0f dB drop)", lb, base, dropDB)
 		}
@@ -190,7 +192,7 @@ func TestConfMemberAudio(t *testing.T) {
 
 	t.Run("deaf with private play", func(t *testing.T) {
 		heard := hear(a, 700)[700]
-		st, body := rest(t, p, "POST", accountPath(mpath(a, "Deaf")), map[string]any{})
+		st, body := p.REST(t, "POST", kit.AccountPath(mpath(a, "Deaf")), map[string]any{})
 		assertAction(t, "deaf", st, body, "classic", "deaf", a.id)
 		if _, deaf := memberFlags(t, p, "Audio", a.id); !deaf {
 			t.Error("GET Conference does not show a as deaf")
@@ -198,13 +200,13 @@ func TestConfMemberAudio(t *testing.T) {
 		if l := hear(a, 700)[700]; heard-l < dropDB {
 			t.Errorf("deaf a still hears b: 700 Hz at %.1f dBFS, was %.1f", l, heard)
 		}
-		if l := toneLevels(b.call, measureWindow, 400)[400]; l < heardDBFS {
+		if l := kit.ToneLevels(b.call, measureWindow, 400)[400]; l < heardDBFS {
 			t.Errorf("deaf a is no longer heard by b: %.1f dBFS", l)
 		}
-		st, body = rest(t, p, "POST", accountPath(mpath(a, "Play")), map[string]any{"url": w.URL("/short.wav")})
+		st, body = p.REST(t, "POST", kit.AccountPath(mpath(a, "Play")), map[string]any{"url": w.URL("/short.wav")})
 		assertAction(t, "play", st, body, "classic", "play queued into conference", a.id)
 		lv := hear(a, otherTone, 700)
-		lb := toneLevels(b.call, measureWindow, otherTone)[otherTone]
+		lb := kit.ToneLevels(b.call, measureWindow, otherTone)[otherTone]
 		if lv[otherTone] < heardDBFS {
 			t.Errorf("deaf a does not hear its private Play: %.1f dBFS", lv[otherTone])
 		}
@@ -219,21 +221,21 @@ func TestConfMemberAudio(t *testing.T) {
 	})
 
 	t.Run("mp3 play to one member", func(t *testing.T) {
-		st, body := rest(t, p, "POST", accountPath(mpath(b, "Play")), map[string]any{"url": w.URL("/tone.mp3")})
+		st, body := p.REST(t, "POST", kit.AccountPath(mpath(b, "Play")), map[string]any{"url": w.URL("/tone.mp3")})
 		assertAction(t, "play mp3", st, body, "classic", "play queued into conference", b.id)
 		start := time.Now()
 		time.Sleep(1500 * time.Millisecond)
 		// The file holds 0.5 s of 1 kHz: about 25 frames.
-		if n := toneFramesSince(b.call, 1000, start); n < 15 {
+		if n := kit.ToneFramesSince(b.call, 1000, start); n < 15 {
 			t.Errorf("b heard %d frames of the MP3's 1 kHz tone, want at least 15", n)
 		}
-		if n := toneFramesSince(a.call, 1000, start); n > 2 {
+		if n := kit.ToneFramesSince(a.call, 1000, start); n > 2 {
 			t.Errorf("a heard %d frames of b's private MP3", n)
 		}
 	})
 
 	t.Run("stop play", func(t *testing.T) {
-		rest(t, p, "POST", accountPath(mpath(a, "Play")), map[string]any{"url": w.URL("/long.wav")})
+		p.REST(t, "POST", kit.AccountPath(mpath(a, "Play")), map[string]any{"url": w.URL("/long.wav")})
 		if l := hear(a, otherTone)[otherTone]; l < heardDBFS {
 			t.Fatalf("a does not hear the long Play: %.1f dBFS", l)
 		}
@@ -247,7 +249,7 @@ func TestConfMemberAudio(t *testing.T) {
 	a.call.SetSource(nil)
 	b.call.SetSource(nil)
 	t.Run("speak and stop speak", func(t *testing.T) {
-		st, body := rest(t, p, "POST", accountPath(mpath(a, "Speak")), map[string]any{
+		st, body := p.REST(t, "POST", kit.AccountPath(mpath(a, "Speak")), map[string]any{
 			"text": "This is a private announcement for one member of the conference room. " +
 				"It goes on for quite a while, so that stopping it can be observed clearly by the test. " +
 				"Nobody else in the room should hear a single word of it, however long it lasts.",
@@ -255,19 +257,19 @@ func TestConfMemberAudio(t *testing.T) {
 		assertAction(t, "speak", st, body, "classic", "speak queued into conference", a.id)
 		time.Sleep(2500 * time.Millisecond)
 		now := time.Now()
-		wa := window(analyse(a.call.Received()), now.Add(-1500*time.Millisecond), now)
-		wb := window(analyse(b.call.Received()), now.Add(-1500*time.Millisecond), now)
-		if got := fractionAbove(wa, -40); got < 0.3 {
+		wa := kit.Window(kit.Frames(a.call), now.Add(-1500*time.Millisecond), now)
+		wb := kit.Window(kit.Frames(b.call), now.Add(-1500*time.Millisecond), now)
+		if got := kit.FractionAbove(wa, -40); got < 0.3 {
 			t.Errorf("a: %.0f%% of frames above -40 dBFS during its Speak, want at least 30%%", got*100)
 		}
-		if got := fractionAbove(wb, -40); got > 0.05 {
+		if got := kit.FractionAbove(wb, -40); got > 0.05 {
 			t.Errorf("b: %.0f%% of frames above -40 dBFS during a's private Speak, want at most 5%%", got*100)
 		}
 		member204(t, p, "DELETE", mpath(a, "Speak"))
 		time.Sleep(settle)
 		now = time.Now()
-		wa = window(analyse(a.call.Received()), now.Add(-measureWindow), now)
-		if got := fractionAbove(wa, -40); got > 0.05 {
+		wa = kit.Window(kit.Frames(a.call), now.Add(-measureWindow), now)
+		if got := kit.FractionAbove(wa, -40); got > 0.05 {
 			t.Errorf("a: %.0f%% of frames above -40 dBFS after DELETE Speak, want at most 5%%", got*100)
 		}
 	})

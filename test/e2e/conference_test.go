@@ -8,6 +8,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -22,11 +23,11 @@ type member struct {
 }
 
 // waitMembers polls GET Conference until it lists n members.
-func waitMembers(t *testing.T, p *parley, room string, n int) map[string]any {
+func waitMembers(t *testing.T, p *kit.Server, room string, n int) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		st, body := rest(t, p, "GET", accountPath("/Conference/"+room+"/"), nil)
+		st, body := p.REST(t, "GET", kit.AccountPath("/Conference/"+room+"/"), nil)
 		if st == 200 {
 			if ms, _ := body["members"].([]any); len(ms) == n {
 				return body
@@ -39,26 +40,15 @@ func waitMembers(t *testing.T, p *parley, room string, n int) map[string]any {
 	}
 }
 
-// toneLevels measures what a member received in the last d.
-func toneLevels(c *siptest.Call, d time.Duration, freqs ...float64) map[float64]float64 {
-	now := time.Now()
-	pcm := c.ReceivedPCM(now.Add(-d), now)
-	out := map[float64]float64{}
-	for _, f := range freqs {
-		out[f] = media.ToneDBFS(pcm, f)
-	}
-	return out
-}
-
 func TestConferenceFoundingScenario(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response>
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response>
   <Conference enterSound="beep:1" callbackUrl="/conf-events">MyConference</Conference>
   <Speak>You have been disconnected from the conference</Speak>
 </Response>`)
-	w.ok("/conf-events")
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, nil))
+	w.OK("/conf-events")
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w})
 
 	members := []*member{
 		{name: "a", from: "+14155550101", tone: 400},
@@ -66,7 +56,7 @@ func TestConferenceFoundingScenario(t *testing.T) {
 		{name: "c", from: "+14155550103", tone: 1600},
 	}
 	for _, m := range members {
-		m.call = dial(t, p, "14155550199", siptest.DialOptions{From: m.from, Send: media.Tone(m.tone, 2*time.Minute, -10)})
+		m.call = kit.Dial(t, p, "14155550199", siptest.DialOptions{From: m.from, Send: media.Tone(m.tone, 2*time.Minute, -10)})
 		select {
 		case <-m.call.Answered():
 		case <-time.After(10 * time.Second):
@@ -104,7 +94,7 @@ func TestConferenceFoundingScenario(t *testing.T) {
 	// Each hears the other two tones and its own at least 20 dB lower.
 	time.Sleep(1500 * time.Millisecond)
 	for _, m := range members {
-		lv := toneLevels(m.call, time.Second, 400, 700, 1600)
+		lv := kit.ToneLevels(m.call, time.Second, 400, 700, 1600)
 		for _, o := range members {
 			if o == m {
 				continue
@@ -120,7 +110,7 @@ func TestConferenceFoundingScenario(t *testing.T) {
 
 	// Kick a: exact classic body.
 	a, b, c := members[0], members[1], members[2]
-	st, body := rest(t, p, "POST", accountPath("/Conference/MyConference/Member/"+a.id+"/Kick/"), map[string]any{})
+	st, body := p.REST(t, "POST", kit.AccountPath("/Conference/MyConference/Member/"+a.id+"/Kick/"), map[string]any{})
 	if st != 200 {
 		t.Fatalf("kick: %d %v", st, body)
 	}
@@ -131,18 +121,18 @@ func TestConferenceFoundingScenario(t *testing.T) {
 	kicked := time.Now()
 
 	// a hears the Speak, then BYE with cause 4010.
-	waitEnd(t, a.call, 20*time.Second)
+	kit.WaitEnd(t, a.call, 20*time.Second)
 	speech := 0
-	for _, f := range analyse(a.call.Received()) {
-		if f.at.After(kicked.Add(300*time.Millisecond)) && f.level > -40 && !isTone(f, 700) && !isTone(f, 1600) {
+	for _, f := range kit.Frames(a.call) {
+		if f.At.After(kicked.Add(300*time.Millisecond)) && f.Level > -40 && !f.IsTone(700) && !f.IsTone(1600) {
 			speech++
 		}
 	}
 	if speech < 40 {
 		t.Errorf("kicked caller heard only %d frames of speech after the kick", speech)
 	}
-	var hangup recorded
-	for _, h := range w.waitFor(t, "/hangup", 1, 10*time.Second) {
+	var hangup kit.Request
+	for _, h := range w.WaitFor(t, "/hangup", 1, 10*time.Second) {
 		hangup = h
 	}
 	if hangup.Form.Get("HangupCauseCode") != "4010" || hangup.Form.Get("From") != a.from[1:] {
@@ -152,7 +142,7 @@ func TestConferenceFoundingScenario(t *testing.T) {
 	// b and c keep hearing each other, not a.
 	time.Sleep(1200 * time.Millisecond)
 	for _, pair := range [][2]*member{{b, c}, {c, b}} {
-		lv := toneLevels(pair[0].call, time.Second, 400, 700, 1600)
+		lv := kit.ToneLevels(pair[0].call, time.Second, 400, 700, 1600)
 		if lv[pair[1].tone] < -30 {
 			t.Errorf("%s no longer hears %s (%.1f dBFS)", pair[0].name, pair[1].name, lv[pair[1].tone])
 		}
@@ -162,10 +152,10 @@ func TestConferenceFoundingScenario(t *testing.T) {
 	}
 
 	// The ConferenceExit callback for a reached the app.
-	var exit *recorded
+	var exit *kit.Request
 	deadline := time.Now().Add(5 * time.Second)
 	for exit == nil && time.Now().Before(deadline) {
-		for _, r := range w.requestsTo("/conf-events") {
+		for _, r := range w.Requests("/conf-events") {
 			if r.Form.Get("Event") == "ConferenceExit" && r.Form.Get("ConferenceMemberID") == a.id {
 				r := r
 				exit = &r
@@ -176,10 +166,10 @@ func TestConferenceFoundingScenario(t *testing.T) {
 	if exit == nil {
 		t.Fatal("no ConferenceExit callback for the kicked member")
 	}
-	assertParams(t, "ConferenceExit", exit.Form, map[string]string{"ConferenceAction": "exit",
+	kit.AssertParams(t, "ConferenceExit", exit.Form, map[string]string{"ConferenceAction": "exit",
 		"ConferenceName": "MyConference", "ConferenceUUID": "*", "CallUUID": "*", "ConferenceCurrentSize": "2",
 		"ConferenceLastMember": "false", "Timestamp": "*"})
-	if err := verifySignatures(*exit); err != nil {
+	if err := exit.VerifySignature(kit.AuthToken); err != nil {
 		t.Error(err)
 	}
 }

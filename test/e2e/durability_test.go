@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // flakyReceiver is a hangup_url that refuses the first n attempts.
@@ -52,13 +53,13 @@ func sameIDs(t *testing.T, ids []string) {
 }
 
 func TestHangupWebhookRetried(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Speak>Retry test.</Speak></Response>`)
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Speak>Retry test.</Speak></Response>`)
 	recv := &flakyReceiver{refuse: 2}
-	w.mux.Handle("/hangup", recv)
-	p := startParley(t, appEnv(w, nil))
-	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	waitEnd(t, cl, 20*time.Second)
+	w.Handle("/hangup", recv)
+	p := suite.Start(t, kit.Options{App: w})
+	cl := kit.Dial(t, p, "14155550199", siptest.DialOptions{})
+	kit.WaitEnd(t, cl, 20*time.Second)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, oks := recv.snapshot(); oks > 0 {
@@ -79,8 +80,8 @@ func TestHangupWebhookRetried(t *testing.T) {
 }
 
 func TestHangupWebhookSurvivesRestart(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Speak>Restart test.</Speak></Response>`)
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Speak>Restart test.</Speak></Response>`)
 	// The receiver is down: its port is reserved, then closed.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -88,11 +89,11 @@ func TestHangupWebhookSurvivesRestart(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	p := startParley(t, appEnv(w, map[string]string{"PARLEY_HANGUP_URL": "http://" + addr + "/hangup"}))
-	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	waitEnd(t, cl, 20*time.Second)
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_HANGUP_URL": "http://" + addr + "/hangup"}})
+	cl := kit.Dial(t, p, "14155550199", siptest.DialOptions{})
+	kit.WaitEnd(t, cl, 20*time.Second)
 	time.Sleep(1500 * time.Millisecond) // at least one failed attempt
-	if err := p.stop(syscall.SIGTERM, 15*time.Second); err != nil {
+	if err := p.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// Receiver comes up, Parley starts again on the same data directory.
@@ -104,7 +105,7 @@ func TestHangupWebhookSurvivesRestart(t *testing.T) {
 	srv := &http.Server{Handler: recv}
 	go srv.Serve(ln2)
 	t.Cleanup(func() { srv.Close() })
-	p.start()
+	p.Restart()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, oks := recv.snapshot(); oks > 0 {
@@ -120,14 +121,14 @@ func TestHangupWebhookSurvivesRestart(t *testing.T) {
 }
 
 func TestGracefulShutdownDrainsCall(t *testing.T) {
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Speak loop="0">Still talking during shutdown.</Speak></Response>`)
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, map[string]string{"PARLEY_SHUTDOWN_GRACE": "2s"}))
-	cl := dial(t, p, "14155550199", siptest.DialOptions{})
-	waitAnswered(t, cl, "not answered")
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Speak loop="0">Still talking during shutdown.</Speak></Response>`)
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_SHUTDOWN_GRACE": "2s"}})
+	cl := kit.Dial(t, p, "14155550199", siptest.DialOptions{})
+	kit.WaitAnswered(t, cl, "not answered")
 	sent := time.Now()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	// New calls are refused while draining.
 	time.Sleep(300 * time.Millisecond)
 	c2, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
@@ -135,7 +136,7 @@ func TestGracefulShutdownDrainsCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	second, err := c2.Dial(ctxTimeout(t, 5*time.Second), p.uri("14155550199"), siptest.DialOptions{From: callerNumber})
+	second, err := c2.Dial(kit.Context(t, 5*time.Second), p.URI("14155550199"), siptest.DialOptions{From: kit.CallerNumber})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,14 +148,14 @@ func TestGracefulShutdownDrainsCall(t *testing.T) {
 	if st := second.FinalStatus(); st != 503 {
 		t.Errorf("INVITE during drain answered %d, want 503", st)
 	}
-	waitEnd(t, cl, 15*time.Second)
+	kit.WaitEnd(t, cl, 15*time.Second)
 	if el := time.Since(sent); el < 1500*time.Millisecond {
 		t.Errorf("call ended %v after SIGTERM, before the 2 s grace", el)
 	}
-	h := w.waitFor(t, "/hangup", 1, 10*time.Second)[0]
-	assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4000", "HangupSource": "Vobiz"})
+	h := w.WaitFor(t, "/hangup", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4000", "HangupSource": "Vobiz"})
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-time.After(10 * time.Second):
 		t.Fatal("parley did not exit after draining")
 	}

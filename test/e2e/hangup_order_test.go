@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // ghostRuns is how many hang-ups of each kind are checked.
@@ -29,12 +30,12 @@ const ghostRuns = 50
 // consecutive requests, as SDK clients do; without it opens a new connection per request.
 type restConn struct {
 	t              *testing.T
-	p              *parley
+	p              *kit.Server
 	hc             *http.Client
 	reused, opened atomic.Int32
 }
 
-func newRestConn(t *testing.T, p *parley, keepAlive bool) *restConn {
+func newRestConn(t *testing.T, p *kit.Server, keepAlive bool) *restConn {
 	tr := &http.Transport{DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: 1}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &restConn{t: t, p: p, hc: &http.Client{Transport: tr, Timeout: 15 * time.Second}}
@@ -63,15 +64,15 @@ func (c *restConn) send(method, path string, form url.Values) (int, map[string]a
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.p.HTTP+accountPath(path), body)
+	req, err := http.NewRequestWithContext(ctx, method, c.p.HTTP+kit.AccountPath(path), body)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	req.Header.Set("X-Auth-ID", testAuthID)
-	req.Header.Set("X-Auth-Token", testAuthToken)
+	req.Header.Set("X-Auth-ID", kit.AuthID)
+	req.Header.Set("X-Auth-Token", kit.AuthToken)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
@@ -168,7 +169,7 @@ func (g *ghosts) add(what string) {
 // has been checked so that sockets do not pile up.
 type ghostPhones struct {
 	t *testing.T
-	p *parley
+	p *kit.Server
 	c *siptest.Client
 }
 
@@ -178,7 +179,7 @@ func (g *ghostPhones) dialAll(users ...string) []*siptest.Call {
 	g.t.Helper()
 	calls := make([]*siptest.Call, len(users))
 	dial := func(i int) {
-		cl, err := g.c.Dial(ctxTimeout(g.t, 10*time.Second), g.p.uri(users[i]), siptest.DialOptions{From: callerNumber})
+		cl, err := g.c.Dial(kit.Context(g.t, 10*time.Second), g.p.URI(users[i]), siptest.DialOptions{From: kit.CallerNumber})
 		if err != nil {
 			g.t.Fatalf("dial %s: %v", users[i], err)
 		}
@@ -249,11 +250,11 @@ func closeAll(calls []*siptest.Call) {
 }
 
 func TestRestHangupsLeaveNoGhost(t *testing.T) {
-	w := newWebApp(t)
+	w := kit.NewApp(t)
 	// Users 1xxx join the room named after them (To is the user); 2000 hears a quiet tone
 	// outside any room.
-	w.serveBytes("/quiet.wav", "audio/wav", wavTone(440, 8000, time.Second, -40))
-	w.mux.HandleFunc("/answer", func(rw http.ResponseWriter, r *http.Request) {
+	w.File("/quiet.wav", "audio/wav", kit.ToneWAV(440, 8000, time.Second, -40))
+	w.HandleFunc("/answer", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/xml")
 		to := r.Form.Get("To")
 		if to == "2000" {
@@ -263,9 +264,9 @@ func TestRestHangupsLeaveNoGhost(t *testing.T) {
 		_, _ = io.WriteString(rw, `<Response><Conference beep="false" stayAlone="true" callbackUrl="`+
 			w.URL("/events")+`">`+to+`</Conference></Response>`)
 	})
-	w.ok("/hangup")
-	w.ok("/events")
-	p := startParley(t, appEnv(w, nil))
+	w.OK("/hangup")
+	w.OK("/events")
+	p := suite.Start(t, kit.Options{App: w})
 	sc, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -378,8 +379,7 @@ func TestRestHangupsLeaveNoGhost(t *testing.T) {
 		}
 	}
 	exitAt, hangupAt := map[string]int{}, map[string]int{}
-	w.mu.Lock()
-	for i, r := range w.requests {
+	for i, r := range w.All() {
 		switch {
 		case r.Path == "/events" && r.Form.Get("Event") == "ConferenceExit":
 			exitAt[r.Form.Get("CallUUID")] = i
@@ -387,7 +387,6 @@ func TestRestHangupsLeaveNoGhost(t *testing.T) {
 			hangupAt[r.Form.Get("CallUUID")] = i
 		}
 	}
-	w.mu.Unlock()
 	for _, id := range members {
 		if e, ok := exitAt[id]; !ok || e > hangupAt[id] {
 			t.Errorf("call %s: ConferenceExit (seen %v) not before its hangup webhook", id, ok)
@@ -396,9 +395,9 @@ func TestRestHangupsLeaveNoGhost(t *testing.T) {
 }
 
 // withoutHangup counts the calls that have had no hangup webhook yet.
-func withoutHangup(w *webApp, ids []string) int {
+func withoutHangup(w *kit.App, ids []string) int {
 	seen := map[string]bool{}
-	for _, r := range w.requestsTo("/hangup") {
+	for _, r := range w.Requests("/hangup") {
 		seen[r.Form.Get("CallUUID")] = true
 	}
 	n := 0
@@ -423,13 +422,13 @@ func mapValues(m map[string]string) []string {
 // change.
 func TestRestStateChangesSeenByNextRead(t *testing.T) {
 	const runs = 10
-	w := newWebApp(t)
-	w.serveBytes("/quiet.wav", "audio/wav", wavTone(440, 8000, time.Second, -40))
-	w.xml("/answer", `<Response><Conference beep="false" stayAlone="true">1970</Conference>`+
+	w := kit.NewApp(t)
+	w.File("/quiet.wav", "audio/wav", kit.ToneWAV(440, 8000, time.Second, -40))
+	w.XML("/answer", `<Response><Conference beep="false" stayAlone="true">1970</Conference>`+
 		`<Play loop="0">`+w.URL("/quiet.wav")+`</Play></Response>`)
-	w.xml("/transferred", `<Response><Play loop="0">`+w.URL("/quiet.wav")+`</Play></Response>`)
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, nil))
+	w.XML("/transferred", `<Response><Play loop="0">`+w.URL("/quiet.wav")+`</Play></Response>`)
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w})
 	sc, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // TestSIPpScenarioAgainstBinary runs test/sipp/uac_speak.xml (INVITE, RTP stream, wait for
@@ -34,11 +35,11 @@ func TestSIPpScenarioAgainstBinary(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "speech.ulaw"), ulaw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w := newWebApp(t)
-	w.xml("/answer", `<Response><Record maxLength="2" playBeep="false" fileFormat="wav" action="/rec" timeout="5"/><Speak>Thank you.</Speak></Response>`)
-	w.ok("/rec")
-	w.ok("/hangup")
-	p := startParley(t, appEnv(w, nil))
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Record maxLength="2" playBeep="false" fileFormat="wav" action="/rec" timeout="5"/><Speak>Thank you.</Speak></Response>`)
+	w.OK("/rec")
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -51,9 +52,9 @@ func TestSIPpScenarioAgainstBinary(t *testing.T) {
 		errLog, _ := os.ReadFile(filepath.Join(dir, "err.log"))
 		t.Fatalf("sipp failed: %v\n%s\n%s", err, tail(string(out), 2000), errLog)
 	}
-	r := w.waitFor(t, "/rec", 1, 10*time.Second)[0]
+	r := w.WaitFor(t, "/rec", 1, 10*time.Second)[0]
 	recURL := r.Form.Get("RecordUrl")
-	st, _, data := download(t, p, testAuthID, testAuthToken, recURL[strings.Index(recURL, "/api/"):])
+	st, _, data := download(t, p, kit.AuthID, kit.AuthToken, recURL[strings.Index(recURL, "/api/"):])
 	if st != 200 {
 		t.Fatalf("download: %d", st)
 	}
@@ -64,8 +65,8 @@ func TestSIPpScenarioAgainstBinary(t *testing.T) {
 	if lv := media.ToneDBFS(pcm, 440); lv < -25 {
 		t.Errorf("SIPp's RTP stream (440 Hz) is at %.1f dBFS in the recording", lv)
 	}
-	h := w.waitFor(t, "/hangup", 1, 10*time.Second)[0]
-	assertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4010"})
+	h := w.WaitFor(t, "/hangup", 1, 10*time.Second)[0]
+	kit.AssertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4010"})
 }
 
 func tail(s string, n int) string {

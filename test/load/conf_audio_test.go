@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // The conference sound check. Every member of a room sends a steady sine at its own whole-number
@@ -152,9 +153,9 @@ type memberAudio struct {
 type span struct{ From, To time.Time }
 
 // analyseMember checks the frames a member received between from and to.
-func analyseMember(frames []siptestFrame, from, to time.Time, others []int, own int, level float64) memberAudio {
+func analyseMember(frames []kit.Frame, from, to time.Time, others []int, own int, level float64) memberAudio {
 	a := memberAudio{MinSINAD: math.Inf(1), WorstOwn: math.Inf(-1)}
-	var in []siptestFrame
+	var in []kit.Frame
 	for _, f := range frames {
 		if !f.At.Before(from) && f.At.Before(to) {
 			in = append(in, f)
@@ -200,13 +201,6 @@ func analyseMember(frames []siptestFrame, from, to time.Time, others []int, own 
 		}
 	}
 	return a
-}
-
-// siptestFrame is the part of a received siptest.Frame the check uses.
-type siptestFrame struct {
-	At  time.Time
-	Seq uint16
-	PCM []int16
 }
 
 // mixFor simulates what one member hears: the others' tones, each through G.711 on the way in,
@@ -305,12 +299,12 @@ func TestAnalyseMemberSeq(t *testing.T) {
 	freqs, level := roomTones(3)
 	pcm := mixFor(freqs, 0, level, 4*windowSamples, nil)
 	t0 := time.Unix(1000, 0)
-	var frames []siptestFrame
+	var frames []kit.Frame
 	for i := 0; i*media.FrameSamples < len(pcm); i++ {
 		if i == 130 { // lost on the way: the third window is not contiguous
 			continue
 		}
-		frames = append(frames, siptestFrame{At: t0.Add(time.Duration(i) * media.FrameDuration), Seq: uint16(65500 + i),
+		frames = append(frames, kit.Frame{At: t0.Add(time.Duration(i) * media.FrameDuration), Seq: uint16(65500 + i),
 			PCM: pcm[i*media.FrameSamples : (i+1)*media.FrameSamples]})
 	}
 	a := analyseMember(frames, t0.Add(time.Second), t0.Add(4*time.Second), freqs[1:], freqs[0], level)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // Numbers and tones of the kick benchmark.
@@ -54,9 +55,9 @@ func TestConferenceKick(t *testing.T) {
 	var app *confApp
 	kickDoc := func() string {
 		return `<Response>
-  <Conference beep="false" callbackUrl="` + app.base + `/events">` + kickRoom + `</Conference>
-  <Play>` + app.base + `/files/next.wav</Play>
-  <Redirect>` + app.base + `/redirect/` + kickNumber + `</Redirect>
+  <Conference beep="false" callbackUrl="` + app.URL("/events") + `">` + kickRoom + `</Conference>
+  <Play>` + app.URL("/files/next.wav") + `</Play>
+  <Redirect>` + app.URL("/redirect/"+kickNumber) + `</Redirect>
 </Response>`
 	}
 	docFor := func(to string) string {
@@ -69,8 +70,8 @@ func TestConferenceKick(t *testing.T) {
 		return confLoadDoc(to)
 	}
 	play := media.ReadAll(media.Tone(playHz, 400*time.Millisecond, -10), 0)
-	app = startConfApp(t, docFor, map[string][]byte{"next.wav": wavPCM(play)})
-	srv, _ := startConfParley(t, app, "kick")
+	app = startConfApp(t, docFor, map[string][]byte{"next.wav": kit.WAV(play, media.SampleRate)})
+	srv, _ := startConfServer(t, app, "kick")
 	fmt.Printf("date:    %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("machine: %d CPUs (%s), load average %s at start\n", runtime.NumCPU(), cpuModel(), loadAvg())
 	fmt.Printf("build:   parley built from the working tree at %s; test %s\n", gitRev(), runtime.Version())
@@ -109,7 +110,7 @@ func TestConferenceKick(t *testing.T) {
 	dialOne(steadyNumber, "+14155550002", media.Tone(steadyHz2, time.Hour, -20))
 	kicked := dialOne(kickNumber, "+14155550009", nil)
 	if missing := waitAnswered(calls, 60*time.Second); missing > 0 {
-		t.Fatalf("%d of %d calls not answered\n%s", missing, len(calls), tail(srv.logPath, 4000))
+		t.Fatalf("%d of %d calls not answered\n%s", missing, len(calls), srv.Tail(4000))
 	}
 
 	var samples []kickSample
@@ -117,7 +118,7 @@ func TestConferenceKick(t *testing.T) {
 	for i := 0; i <= count; i++ {
 		s, err := kickOnce(ctx, srv, app, kicked)
 		if err != nil {
-			t.Fatalf("kick %d: %v\nserver log:\n%s", i, err, tail(srv.logPath, 4000))
+			t.Fatalf("kick %d: %v\nserver log:\n%s", i, err, srv.Tail(4000))
 		}
 		if i == 0 {
 			cold = s
@@ -133,7 +134,7 @@ func TestConferenceKick(t *testing.T) {
 }
 
 // kickOnce waits for the kicked member to be in the room, kicks it and measures.
-func kickOnce(ctx context.Context, srv *parley, app *confApp, c *siptest.Call) (kickSample, error) {
+func kickOnce(ctx context.Context, srv *kit.Server, app *confApp, c *siptest.Call) (kickSample, error) {
 	var s kickSample
 	enter, err := waitEvent(app, "ConferenceEnter", "", 15*time.Second)
 	if err != nil {
@@ -143,7 +144,7 @@ func kickOnce(ctx context.Context, srv *parley, app *confApp, c *siptest.Call) (
 	time.Sleep(250*time.Millisecond + rand.N(200*time.Millisecond))
 	mark := len(c.Received())
 	t0 := time.Now()
-	st, body, err := restCall(ctx, "POST", apiURL(srv, "/Conference/"+kickRoom+"/Member/"+enter.MemberID+"/Kick/"), "{}")
+	st, body, err := srv.Request(ctx, kit.AuthID, kit.AuthToken, "POST", kit.AccountPath("/Conference/"+kickRoom+"/Member/"+enter.MemberID+"/Kick/"), map[string]any{})
 	s.Response = time.Since(t0)
 	if err != nil {
 		return s, err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // confRoomBase is the dialled number of room 0; room r is confRoomBase+r.
@@ -103,12 +104,12 @@ func TestConferenceLoad(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(envInt(t, "PARLEY_LOAD_CLIENT_MEM_MB", 4096, 256, 65536)) << 20))
 
 	app := startConfApp(t, confLoadDoc, nil)
-	srv, work := startConfParley(t, app, "conference")
-	logs := &logCounter{path: srv.logPath}
+	srv, work := startConfServer(t, app, "conference")
+	logs := &logCounter{path: srv.LogPath()}
 	fmt.Printf("date:    %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("machine: %d CPUs (%s), load average %s at start\n", runtime.NumCPU(), cpuModel(), loadAvg())
 	fmt.Printf("build:   parley built from the working tree at %s; test %s\n", gitRev(), runtime.Version())
-	fmt.Printf("server:  pid %d, sip %s, log %s\n", srv.pid, srv.SIP, srv.logPath)
+	fmt.Printf("server:  pid %d, sip %s, log %s\n", srv.PID(), srv.SIP, srv.LogPath())
 	fmt.Printf("members: %d per room, each sending its own tone; %d s measured per step after the rooms fill\n\n", members, seconds)
 
 	var results []confLoadResult
@@ -116,8 +117,8 @@ func TestConferenceLoad(t *testing.T) {
 		res := runConfStep(t, srv, logs, work, r, members, seconds, dialRate, perf)
 		fmt.Println(confStepLine(res))
 		results = append(results, res)
-		if !srv.alive() {
-			t.Fatalf("parley exited:\n%s", tail(srv.logPath, 4000))
+		if !srv.Alive() {
+			t.Fatalf("parley exited:\n%s", srv.Tail(4000))
 		}
 	}
 	fmt.Println()
@@ -139,7 +140,7 @@ func envInt(t *testing.T, key string, def, lo, hi int) int {
 }
 
 // runConfStep fills rooms×members, measures, checks the audio, and hangs everyone up.
-func runConfStep(t *testing.T, srv *parley, logs *logCounter, work string, rooms, members, seconds, dialRate int, perf bool) confLoadResult {
+func runConfStep(t *testing.T, srv *kit.Server, logs *logCounter, work string, rooms, members, seconds, dialRate int, perf bool) confLoadResult {
 	t.Helper()
 	res := confLoadResult{Rooms: rooms, Members: members, Total: rooms * members}
 	freqs, level := roomTones(members)
@@ -177,7 +178,7 @@ func runConfStep(t *testing.T, srv *parley, logs *logCounter, work string, rooms
 		calls[i] = m.call
 	}
 	if missing := waitAnswered(calls, 60*time.Second); missing > 0 {
-		t.Fatalf("%d of %d calls not answered\nserver log:\n%s", missing, len(calls), tail(srv.logPath, 4000))
+		t.Fatalf("%d of %d calls not answered\nserver log:\n%s", missing, len(calls), srv.Tail(4000))
 	}
 	for r := range rooms {
 		room := "load" + strconv.Itoa(confRoomBase+r)
@@ -203,7 +204,7 @@ func runConfStep(t *testing.T, srv *parley, logs *logCounter, work string, rooms
 		t.Fatal(err)
 	}
 	metricsAt0 := time.Now()
-	srv0, err := procCPU(srv.pid)
+	srv0, err := procCPU(srv.PID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func runConfStep(t *testing.T, srv *parley, logs *logCounter, work string, rooms
 	}
 	var stopPerf func()
 	if perf {
-		stopPerf = startPerf(t, srv.pid, filepath.Join(work, fmt.Sprintf("perf-conf-%dx%d.data", rooms, members)))
+		stopPerf = startPerf(t, srv.PID(), filepath.Join(work, fmt.Sprintf("perf-conf-%dx%d.data", rooms, members)))
 	}
 	pctx, pcancel := context.WithCancel(ctx)
 	probe := runSchedProbe(pctx)
@@ -232,7 +233,7 @@ func runConfStep(t *testing.T, srv *parley, logs *logCounter, work string, rooms
 	}
 	res.Sent -= sent0
 	pcancel()
-	srv1, err := procCPU(srv.pid)
+	srv1, err := procCPU(srv.PID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func runConfStep(t *testing.T, srv *parley, logs *logCounter, work string, rooms
 	res.ServerCPU = srv1 - srv0
 	res.MachineCPU, res.IRQCPU = mach1-mach0, irq1-irq0
 	res.Load1 = loadAvg()
-	res.RSS, res.Threads = procStatus(srv.pid, "VmRSS"), procStatus(srv.pid, "Threads")
+	res.RSS, res.Threads = procStatus(srv.PID(), "VmRSS"), procStatus(srv.PID(), "Threads")
 	res.Probe = probe.result()
 	for _, m := range all {
 		res.LateSends += m.meter.late.Load()
@@ -270,7 +271,7 @@ func runConfStep(t *testing.T, srv *parley, logs *logCounter, work string, rooms
 				others = append(others, f)
 			}
 		}
-		a := analyseMember(framesOf(m.call), from, to, others, m.freq, level)
+		a := analyseMember(kit.Frames(m.call), from, to, others, m.freq, level)
 		for _, w := range a.Damaged {
 			// A send gap ends when the late frame goes out; its hole reaches the mix up to two
 			// ticks later (the window's arrival times lag the mix a little more), and a long gap starves

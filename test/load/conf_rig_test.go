@@ -5,14 +5,10 @@ package load
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,14 +18,10 @@ import (
 
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // Shared pieces of the conference benchmarks (conf_load_test.go, conf_kick_test.go).
-
-const (
-	confAuthID    = "MA_CONFLOAD"
-	confAuthToken = "conf-load-token-0123456789"
-)
 
 // confEvent is one conference callback the app received.
 type confEvent struct {
@@ -39,40 +31,22 @@ type confEvent struct {
 
 // confApp is the customer application of the conference benchmarks. /answer serves the document
 // docFor(To) and /redirect/{To} the same one (for <Redirect> loops); conference callbacks go to
-// the events channel (never blocking: an event that does not fit is counted as dropped).
+// the events channel (never blocking: an event that does not fit is counted as dropped); files
+// are served with Cache-Control: max-age=3600 so that Parley caches them.
 type confApp struct {
-	base   string
-	docFor func(to string) string
+	*kit.App
 	events chan confEvent
 	drop   atomic.Int64
-	files  map[string][]byte // served with Cache-Control: max-age=3600 so Parley caches them
 }
 
 func startConfApp(t *testing.T, docFor func(to string) string, files map[string][]byte) *confApp {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &confApp{base: "http://" + ln.Addr().String(), docFor: docFor, events: make(chan confEvent, 4096), files: files}
-	mux := http.NewServeMux()
-	doc := func(rw http.ResponseWriter, to string) {
-		rw.Header().Set("Content-Type", "application/xml")
-		_, _ = io.WriteString(rw, a.docFor(to))
-	}
-	mux.HandleFunc("/answer", func(rw http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		doc(rw, r.Form.Get("To"))
-	})
-	mux.HandleFunc("/redirect/{to}", func(rw http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		doc(rw, r.PathValue("to"))
-	})
-	mux.HandleFunc("/events", func(rw http.ResponseWriter, r *http.Request) {
-		at := time.Now()
-		_ = r.ParseForm()
+	a := &confApp{App: kit.NewApp(t, kit.WithoutRecording()), events: make(chan confEvent, 4096)}
+	a.Doc("/answer", func(r *http.Request) string { return docFor(r.Form.Get("To")) })
+	a.Doc("/redirect/{to}", func(r *http.Request) string { return docFor(r.PathValue("to")) })
+	a.HandleFunc("/events", func(rw http.ResponseWriter, r *http.Request) {
 		ev := confEvent{Event: r.Form.Get("Event"), MemberID: r.Form.Get("ConferenceMemberID"),
-			CallUUID: r.Form.Get("CallUUID"), Timestamp: r.Form.Get("Timestamp"), At: at}
+			CallUUID: r.Form.Get("CallUUID"), Timestamp: r.Form.Get("Timestamp"), At: time.Now()}
 		select {
 		case a.events <- ev:
 		default:
@@ -80,12 +54,9 @@ func startConfApp(t *testing.T, docFor func(to string) string, files map[string]
 		}
 		rw.WriteHeader(http.StatusOK)
 	})
-	mux.HandleFunc("/hangup", func(rw http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		rw.WriteHeader(http.StatusOK)
-	})
-	mux.HandleFunc("/files/{name}", func(rw http.ResponseWriter, r *http.Request) {
-		b, ok := a.files[r.PathValue("name")]
+	a.OK("/hangup")
+	a.HandleFunc("/files/{name}", func(rw http.ResponseWriter, r *http.Request) {
+		b, ok := files[r.PathValue("name")]
 		if !ok {
 			http.NotFound(rw, r)
 			return
@@ -94,81 +65,19 @@ func startConfApp(t *testing.T, docFor func(to string) string, files map[string]
 		rw.Header().Set("Cache-Control", "max-age=3600")
 		_, _ = rw.Write(b)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
 	return a
 }
 
-// startConfParley builds and starts parley for the conference benchmarks, pointed at app.
-func startConfParley(t *testing.T, app *confApp, name string) (*parley, string) {
+// startConfServer starts parley for the conference benchmark name, pointed at app.
+func startConfServer(t *testing.T, app *confApp, name string) (*kit.Server, string) {
 	t.Helper()
-	work := os.Getenv("PARLEY_LOAD_DIR")
-	if work == "" {
-		work = t.TempDir()
-	} else {
-		var err error
-		if work, err = filepath.Abs(filepath.Join(work, name)); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(work, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dataDir := filepath.Join(work, "data")
-	if err := os.RemoveAll(dataDir); err != nil {
-		t.Fatal(err)
-	}
-	bin := buildParley(t, t.TempDir())
-	srv := startParley(t, bin, filepath.Join(work, "parley.log"), map[string]string{
-		"PARLEY_HTTP_ADDR":      "127.0.0.1:0",
-		"PARLEY_SIP_ADDR":       "127.0.0.1:0",
-		"PARLEY_RTP_PORTS":      env("PARLEY_LOAD_RTP_PORTS", "40000-47999"),
-		"PARLEY_DATA_DIR":       dataDir,
-		"PARLEY_AUTH_ID":        confAuthID,
-		"PARLEY_AUTH_TOKEN":     confAuthToken,
-		"PARLEY_ANSWER_URL":     app.base + "/answer",
-		"PARLEY_HANGUP_URL":     app.base + "/hangup",
-		"PARLEY_LOG_LEVEL":      env("PARLEY_LOAD_LOG_LEVEL", "info"),
-		"PARLEY_SHUTDOWN_GRACE": "2s",
-	})
-	return srv, work
-}
-
-// apiURL is the REST URL of path under the benchmark account.
-func apiURL(srv *parley, path string) string {
-	return "http://" + srv.HTTP + "/api/v1/Account/" + confAuthID + path
-}
-
-// restCall sends a REST request and decodes a JSON object answer, if any.
-func restCall(ctx context.Context, method, url string, body string) (int, map[string]any, error) {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("X-Auth-ID", confAuthID)
-	req.Header.Set("X-Auth-Token", confAuthToken)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, url, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.Unmarshal(data, &out)
-	return resp.StatusCode, out, nil
+	work := workDir(t, name)
+	return startServer(t, app.App, work, "40000-47999", nil), work
 }
 
 // roomMembers returns the member ids listed by GET Conference, by CallUUID.
-func roomMembers(ctx context.Context, srv *parley, room string) (map[string]string, error) {
-	st, body, err := restCall(ctx, "GET", apiURL(srv, "/Conference/"+room+"/"), "")
+func roomMembers(ctx context.Context, srv *kit.Server, room string) (map[string]string, error) {
+	st, body, err := srv.Request(ctx, kit.AuthID, kit.AuthToken, "GET", kit.AccountPath("/Conference/"+room+"/"), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -187,8 +96,8 @@ func roomMembers(ctx context.Context, srv *parley, room string) (map[string]stri
 }
 
 // metricsSnapshot reads Parley's /metrics into name → value.
-func metricsSnapshot(srv *parley) (map[string]float64, error) {
-	resp, err := http.Get("http://" + srv.HTTP + "/metrics")
+func metricsSnapshot(srv *kit.Server) (map[string]float64, error) {
+	resp, err := http.Get(srv.HTTP + "/metrics")
 	if err != nil {
 		return nil, fmt.Errorf("reading /metrics: %w", err)
 	}
@@ -320,27 +229,6 @@ func (p *schedProbe) result() *schedProbe {
 	return p
 }
 
-// wavPCM encodes pcm as a 16-bit 8 kHz mono WAV file.
-func wavPCM(pcm []int16) []byte {
-	b := make([]byte, 44+2*len(pcm))
-	copy(b, "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*len(pcm)))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1)
-	binary.LittleEndian.PutUint16(b[22:], 1)
-	binary.LittleEndian.PutUint32(b[24:], media.SampleRate)
-	binary.LittleEndian.PutUint32(b[28:], 2*media.SampleRate)
-	binary.LittleEndian.PutUint16(b[32:], 2)
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(2*len(pcm)))
-	for i, v := range pcm {
-		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(v))
-	}
-	return b
-}
-
 // dialPaced places calls at most rate per second; dial(i) places call i.
 func dialPaced(ctx context.Context, n, rate int, dial func(i int) error) error {
 	t := time.NewTicker(time.Second / time.Duration(max(rate, 1)))
@@ -374,16 +262,6 @@ func waitAnswered(calls []*siptest.Call, d time.Duration) int {
 		}
 	}
 	return missing
-}
-
-// frames converts what a siptest call received into the sound check's frames.
-func framesOf(c *siptest.Call) []siptestFrame {
-	rx := c.Received()
-	out := make([]siptestFrame, len(rx))
-	for i, f := range rx {
-		out[i] = siptestFrame{At: f.At, Seq: f.Seq, PCM: f.PCM}
-	}
-	return out
 }
 
 // cpuModel is the model name of the first CPU.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // What a dial of the Dial benchmark must end with to count as completed normally: the B leg
@@ -116,32 +118,32 @@ func TestDialSetup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	work := outWorkDir(t, "dial-setup")
+	work := workDir(t, "dial-setup")
 
 	gw := startOutUAS(t, filepath.Join(work, "gateway"))
 	var app *outApp
 	app = startOutApp(t, func(_ string, n int) (string, string) {
 		number := fmt.Sprintf(dialNumberPattern, n)
-		return `<Response><Dial timeLimit="1" callbackUrl="` + app.base + `/dial-events"><Number>` + number + `</Number></Dial></Response>`, number
+		return `<Response><Dial timeLimit="1" callbackUrl="` + app.URL("/dial-events") + `"><Number>` + number + `</Number></Dial></Response>`, number
 	})
-	srv := startOutParley(t, app, work, map[string]string{
+	srv := startServer(t, app.App, work, "30000-39999", map[string]string{
 		"PARLEY_SIP_GATEWAY": fmt.Sprintf("127.0.0.1:%d", gw.Port),
 	})
-	logs := &logCounter{path: srv.logPath}
+	logs := &logCounter{path: srv.LogPath()}
 
 	header := fmt.Sprintf("date:    %s\nmachine: %d CPUs (%s), load average %s at start\nbuild:   parley %s; test %s\n"+
 		"server:  pid %d, sip %s (udp), gateway 127.0.0.1:%d (SIPp UAS, answers at once)\n"+
 		"calls:   %d A legs at %d per second (SIPp uac_load.xml); answer document <Dial timeLimit=\"1\" callbackUrl=…><Number>1415NNNNNNN</Number></Dial>\n"+
 		"times:   from the A leg's answer document written by the web app (t0) to: the B INVITE at the gateway, the B ACK at the gateway (Dial set-up time), the DialConnected callback at the web app\n",
-		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), outCPUModel(), loadAvg(), outBuildDesc(), runtime.Version(),
-		srv.pid, srv.SIP, gw.Port, calls, rate)
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cpuModel(), loadAvg(), outBuildDesc(), runtime.Version(),
+		srv.PID(), srv.SIP, gw.Port, calls, rate)
 	fmt.Print(header)
 
 	// Warm-up: one dial, so that the first connections and code paths are warm.
 	warm, err := sippRun{Scenario: scenario, Target: srv.SIP, Dir: filepath.Join(work, "warmup"),
-		Rate: 1, Calls: 1, Limit: 1, Timeout: 40 * time.Second}.run(outContext(t, 60*time.Second))
+		Rate: 1, Calls: 1, Limit: 1, Timeout: 40 * time.Second}.run(kit.Context(t, 60*time.Second))
 	if err != nil || warm.Stat.Successful != 1 {
-		t.Fatalf("warm-up dial failed: %v %+v\nserver log:\n%s", err, warm.Stat, tail(srv.logPath, 4000))
+		t.Fatalf("warm-up dial failed: %v %+v\nserver log:\n%s", err, warm.Stat, srv.Tail(4000))
 	}
 	time.Sleep(time.Second)
 	app.mu.Lock()
@@ -152,13 +154,13 @@ func TestDialSetup(t *testing.T) {
 	app.mu.Unlock()
 	logs.next()
 
-	before := outSnapMachine(t, srv.pid)
+	before := outSnapMachine(t, srv.PID())
 	drops0 := udpDrops(outPort(srv.SIP))
 	run := sippRun{Scenario: scenario, Target: srv.SIP, Dir: filepath.Join(work, "alegs"), Rate: rate, Calls: calls,
 		Limit: max(50, rate*10), Timeout: time.Duration(calls/rate)*time.Second + 60*time.Second}
-	ares, err := run.run(outContext(t, run.Timeout+30*time.Second))
+	ares, err := run.run(kit.Context(t, run.Timeout+30*time.Second))
 	if err != nil {
-		t.Fatalf("A legs: %v\nserver log:\n%s", err, tail(srv.logPath, 4000))
+		t.Fatalf("A legs: %v\nserver log:\n%s", err, srv.Tail(4000))
 	}
 	// The hangup webhooks of the A legs come last.
 	app.mu.Lock()
@@ -176,7 +178,7 @@ func TestDialSetup(t *testing.T) {
 	if err != nil {
 		t.Errorf("gateway: %v", err)
 	}
-	after := outSnapMachine(t, srv.pid)
+	after := outSnapMachine(t, srv.PID())
 	cpu := outCPUBetween(before, after, gres.CPU+ares.CPU)
 	slog := logs.next()
 
@@ -234,7 +236,7 @@ func TestDialSetup(t *testing.T) {
 	if slog.Warn+slog.Error > 0 {
 		fmt.Fprintf(&b, "server log: %s\n", strings.Join(slog.Samples, " | "))
 	}
-	fmt.Fprintf(&b, "server peak RSS %s, %s threads\n", procStatus(srv.pid, "VmHWM"), procStatus(srv.pid, "Threads"))
+	fmt.Fprintf(&b, "server peak RSS %s, %s threads\n", procStatus(srv.PID(), "VmHWM"), procStatus(srv.PID(), "Threads"))
 	report := b.String()
 	fmt.Print("\n" + report)
 	if path := os.Getenv("PARLEY_DIAL_REPORT"); path != "" {

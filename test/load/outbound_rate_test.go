@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // Answer documents of the outbound rate benchmark (PARLEY_OUT_DOC picks one).
@@ -108,16 +110,16 @@ func TestOutboundRate(t *testing.T) {
 		t.Fatalf("PARLEY_OUT_INFLIGHT=%q: want a positive number", os.Getenv("PARLEY_OUT_INFLIGHT"))
 	}
 	runAll := env("PARLEY_LOAD_ALL", "") == "1"
-	work := outWorkDir(t, "outbound-rate")
+	work := workDir(t, "outbound-rate")
 
 	app := startOutApp(t, func(string, int) (string, string) { return doc, "" })
 	cps, maxCalls := env("PARLEY_OUT_CPS", "5000"), env("PARLEY_OUT_MAX_CALLS", "10000")
-	srv := startOutParley(t, app, work, map[string]string{
+	srv := startServer(t, app.App, work, "30000-39999", map[string]string{
 		"PARLEY_CALLS_PER_SECOND":     cps,
 		"PARLEY_MAX_CONCURRENT_CALLS": maxCalls,
 		"PARLEY_ALLOW_DIRECT_SIP":     "true",
 	})
-	logs := &logCounter{path: srv.logPath}
+	logs := &logCounter{path: srv.LogPath()}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: inflight, MaxIdleConnsPerHost: inflight, IdleConnTimeout: time.Minute}}
 
@@ -125,21 +127,21 @@ func TestOutboundRate(t *testing.T) {
 		"server:  pid %d, http %s, sip %s (udp); calls_per_second %s, max_concurrent_calls %s\n"+
 		"calls:   POST /Call/ to sip:test@127.0.0.1:<SIPp UAS port>, answer document %s; %d s of calls per rate, at most %d POSTs in flight\n"+
 		"pass:    at most %.0f%% failed (failed = no 201, no answer_url fetch, or no single hangup webhook with %s / %s), answer_url fetches at >= %.0f%% of the offered rate, hangup webhooks within %v of the last answer\n",
-		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), outCPUModel(), loadAvg(), outBuildDesc(), runtime.Version(),
-		srv.pid, srv.HTTP, srv.SIP, cps, maxCalls, doc, seconds, inflight, maxFailPct, outOKCause, outOKSource, 100*minReached, maxHookLag)
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cpuModel(), loadAvg(), outBuildDesc(), runtime.Version(),
+		srv.PID(), srv.HTTP, srv.SIP, cps, maxCalls, doc, seconds, inflight, maxFailPct, outOKCause, outOKSource, 100*minReached, maxHookLag)
 	fmt.Print(header)
 
 	// Warm-up: synthesises "Hi" once, and opens the driver's connections.
 	warm := runOutStep(t, srv, app, client, logs, filepath.Join(work, "warmup"), 2, 2, inflight)
 	if warm.Normal != warm.Calls {
-		t.Fatalf("warm-up calls did not complete normally: %s\nserver log:\n%s", outStepLine(warm), tail(srv.logPath, 4000))
+		t.Fatalf("warm-up calls did not complete normally: %s\nserver log:\n%s", outStepLine(warm), srv.Tail(4000))
 	}
 
 	var results []outStep
 	failedInRow := 0
 	for _, rate := range rates {
-		if !srv.alive() {
-			t.Fatalf("parley exited:\n%s", tail(srv.logPath, 4000))
+		if !srv.Alive() {
+			t.Fatalf("parley exited:\n%s", srv.Tail(4000))
 		}
 		time.Sleep(2 * time.Second)
 		res := runOutStep(t, srv, app, client, logs, filepath.Join(work, fmt.Sprintf("rate-%d", rate)), rate, rate*seconds, inflight)
@@ -162,25 +164,25 @@ func TestOutboundRate(t *testing.T) {
 }
 
 // runOutStep offers calls at rate and measures them; dir holds the UAS's files.
-func runOutStep(t *testing.T, srv *parley, app *outApp, client *http.Client, logs *logCounter, dir string, rate, calls, inflight int) outStep {
+func runOutStep(t *testing.T, srv *kit.Server, app *outApp, client *http.Client, logs *logCounter, dir string, rate, calls, inflight int) outStep {
 	t.Helper()
 	res := outStep{Rate: rate, Calls: calls, Load: loadAvg(), Rejected: map[string]int{}, Causes: map[string]int{}}
 	u := startOutUAS(t, dir)
-	before := outSnapMachine(t, srv.pid)
+	before := outSnapMachine(t, srv.PID())
 	sipDrops0 := udpDrops(outPort(srv.SIP))
 
 	body := func() []byte {
 		b, _ := json.Marshal(map[string]string{
 			"from": "14155550100", "to": fmt.Sprintf("sip:test@127.0.0.1:%d", u.Port),
-			"answer_url": app.base + "/answer", "hangup_url": app.base + "/hangup",
+			"answer_url": app.URL("/answer"), "hangup_url": app.URL("/hangup"),
 		})
 		return b
 	}()
-	url := "http://" + srv.HTTP + "/api/v1/Account/" + outAuthID + "/Call/"
+	url := srv.HTTP + kit.AccountPath("/Call/")
 	posts := make([]outPost, calls)
 	sem := make(chan struct{}, inflight)
 	var wg sync.WaitGroup
-	ctx := outContext(t, time.Duration(calls/rate+60)*time.Second)
+	ctx := kit.Context(t, time.Duration(calls/rate+60)*time.Second)
 	start := time.Now()
 	interval := time.Second / time.Duration(rate)
 	for i := range posts {
@@ -241,9 +243,9 @@ func runOutStep(t *testing.T, srv *parley, app *outApp, client *http.Client, log
 		t.Errorf("rate %d: %v", rate, err)
 	}
 	res.UAS = uasRes
-	after := outSnapMachine(t, srv.pid)
+	after := outSnapMachine(t, srv.PID())
 	res.CPU = outCPUBetween(before, after, uasRes.CPU)
-	res.RSS, res.Threads = procStatus(srv.pid, "VmHWM"), procStatus(srv.pid, "Threads")
+	res.RSS, res.Threads = procStatus(srv.PID(), "VmHWM"), procStatus(srv.PID(), "Threads")
 	res.Logs = logs.next()
 
 	recs := app.snapshot(ids)
@@ -301,7 +303,7 @@ func postCall(ctx context.Context, client *http.Client, url string, body []byte)
 		return p
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(outAuthID, outAuthToken)
+	req.SetBasicAuth(kit.AuthID, kit.AuthToken)
 	resp, err := client.Do(req)
 	if err != nil {
 		p.Done, p.Err = time.Now(), outShortErr(err)

@@ -4,7 +4,6 @@ package load
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,12 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// Credentials of the outbound benchmarks' account.
-const (
-	outAuthID    = "MA_OUTLOAD"
-	outAuthToken = "outbound-load-token-0123456789"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // outCall is what the web app saw of one call, by CallUUID.
@@ -47,7 +42,7 @@ type outCall struct {
 // outApp is the customer application of the outbound benchmarks. It records, per CallUUID,
 // when each request came; handlers do nothing else so that its CPU stays small.
 type outApp struct {
-	base string
+	*kit.App
 	// doc returns the answer document for a call; n is the 1-based answer count.
 	doc func(callUUID string, n int) (doc, number string)
 
@@ -59,15 +54,9 @@ type outApp struct {
 
 func startOutApp(t *testing.T, doc func(callUUID string, n int) (string, string)) *outApp {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &outApp{base: "http://" + ln.Addr().String(), doc: doc, calls: map[string]*outCall{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/answer", func(w http.ResponseWriter, r *http.Request) {
+	a := &outApp{App: kit.NewApp(t, kit.WithoutRecording()), doc: doc, calls: map[string]*outCall{}}
+	a.HandleFunc("/answer", func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
-		_ = r.ParseForm()
 		id := r.Form.Get("CallUUID")
 		a.mu.Lock()
 		a.n++
@@ -87,9 +76,8 @@ func startOutApp(t *testing.T, doc func(callUUID string, n int) (string, string)
 		}
 		a.mu.Unlock()
 	})
-	mux.HandleFunc("/hangup", func(w http.ResponseWriter, r *http.Request) {
+	a.HandleFunc("/hangup", func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
-		_ = r.ParseForm()
 		a.mu.Lock()
 		if c := a.callLocked(r.Form.Get("CallUUID")); c != nil {
 			c.Hangups++
@@ -98,9 +86,8 @@ func startOutApp(t *testing.T, doc func(callUUID string, n int) (string, string)
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusOK)
 	})
-	mux.HandleFunc("/dial-events", func(w http.ResponseWriter, r *http.Request) {
+	a.HandleFunc("/dial-events", func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
-		_ = r.ParseForm()
 		a.mu.Lock()
 		if c := a.callLocked(r.Form.Get("CallUUID")); c != nil {
 			if c.DialEvents == nil {
@@ -120,9 +107,6 @@ func startOutApp(t *testing.T, doc func(callUUID string, n int) (string, string)
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusOK)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
 	return a
 }
 
@@ -173,49 +157,6 @@ func (a *outApp) waitAll(ids []string, want int, done func(*outCall) bool, d tim
 		time.Sleep(20 * time.Millisecond)
 	}
 	return time.Since(start)
-}
-
-// startOutParley builds and starts parley for the outbound benchmarks with extra settings.
-func startOutParley(t *testing.T, app *outApp, work string, extra map[string]string) *parley {
-	t.Helper()
-	dataDir := filepath.Join(work, "data")
-	if err := os.RemoveAll(dataDir); err != nil {
-		t.Fatal(err)
-	}
-	bin := buildParley(t, t.TempDir())
-	envs := map[string]string{
-		"PARLEY_HTTP_ADDR":      "127.0.0.1:0",
-		"PARLEY_SIP_ADDR":       "127.0.0.1:0",
-		"PARLEY_RTP_PORTS":      env("PARLEY_LOAD_RTP_PORTS", "30000-39999"),
-		"PARLEY_DATA_DIR":       dataDir,
-		"PARLEY_AUTH_ID":        outAuthID,
-		"PARLEY_AUTH_TOKEN":     outAuthToken,
-		"PARLEY_ANSWER_URL":     app.base + "/answer",
-		"PARLEY_HANGUP_URL":     app.base + "/hangup",
-		"PARLEY_LOG_LEVEL":      env("PARLEY_LOAD_LOG_LEVEL", "info"),
-		"PARLEY_SHUTDOWN_GRACE": "2s",
-	}
-	for k, v := range extra {
-		envs[k] = v
-	}
-	return startParley(t, bin, filepath.Join(work, "parley.log"), envs)
-}
-
-// outWorkDir is PARLEY_LOAD_DIR/name, or a temporary directory.
-func outWorkDir(t *testing.T, name string) string {
-	t.Helper()
-	work := os.Getenv("PARLEY_LOAD_DIR")
-	if work == "" {
-		return t.TempDir()
-	}
-	work, err := filepath.Abs(filepath.Join(work, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return work
 }
 
 // outUAS is a running SIPp process playing test/sipp/uas_answer.xml.
@@ -289,7 +230,7 @@ func startOutUAS(t *testing.T, dir string) *outUAS {
 		c.Close()
 		select {
 		case <-u.done:
-			t.Fatalf("the SIPp UAS exited at start: %v\n%s", u.err, tail(filepath.Join(dir, "stdout.log"), 2000))
+			t.Fatalf("the SIPp UAS exited at start: %v\n%s", u.err, kit.TailFile(filepath.Join(dir, "stdout.log"), 2000))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -408,20 +349,6 @@ func outCounts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// outCPUModel returns the first "model name" of /proc/cpuinfo.
-func outCPUModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "?"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
-
 // outSnap is the CPU counters at one moment.
 type outSnap struct {
 	server, self, busy, irq time.Duration
@@ -459,13 +386,6 @@ func (u outCPU) cores(d time.Duration) float64 {
 		return math.NaN()
 	}
 	return d.Seconds() / u.Wall.Seconds()
-}
-
-// outContext bounds a test step.
-func outContext(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // udpDrops returns the datagrams the kernel dropped on the UDP socket(s) bound to port on

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,9 +16,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // setupDoc is the document of every call: cached speech, then hang up.
@@ -76,6 +81,46 @@ func (s stepResult) serverCores() float64 {
 	return s.ServerCPU.Seconds() / s.Wall.Seconds()
 }
 
+// setupApp is the customer application of the setup benchmark: it answers every call with one
+// fixed document and counts the answer and hangup requests and the hangup causes. Handlers do no
+// work beyond that, so its cost stays small.
+type setupApp struct {
+	*kit.App
+	answers atomic.Int64
+	hangups atomic.Int64
+
+	mu     sync.Mutex
+	causes map[string]int // HangupCauseName of the hangup webhooks
+}
+
+func startSetupApp(t *testing.T, doc string) *setupApp {
+	t.Helper()
+	a := &setupApp{App: kit.NewApp(t, kit.WithoutRecording()), causes: map[string]int{}}
+	a.Doc("/answer", func(*http.Request) string {
+		a.answers.Add(1)
+		return doc
+	})
+	a.HandleFunc("/hangup", func(rw http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.causes[r.Form.Get("HangupCauseName")]++
+		a.mu.Unlock()
+		a.hangups.Add(1)
+		rw.WriteHeader(http.StatusOK)
+	})
+	return a
+}
+
+// causeSnapshot returns a copy of the hangup cause counts.
+func (a *setupApp) causeSnapshot() map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]int, len(a.causes))
+	for k, v := range a.causes {
+		out[k] = v
+	}
+	return out
+}
+
 // TestSetupRate offers rising call rates to a Parley binary with SIPp and prints, per rate, the
 // failures, the rate of 200 OKs reached, INVITE→200 times and CPU. Settings (environment):
 //
@@ -101,14 +146,7 @@ func TestSetupRate(t *testing.T) {
 		t.Fatalf("PARLEY_LOAD_SECONDS=%q: want whole seconds 1-120", os.Getenv("PARLEY_LOAD_SECONDS"))
 	}
 	runAll := env("PARLEY_LOAD_ALL", "") == "1"
-	work := os.Getenv("PARLEY_LOAD_DIR")
-	if work == "" {
-		work = t.TempDir()
-	} else if work, err = filepath.Abs(work); err != nil {
-		t.Fatal(err)
-	} else if err := os.MkdirAll(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	work := workDir(t, "")
 	scenario, err := filepath.Abs(filepath.Join("..", "sipp", "uac_load.xml"))
 	if err != nil {
 		t.Fatal(err)
@@ -120,25 +158,9 @@ func TestSetupRate(t *testing.T) {
 		}
 	}
 
-	bin := buildParley(t, t.TempDir())
-	app := startWebApp(t, setupDoc)
-	dataDir := filepath.Join(work, "data")
-	if err := os.RemoveAll(dataDir); err != nil {
-		t.Fatal(err)
-	}
-	srv := startParley(t, bin, filepath.Join(work, "parley.log"), map[string]string{
-		"PARLEY_HTTP_ADDR":      "127.0.0.1:0",
-		"PARLEY_SIP_ADDR":       "127.0.0.1:0",
-		"PARLEY_RTP_PORTS":      env("PARLEY_LOAD_RTP_PORTS", "17000-29999"),
-		"PARLEY_DATA_DIR":       dataDir,
-		"PARLEY_AUTH_ID":        "MA_LOADTEST",
-		"PARLEY_AUTH_TOKEN":     "load-test-token-0123456789",
-		"PARLEY_ANSWER_URL":     app.url("/answer"),
-		"PARLEY_HANGUP_URL":     app.url("/hangup"),
-		"PARLEY_LOG_LEVEL":      env("PARLEY_LOAD_LOG_LEVEL", "info"),
-		"PARLEY_SHUTDOWN_GRACE": "2s",
-	})
-	logs := &logCounter{path: srv.logPath}
+	app := startSetupApp(t, setupDoc)
+	srv := startServer(t, app.App, work, "17000-29999", nil)
+	logs := &logCounter{path: srv.LogPath()}
 
 	header := describeRun(srv, work, seconds)
 	fmt.Print(header)
@@ -151,7 +173,7 @@ func TestSetupRate(t *testing.T) {
 		t.Fatalf("warm-up call: %v", err)
 	}
 	if warm.Stat.Successful != 1 {
-		t.Fatalf("warm-up call failed: %+v\nsipp errors:\n%s\nserver log:\n%s", warm.Stat, warm.Errors, tail(srv.logPath, 4000))
+		t.Fatalf("warm-up call failed: %+v\nsipp errors:\n%s\nserver log:\n%s", warm.Stat, warm.Errors, srv.Tail(4000))
 	}
 	if waitCount(ctx, &app.hangups, 1, 15*time.Second); app.hangups.Load() != 1 || app.answers.Load() != 1 {
 		t.Fatalf("warm-up call: %d answer and %d hangup requests, want 1 and 1", app.answers.Load(), app.hangups.Load())
@@ -161,8 +183,8 @@ func TestSetupRate(t *testing.T) {
 	var results []stepResult
 	failedInRow := 0
 	for _, rate := range rates {
-		if !srv.alive() {
-			t.Fatalf("parley exited:\n%s", tail(srv.logPath, 4000))
+		if !srv.Alive() {
+			t.Fatalf("parley exited:\n%s", srv.Tail(4000))
 		}
 		time.Sleep(2 * time.Second) // let the previous rate's sockets and goroutines settle
 		res := runStep(t, srv, app, logs, scenario, work, rate, seconds, perf)
@@ -189,12 +211,12 @@ func TestSetupRate(t *testing.T) {
 }
 
 // runStep offers one rate and measures it.
-func runStep(t *testing.T, srv *parley, app *webApp, logs *logCounter, scenario, work string, rate, seconds int, perf bool) stepResult {
+func runStep(t *testing.T, srv *kit.Server, app *setupApp, logs *logCounter, scenario, work string, rate, seconds int, perf bool) stepResult {
 	t.Helper()
 	res := stepResult{Rate: rate, Calls: rate * seconds, Load: loadAvg()}
 	ans0, hang0 := app.answers.Load(), app.hangups.Load()
 	causes0 := app.causeSnapshot()
-	srv0, err := procCPU(srv.pid)
+	srv0, err := procCPU(srv.PID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +230,7 @@ func runStep(t *testing.T, srv *parley, app *webApp, logs *logCounter, scenario,
 	dir := filepath.Join(work, fmt.Sprintf("rate-%d", rate))
 	var stopPerf func()
 	if perf {
-		stopPerf = startPerf(t, srv.pid, filepath.Join(work, fmt.Sprintf("perf-%d.data", rate)))
+		stopPerf = startPerf(t, srv.PID(), filepath.Join(work, fmt.Sprintf("perf-%d.data", rate)))
 	}
 	run := sippRun{Scenario: scenario, Target: srv.SIP, Dir: dir, Rate: rate, Calls: res.Calls,
 		Limit: max(50, rate*4), Timeout: time.Duration(seconds)*time.Second + 45*time.Second}
@@ -217,7 +239,7 @@ func runStep(t *testing.T, srv *parley, app *webApp, logs *logCounter, scenario,
 		stopPerf()
 	}
 	if err != nil {
-		t.Fatalf("rate %d: %v\nserver log:\n%s", rate, err, tail(srv.logPath, 4000))
+		t.Fatalf("rate %d: %v\nserver log:\n%s", rate, err, srv.Tail(4000))
 	}
 	res.Sipp = sres
 
@@ -230,7 +252,7 @@ func runStep(t *testing.T, srv *parley, app *webApp, logs *logCounter, scenario,
 	time.Sleep(200 * time.Millisecond) // a late duplicate webhook would show up here
 	res.Answers, res.Hangups = app.answers.Load()-ans0, app.hangups.Load()-hang0
 
-	srv1, err := procCPU(srv.pid)
+	srv1, err := procCPU(srv.PID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +265,7 @@ func runStep(t *testing.T, srv *parley, app *webApp, logs *logCounter, scenario,
 	res.AppCPU = selfCPU() - self0
 	res.IRQCPU = irq1 - irq0
 	res.OtherCPU = max(0, (mach1-mach0)-res.ServerCPU-res.SippCPU-res.AppCPU-res.IRQCPU)
-	res.RSS, res.Threads = procStatus(srv.pid, "VmHWM"), procStatus(srv.pid, "Threads")
+	res.RSS, res.Threads = procStatus(srv.PID(), "VmHWM"), procStatus(srv.PID(), "Threads")
 	res.Logs = logs.next()
 	res.Causes = diffCounts(app.causeSnapshot(), causes0)
 
@@ -310,7 +332,7 @@ func diffCounts(now, before map[string]int) map[string]int {
 }
 
 // describeRun is the header of the report: machine, build and settings.
-func describeRun(srv *parley, work string, seconds int) string {
+func describeRun(srv *kit.Server, work string, seconds int) string {
 	model := "?"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -328,7 +350,7 @@ func describeRun(srv *parley, work string, seconds int) string {
 	fmt.Fprintf(&b, "date:    %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "machine: %d CPUs (%s), load average %s at start\n", runtime.NumCPU(), model, loadAvg())
 	fmt.Fprintf(&b, "build:   parley %s; test %s\n", rev, runtime.Version())
-	fmt.Fprintf(&b, "server:  pid %d, sip %s (udp), data dir %s\n", srv.pid, srv.SIP, filepath.Join(work, "data"))
+	fmt.Fprintf(&b, "server:  pid %d, sip %s (udp), data dir %s\n", srv.PID(), srv.SIP, filepath.Join(work, "data"))
 	fmt.Fprintf(&b, "calls:   %s, %d s of calls per rate\n", setupDoc, seconds)
 	fmt.Fprintf(&b, "pass:    at most %.0f%% of the calls failed, at least %.0f%% of the offered rate reached, one hangup webhook per answer_url fetch, all of them within %v after the last call\n",
 		maxFailPct, 100*minReached, maxHookLag)
