@@ -265,6 +265,22 @@ func (g *Guard) Admit(src netip.Addr, method, userAgent string, now time.Time) V
 	return Allow
 }
 
+// Banned reports whether src is banned at now, without counting anything. It is cheap enough
+// for a transport read filter, before a packet is even parsed.
+func (g *Guard) Banned(src netip.Addr, now time.Time) bool {
+	src = src.Unmap()
+	if g.Trusted(src) {
+		return false
+	}
+	t := now.UnixNano()
+	s := g.srcFails.shardFor(src)
+	s.mu.Lock()
+	f := g.srcFails.lookup(s, src, t)
+	banned := f != nil && f.bannedUntil > t
+	s.mu.Unlock()
+	return banned
+}
+
 // CheckUser decides whether credentials for user, received from src, may be checked at all:
 // Banned while the username is banned, Drop while it is in back-off (for INVITE and REGISTER).
 // Call it once the username of an Authorization header is known and before the password is

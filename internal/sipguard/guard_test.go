@@ -229,11 +229,14 @@ func TestAuthFailuresBackoffAndBan(t *testing.T) {
 			t.Errorf("ban line %q lacks %s", line, want)
 		}
 	}
+	if !g.Banned(a, clk.now()) || g.Banned(other, clk.now()) {
+		t.Errorf("Banned: %v for the banned source, %v for another", g.Banned(a, clk.now()), g.Banned(other, clk.now()))
+	}
 	if bans := g.Bans(clk.now()); len(bans) != 1 || bans[0].Source != a {
 		t.Errorf("Bans = %+v", bans)
 	}
 	clk.advance(10*time.Minute + time.Second)
-	if v := admit("INVITE"); v != Allow {
+	if v := admit("INVITE"); v != Allow || g.Banned(a, clk.now()) {
 		t.Fatalf("after the ban: %s, want allow", v)
 	}
 	fail() // counting starts again: one failure is no back-off
