@@ -21,8 +21,9 @@ func (s *server) checkAuth(w http.ResponseWriter, r *http.Request) (string, bool
 	}
 	account, ok := s.authenticate(r)
 	if !ok {
-		if s.authLimit != nil {
-			s.authLimit.failed(src)
+		if s.authLimit != nil && s.authLimit.failed(src) {
+			s.log.Warn(authLimitedLogMsg, "source", src.String(), "failures", s.authLimit.max,
+				"duration", s.authLimit.window.String())
 		}
 		s.unauthorized(w, msgAuthFailed)
 		return "", false

@@ -20,6 +20,9 @@ const (
 // msgAuthLimited is the error text of a source refused after too many failed authentications.
 const msgAuthLimited = "too many failed authentications"
 
+// The log line of a source reaching the limit; docs/security.md gives a fail2ban filter for it.
+const authLimitedLogMsg = "parley rest auth limit"
+
 // authLimiter counts failed authentications per source address in fixed windows that start at
 // a source's first failure. Once a source reaches max failures, every request from it is
 // refused with 429 until the window ends, before its credentials are looked at: otherwise a
@@ -78,8 +81,9 @@ func (l *authLimiter) blocked(src netip.Addr) (bool, int) {
 	return true, max(int(math.Ceil(left.Seconds())), 1)
 }
 
-// failed counts one failed authentication from src.
-func (l *authLimiter) failed(src netip.Addr) {
+// failed counts one failed authentication from src; limited is true for the failure that
+// reached the limit (once per window, for one log line).
+func (l *authLimiter) failed(src netip.Addr) (limited bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -92,6 +96,7 @@ func (l *authLimiter) failed(src netip.Addr) {
 	}
 	w.count++
 	l.sources[src] = w
+	return w.count == l.max
 }
 
 // makeRoom drops expired windows, and one arbitrary window if none had expired.

@@ -3,11 +3,14 @@ package api
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,7 +27,12 @@ func doFrom(fx *fixture, src, token string) *httptest.ResponseRecorder {
 }
 
 func TestAuthFailuresLimitedPerSource(t *testing.T) {
-	fx := newFixture(t, func(o *Options) { o.AuthFailures = 3; o.AuthFailureWindow = 30 * time.Second })
+	var logs bytes.Buffer
+	fx := newFixture(t, func(o *Options) {
+		o.AuthFailures = 3
+		o.AuthFailureWindow = 30 * time.Second
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
 	attacker, other := "198.51.100.7:40000", "198.51.100.8:40000"
 	for i := 0; i < 3; i++ {
 		if w := doFrom(fx, attacker, fmt.Sprintf("guess-%d", i)); w.Code != http.StatusUnauthorized {
@@ -39,6 +47,14 @@ func TestAuthFailuresLimitedPerSource(t *testing.T) {
 	}
 	if w.Header().Get("WWW-Authenticate") != "" {
 		t.Error("429 carries a WWW-Authenticate challenge")
+	}
+	// One log line, the one docs/security.md's fail2ban filter reads.
+	doFrom(fx, attacker, "guess-again")
+	if n := strings.Count(logs.String(), "parley rest auth limit"); n != 1 {
+		t.Fatalf("%d limit lines, want 1:\n%s", n, logs.String())
+	}
+	if !regexp.MustCompile(`level=WARN msg="parley rest auth limit" source=198\.51\.100\.7 failures=3 duration=30s`).MatchString(logs.String()) {
+		t.Errorf("limit line: %s", logs.String())
 	}
 	// The same address over IPv6-mapped form is the same source.
 	if w := doFrom(fx, "[::ffff:198.51.100.7]:1", testToken); w.Code != http.StatusTooManyRequests {
