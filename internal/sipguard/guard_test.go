@@ -156,7 +156,7 @@ func TestIdleSourceStartsAgain(t *testing.T) {
 
 // banRegexp is the fail2ban failregex of docs/security.md, with <HOST> as fail2ban expands it
 // (simplified to IPv4 and IPv6 literals).
-const banRegexp = `level=WARN msg="parley sip ban" source=<HOST> `
+const banRegexp = `level=WARN msg="parley (?:sip ban|rest auth limit)" source=<HOST>(?: |$)`
 
 func hostRegexp(re string) *regexp.Regexp {
 	return regexp.MustCompile(strings.ReplaceAll(re, "<HOST>", `(?P<host>[0-9a-fA-F.:]+)`))
