@@ -360,3 +360,35 @@ func TestLongUserAgent(t *testing.T) {
 		t.Error("a scanner name after 300 characters is missed")
 	}
 }
+
+// TestConcurrentUse exercises every entry point from several goroutines (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	g := New(Config{MaxSources: 128, MaxUsers: 64, MaxNonces: 64, BanAfter: 5, Logger: quietLogger()})
+	start := time.Now()
+	done := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		go func(w int) {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 2000; i++ {
+				now := start.Add(time.Duration(i) * time.Millisecond)
+				src := netip.AddrFrom4([4]byte{198, 18, byte(w), byte(i % 300)})
+				g.Admit(src, "INVITE", "Linphone", now)
+				g.AuthFailed(src, fmt.Sprintf("u%d", i%100), now)
+				g.CheckUser(src, "u1", "REGISTER", now)
+				n := g.Nonces().Issue(now)
+				g.Nonces().Use(n, "00000001", now)
+				if i%500 == 0 {
+					g.Sweep(now)
+					g.Bans(now)
+					g.Stats()
+				}
+			}
+		}(w)
+	}
+	for w := 0; w < 4; w++ {
+		<-done
+	}
+	if st := g.Stats(); st.TrackedSources > 128 || st.TrackedUsers > 64 || st.TrackedNonces > 64 || st.Bans == 0 {
+		t.Errorf("after concurrent use: %+v", st)
+	}
+}
