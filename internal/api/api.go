@@ -67,6 +67,11 @@ type Options struct {
 	RESTRate float64
 	// RESTBurst is the token bucket size; values below 1 mean 1 when RESTRate is set.
 	RESTBurst int
+	// AuthFailures is how many failed authentications one source address may have within
+	// AuthFailureWindow before all its requests get 429 until the window ends. 0 means
+	// DefaultAuthFailures (and DefaultAuthFailureWindow for a 0 window); negative turns it off.
+	AuthFailures      int
+	AuthFailureWindow time.Duration
 	// CallsPerSecond is the sustained POST /Call/ rate per account, with a burst of one
 	// second's worth (at least 1). 0 means DefaultCallsPerSecond; a negative value turns the
 	// limit off.
@@ -95,6 +100,8 @@ type server struct {
 	newID   func() string
 	maxBody int64
 	limiter *rateLimiter
+	// authLimit refuses sources with too many failed authentications; nil when off.
+	authLimit *authLimiter
 	// callLimiter is the calls_per_second bucket of POST /Call/; nil when off.
 	callLimiter *rateLimiter
 	// maxCalls is the concurrent call limit; 0 when off.
@@ -125,6 +132,7 @@ func New(opts Options) http.Handler {
 		s.log.Warn("unknown api profile, using classic", "profile", string(opts.Profile))
 		s.opts.Profile = ProfileClassic
 	}
+	s.authLimit = newAuthLimiter(opts.AuthFailures, opts.AuthFailureWindow, s.now)
 	if opts.RESTRate > 0 {
 		s.limiter = newRateLimiter(opts.RESTRate, opts.RESTBurst, s.now)
 	}

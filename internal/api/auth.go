@@ -4,7 +4,32 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"strconv"
 )
+
+// checkAuth authenticates a request and answers it when it cannot go on: 429 with Retry-After
+// for a source over the failed-authentication limit (checked before the credentials), 401 for
+// wrong credentials (counted against the source).
+func (s *server) checkAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
+	src := sourceOf(r)
+	if s.authLimit != nil {
+		if blocked, wait := s.authLimit.blocked(src); blocked {
+			w.Header().Set("Retry-After", strconv.Itoa(wait))
+			s.writeError(w, http.StatusTooManyRequests, msgAuthLimited)
+			return "", false
+		}
+	}
+	account, ok := s.authenticate(r)
+	if !ok {
+		if s.authLimit != nil && s.authLimit.failed(src) {
+			s.log.Warn(authLimitedLogMsg, "source", src.String(), "failures", s.authLimit.max,
+				"duration", s.authLimit.window.String())
+		}
+		s.unauthorized(w, msgAuthFailed)
+		return "", false
+	}
+	return account, true
+}
 
 // authenticate returns the account the request's credentials name (§1.2), or "" and false.
 // Tokens are compared as SHA-256 digests in constant time, and an unknown account costs the

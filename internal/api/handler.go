@@ -51,9 +51,8 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, q *request) error
 // validates parameters (400) and asks the domain (404, 409).
 func (s *server) wrap(fn handlerFunc, o routeOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		account, ok := s.authenticate(r)
+		account, ok := s.checkAuth(w, r)
 		if !ok {
-			s.unauthorized(w, msgAuthFailed)
 			return
 		}
 		if pathVar(r, "auth_id") != account {

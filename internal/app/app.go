@@ -55,6 +55,9 @@ type Server struct {
 	httpSrv    *http.Server
 	httpLn     net.Listener
 	routes     *routes
+	// fetch is the policy of outgoing HTTP; Start adds the listeners' addresses before anything
+	// is fetched.
+	fetch *webhook.FetchPolicy
 
 	drainMu  sync.Mutex // orders beginHandler against Shutdown's Wait
 	draining atomic.Bool
@@ -95,8 +98,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 
+	s.fetch = &webhook.FetchPolicy{Deny: cfg.FetchDeny, SelfPaths: []string{demoPathPrefix}}
 	httpOpts := webhook.HTTPOptions{
-		HTTPClient:         &http.Client{Transport: httpTransport(cfg.WebhookTLSVerify)},
+		HTTPClient:         &http.Client{Transport: s.fetch.Transport(httpTransport(cfg.WebhookTLSVerify))},
 		Version:            opts.Version,
 		Timeout:            cfg.WebhookTimeout,
 		InsecureSkipVerify: !cfg.WebhookTLSVerify,
@@ -116,7 +120,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Fetcher:  s.docs,
 		Notifier: s.dispatcher,
 		Synth:    synth,
-		Audio:    flow.NewAudioFetcher(&http.Client{Transport: httpTransport(cfg.WebhookTLSVerify)}, cfg.MediaCacheBytes),
+		Audio:    flow.NewAudioFetcher(&http.Client{Transport: s.fetch.Transport(httpTransport(cfg.WebhookTLSVerify))}, cfg.MediaCacheBytes),
 		CallLog:  st,
 		Logger:   s.log,
 	}
@@ -146,7 +150,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// httpTransport is the transport of outgoing HTTP (documents, webhooks, audio files).
+// httpTransport is the base transport of outgoing HTTP (documents, webhooks, audio files); the
+// fetch policy wraps it.
 func httpTransport(verify bool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
@@ -167,6 +172,14 @@ func (s *Server) token(authID string) (string, bool) {
 // Start binds the HTTP and SIP listeners and starts the background loops. It prints where
 // Parley listens.
 func (s *Server) Start(ctx context.Context) error {
+	raiseFileLimit(s.log)
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listen on %s: %w", s.cfg.HTTPAddr, err)
+	}
+	s.httpLn = ln
+	// Before the dispatcher starts: the policy must know our own listeners first.
+	s.fetch.Self, s.fetch.LocalAddrs = s.ownListeners()
 	s.runCtx, s.cancelRun = context.WithCancel(context.Background())
 	s.bg.Add(1)
 	go func() {
@@ -182,20 +195,15 @@ func (s *Server) Start(ctx context.Context) error {
 		s.janitor(s.runCtx)
 	}()
 
-	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP listen on %s: %w", s.cfg.HTTPAddr, err)
-	}
-	s.httpLn = ln
 	s.routes.baseURL = s.publicBaseURL()
 	s.runner.PublicBaseURL = s.routes.baseURL
-	s.httpSrv = &http.Server{
-		Handler:           s.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	s.httpSrv = s.newHTTPServer()
+	var serveLn net.Listener = ln
+	if s.cfg.HTTPMaxConns > 0 {
+		serveLn = newConnLimitListener(ln, s.cfg.HTTPMaxConns)
 	}
 	go func() {
-		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.httpSrv.Serve(serveLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("HTTP server stopped", "err", err)
 		}
 	}()

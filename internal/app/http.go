@@ -1,11 +1,14 @@
 package app
 
 import (
-	"github.com/parley-voice/parley/internal/api"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 
+	"github.com/parley-voice/parley/internal/api"
 	"github.com/parley-voice/parley/internal/webhook"
 )
 
@@ -29,6 +32,60 @@ const demoAnswer = `<?xml version="1.0" encoding="UTF-8"?>
     <Speak>You have left the demo conference. Goodbye.</Speak>
 </Response>
 `
+
+// demoPathPrefix starts the paths of the demo application, the only ones of our own HTTP
+// listener that Parley's outgoing requests may reach.
+const demoPathPrefix = "/demo/"
+
+// newHTTPServer builds the HTTP server with the configured timeouts and limits.
+func (s *Server) newHTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.httpHandler(),
+		ReadHeaderTimeout: s.cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       s.cfg.HTTPReadTimeout,
+		WriteTimeout:      s.cfg.HTTPWriteTimeout,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    int(s.cfg.HTTPMaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// ownListeners are the addresses the fetch policy keeps outgoing requests away from: the bound
+// HTTP listener and the configured SIP listener (TCP), with this host's addresses for the
+// wildcard forms.
+func (s *Server) ownListeners() (self []netip.AddrPort, local []netip.Addr) {
+	if ap, err := netip.ParseAddrPort(s.httpLn.Addr().String()); err == nil {
+		self = append(self, ap)
+	}
+	if host, port, err := net.SplitHostPort(s.cfg.SIPAddr); err == nil && port != "0" {
+		ip := netip.IPv6Unspecified()
+		if host != "" {
+			ip, _ = netip.ParseAddr(host)
+		}
+		if ap, err := netip.ParseAddrPort(net.JoinHostPort(ip.String(), port)); err == nil && ip.IsValid() {
+			self = append(self, ap)
+		}
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				local = append(local, p.Addr().Unmap())
+			}
+		}
+	}
+	if s.cfg.PublicIP.IsValid() {
+		local = append(local, s.cfg.PublicIP)
+	}
+	return self, local
+}
+
+// appPaths are the fixed paths the HTTP listener serves besides the REST API. Everything else
+// goes to the API handler unchanged, so that its path normalisation decides and no path is
+// ever redirected (http.ServeMux would answer 301 to a path with "..", "//" or "/." in it).
+var appPaths = map[string]bool{
+	demoPathPrefix + "answer": true, demoPathPrefix + "conference": true, demoPathPrefix + "hangup": true,
+	"/metrics": true, "/healthz": true,
+}
 
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -63,13 +120,19 @@ func (s *Server) httpHandler() http.Handler {
 		MaxBodyBytes:       s.cfg.MaxBodyBytes,
 		RESTRate:           s.cfg.RESTRate,
 		RESTBurst:          s.cfg.RESTBurst,
+		AuthFailures:       int(limitOrOff(float64(s.cfg.RESTAuthFailures))),
+		AuthFailureWindow:  s.cfg.RESTAuthWindow,
 		Logger:             s.log,
 	})
-	mux.Handle("/api/", rest)
-	mux.Handle("/v1/", rest)
 	mux.HandleFunc("/metrics", s.metrics)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if appPaths[r.URL.EscapedPath()] && r.Method != http.MethodConnect {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
 }

@@ -62,6 +62,24 @@ type Config struct {
 	RESTRate float64
 	// RESTBurst is the REST token bucket size (at least 1 when RESTRate is on).
 	RESTBurst int
+	// RESTAuthFailures is how many failed REST authentications a source address may have
+	// within RESTAuthWindow before its requests get 429; 0 turns the limit off.
+	RESTAuthFailures int
+	RESTAuthWindow   time.Duration
+	// HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and HTTPIdleTimeout are the
+	// http.Server timeouts; 0 means none (for idle: the read timeout, as net/http does).
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPWriteTimeout      time.Duration
+	HTTPIdleTimeout       time.Duration
+	// HTTPMaxHeaderBytes bounds a request's header block.
+	HTTPMaxHeaderBytes int64
+	// HTTPMaxConns caps open HTTP connections; 0 means no cap.
+	HTTPMaxConns int
+	// FetchDeny are the networks outgoing HTTP (documents, callbacks, audio, streams) may not
+	// connect to; Parley's own listeners are denied besides.
+	FetchDeny []netip.Prefix
+
 	// CallsPerSecond bounds POST /Call/ per account; 0 turns the limit off.
 	CallsPerSecond float64
 	// MaxConcurrentCalls bounds live legs per account; 0 turns the limit off.

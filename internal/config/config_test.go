@@ -47,6 +47,15 @@ func TestDefaults(t *testing.T) {
 		{"max_body_bytes", c.MaxBodyBytes, int64(1 << 20)},
 		{"rest_rate", c.RESTRate, 0.0},
 		{"rest_burst", c.RESTBurst, 0},
+		{"rest_auth_failures", c.RESTAuthFailures, 10},
+		{"rest_auth_window", c.RESTAuthWindow, time.Minute},
+		{"http_read_header_timeout", c.HTTPReadHeaderTimeout, 10 * time.Second},
+		{"http_read_timeout", c.HTTPReadTimeout, time.Minute},
+		{"http_write_timeout", c.HTTPWriteTimeout, 5 * time.Minute},
+		{"http_idle_timeout", c.HTTPIdleTimeout, time.Minute},
+		{"http_max_header_bytes", c.HTTPMaxHeaderBytes, int64(64 << 10)},
+		{"http_max_conns", c.HTTPMaxConns, 4096},
+		{"fetch_deny", c.FetchDeny, []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10"), netip.MustParsePrefix("fd00:ec2::254/128")}},
 		{"calls_per_second", c.CallsPerSecond, 100.0},
 		{"max_concurrent_calls", c.MaxConcurrentCalls, 2000},
 		{"webhook_timeout", c.WebhookTimeout, 10 * time.Second},
@@ -200,6 +209,27 @@ func TestEnvNames(t *testing.T) {
 	}
 	if _, ok := c.AccountForSource(netip.MustParseAddr("127.0.0.1")); ok {
 		t.Errorf("explicit gateways must replace the loopback default")
+	}
+}
+
+func TestSecuritySettings(t *testing.T) {
+	c, err := Load([]string{"--fetch-deny", "none", "--http-max-conns", "0"}, env(map[string]string{
+		"PARLEY_REST_AUTH_FAILURES": "0", "PARLEY_REST_AUTH_WINDOW": "0", "PARLEY_HTTP_WRITE_TIMEOUT": "0",
+		"PARLEY_HTTP_MAX_HEADER_BYTES": "8KiB",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.FetchDeny) != 0 || c.FetchDeny == nil || c.HTTPMaxConns != 0 || c.RESTAuthFailures != 0 || c.HTTPWriteTimeout != 0 || c.HTTPMaxHeaderBytes != 8<<10 {
+		t.Errorf("got %+v", c)
+	}
+	c, err = Load(nil, env(map[string]string{"PARLEY_FETCH_DENY": "10.0.0.0/8 192.0.2.1, ::ffff:169.254.0.0/112"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("169.254.0.0/16")}
+	if !equal(c.FetchDeny, want) {
+		t.Errorf("fetch_deny = %v, want %v", c.FetchDeny, want)
 	}
 }
 
@@ -365,6 +395,10 @@ func TestBadValues(t *testing.T) {
 		{name: "duplicate auth id", file: "accounts:\n  - {auth_id: MA_A, auth_token: a, trusted_gateways: []}\n  - {auth_id: MA_A, auth_token: b}\n", want: "MA_A"},
 		{name: "second account lacks id", file: "accounts:\n  - {auth_id: MA_A, auth_token: a}\n  - {auth_token: b}\n", want: "account 2"},
 		{name: "duplicate route", file: "accounts:\n  - auth_id: MA_A\n    auth_token: a\n    number_routes:\n      - {number: '+1 415', app: {answer_url: 'http://a/'}}\n      - {number: '1415', app: {answer_url: 'http://b/'}}\n", want: "1415"},
+		{name: "fetch deny", env: map[string]string{"PARLEY_FETCH_DENY": "169.254.0.0/16,metadata"}, want: "PARLEY_FETCH_DENY"},
+		{name: "zero idle timeout", env: map[string]string{"PARLEY_HTTP_IDLE_TIMEOUT": "0"}, want: "http_idle_timeout"},
+		{name: "zero auth window", env: map[string]string{"PARLEY_REST_AUTH_WINDOW": "0"}, want: "rest_auth_window"},
+		{name: "tiny header limit", env: map[string]string{"PARLEY_HTTP_MAX_HEADER_BYTES": "100"}, want: "http_max_header_bytes"},
 		{name: "missing file", env: map[string]string{"PARLEY_CONFIG": "/nonexistent/parley.yaml"}, want: "config file"},
 	}
 	for _, tc := range cases {

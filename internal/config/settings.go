@@ -59,6 +59,24 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.RESTRate, err = parseRate(v); return }},
 	{key: "rest_burst", def: "0", help: "REST request burst per account (0 = the rate rounded up)",
 		set: func(c *Config, v string) (err error) { c.RESTBurst, err = parseCount(v); return }},
+	{key: "rest_auth_failures", def: "10", help: "failed REST authentications per source address within rest_auth_window before it gets 429 (0 = no limit)",
+		set: func(c *Config, v string) (err error) { c.RESTAuthFailures, err = parseCount(v); return }},
+	{key: "rest_auth_window", def: "1m", help: "window of rest_auth_failures; a source over the limit waits until it ends",
+		set: func(c *Config, v string) (err error) { c.RESTAuthWindow, err = parseDuration(v); return }},
+	{key: "http_read_header_timeout", def: "10s", help: "time to read a request's headers (0 = none)",
+		set: func(c *Config, v string) (err error) { c.HTTPReadHeaderTimeout, err = parseDuration(v); return }},
+	{key: "http_read_timeout", def: "1m", help: "time to read a whole request, body included (0 = none)",
+		set: func(c *Config, v string) (err error) { c.HTTPReadTimeout, err = parseDuration(v); return }},
+	{key: "http_write_timeout", def: "5m", help: "time to write a response, from the end of its request's headers; bounds recording downloads (0 = none)",
+		set: func(c *Config, v string) (err error) { c.HTTPWriteTimeout, err = parseDuration(v); return }},
+	{key: "http_idle_timeout", def: "1m", help: "how long an idle keep-alive connection is kept open",
+		set: func(c *Config, v string) (err error) { c.HTTPIdleTimeout, err = parseDuration(v); return }},
+	{key: "http_max_header_bytes", def: "64KiB", help: "largest request header block",
+		set: func(c *Config, v string) (err error) { c.HTTPMaxHeaderBytes, err = parseBytes(v); return }},
+	{key: "http_max_conns", def: "4096", help: "open HTTP connections at most; more wait to be accepted (0 = no cap)",
+		set: func(c *Config, v string) (err error) { c.HTTPMaxConns, err = parseCount(v); return }},
+	{key: "fetch_deny", def: "169.254.0.0/16,fe80::/10,fd00:ec2::254/128", help: "networks that answer, callback, audio and stream URLs may not reach (CIDR list, or none)",
+		set: setFetchDeny},
 	{key: "calls_per_second", def: "100", help: "calls created by POST /Call/ per second per account (0 = no limit)",
 		set: func(c *Config, v string) (err error) { c.CallsPerSecond, err = parseRate(v); return }},
 	{key: "max_concurrent_calls", def: "2000", help: "live call legs per account (0 = no limit)",
@@ -188,6 +206,22 @@ func setGateways(c *Config, v string) error {
 	}
 	c.firstAccount().TrustedGateways = out
 	c.gatewaysSet = true
+	return nil
+}
+
+func setFetchDeny(c *Config, v string) error {
+	out := []netip.Prefix{}
+	v = strings.TrimSpace(v)
+	if !strings.EqualFold(v, "none") {
+		for _, f := range splitList(v) {
+			p, err := parseGateway(f)
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+	}
+	c.FetchDeny = out
 	return nil
 }
 

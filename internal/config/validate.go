@@ -78,10 +78,18 @@ func (c *Config) Validate() error {
 		{"webhook_max_age", int64(c.WebhookMaxAge), false},
 		{"media_timeout", int64(c.MediaTimeout), true},
 		{"shutdown_grace", int64(c.ShutdownGrace), true},
+		{"rest_auth_window", int64(c.RESTAuthWindow), c.RESTAuthFailures == 0},
+		{"http_read_header_timeout", int64(c.HTTPReadHeaderTimeout), true},
+		{"http_read_timeout", int64(c.HTTPReadTimeout), true},
+		{"http_write_timeout", int64(c.HTTPWriteTimeout), true},
+		{"http_idle_timeout", int64(c.HTTPIdleTimeout), false},
 	} {
 		if d.v < 0 || (!d.zero && d.v == 0) {
 			bad(d.key, "must be a positive duration")
 		}
+	}
+	if c.HTTPMaxHeaderBytes < 1<<10 || c.HTTPMaxHeaderBytes > 1<<30 {
+		bad("http_max_header_bytes", "must be between 1KiB and 1GiB")
 	}
 	if c.TTSCommand == "" {
 		bad("tts_command", "must not be empty")

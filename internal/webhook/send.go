@@ -169,6 +169,9 @@ func (s *sender) attempt(ctx context.Context, method, rawURL string, params url.
 			return reply{}, fmt.Errorf("%w: %w", errPermanent, err)
 		}
 		resp, err := s.hc.Do(req)
+		if errors.Is(err, ErrFetchDenied) { // no retry can change the policy's answer
+			return reply{}, fmt.Errorf("%w: request to %s: %w", errPermanent, redactedBase(target), unwrapURLError(err))
+		}
 		if err != nil {
 			return reply{}, fmt.Errorf("request to %s failed: %w", redactedBase(target), unwrapURLError(err))
 		}

@@ -1,0 +1,8 @@
+//go:build !(linux || darwin)
+
+package app
+
+import "log/slog"
+
+// raiseFileLimit does nothing where RLIMIT_NOFILE does not exist.
+func raiseFileLimit(*slog.Logger) {}
