@@ -91,6 +91,7 @@ var goldenRoutes = map[string]goldenRoute{
 	"err_auth_failed":           {"GET", tConfs, 401, 0},
 	"err_auth_id_mismatch":      {"GET", tConfs, 401, 0},
 	"err_rate_limited":          {"GET", tConfs, 429, 0},
+	"err_auth_limited":          {"GET", tConfs, 429, 0},
 	"err_too_large":             {"POST", tMember + "Play/", 413, 0},
 	"err_malformed":             {"POST", tMember + "Kick/", 400, 0},
 	"err_missing_param":         {"POST", tMember + "Play/", 400, 0},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 const room = "Ops Room"
@@ -52,8 +53,8 @@ func memberIDs(t *testing.T, s *server, n int) (ids, uuids map[string]string) {
 // TestConferenceAndCallCommands runs every conf, call and recording subcommand in both output
 // modes against live calls.
 func TestConferenceAndCallCommands(t *testing.T) {
-	app := webApp(t, map[string]string{"/answer": conference})
-	s := startServer(t, app.URL+"/answer", app.URL+"/hangup")
+	app := newApp(t)
+	s := startServer(t, app)
 
 	// conf list and get: a room of three callers.
 	a, b, c := dial(t, s, "+14155550101"), dial(t, s, "+14155550102"), dial(t, s, "+14155550103")
@@ -93,8 +94,8 @@ func TestConferenceAndCallCommands(t *testing.T) {
 	}
 
 	// Play and Speak, and their stops.
-	has(t, "conf play", s.ok(t, "conf", "play", room, ma, app.URL+"/tone.wav"), "play queued into conference: "+ma)
-	if m := s.okJSON(t, "conf", "play", room, "all", app.URL+"/tone.wav"); m["message"] != "play queued into conference" {
+	has(t, "conf play", s.ok(t, "conf", "play", room, ma, app.URL("/tone.wav")), "play queued into conference: "+ma)
+	if m := s.okJSON(t, "conf", "play", room, "all", app.URL("/tone.wav")); m["message"] != "play queued into conference" {
 		t.Errorf("conf play --json: %v", m)
 	}
 	has(t, "conf play --stop", s.ok(t, "conf", "play", "--stop", room, ma), "play stopped: "+ma)
@@ -145,26 +146,18 @@ func TestConferenceAndCallCommands(t *testing.T) {
 	}
 
 	// Transfer c to the same document: it leaves and joins the room again.
-	has(t, "call transfer", s.ok(t, "call", "transfer", uuids["14155550103"], "--aleg-url", app.URL+"/answer"), "call transferred", "call_uuid="+uuids["14155550103"])
-	if m := s.okJSON(t, "call", "transfer", uuids["14155550103"], "--aleg-url", app.URL+"/answer", "--aleg-method", "GET"); m["message"] != "call transferred" {
+	has(t, "call transfer", s.ok(t, "call", "transfer", uuids["14155550103"], "--aleg-url", app.URL("/answer")), "call transferred", "call_uuid="+uuids["14155550103"])
+	if m := s.okJSON(t, "call", "transfer", uuids["14155550103"], "--aleg-url", app.URL("/answer"), "--aleg-method", "GET"); m["message"] != "call transferred" {
 		t.Errorf("call transfer --json: %v", m)
 	}
 	ids, _ = memberIDs(t, s, 3)
 
 	// Outbound calls to a phone that never answers, cancelled with call hangup.
-	phone, err := siptest.NewClient(siptest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(phone.Close)
-	contact, err := phone.Listen(siptest.ListenOptions{NeverAnswer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out = s.ok(t, "call", "make", "--from", "+14155550100", "--to", contact, "--answer-url", app.URL+"/answer", "--ring-timeout", "30")
+	contact := kit.NewPhone(t, "127.0.0.1").Listen(t, siptest.ListenOptions{NeverAnswer: true})
+	out = s.ok(t, "call", "make", "--from", "+14155550100", "--to", contact, "--answer-url", app.URL("/answer"), "--ring-timeout", "30")
 	has(t, "call make", out, "call fired", "request_uuid=")
 	out1 := strings.Fields(strings.SplitAfter(out, "request_uuid=")[1])[0]
-	m = s.okJSON(t, "call", "make", "--from", "+14155550100", "--to", contact, "--answer-url", app.URL+"/answer")
+	m = s.okJSON(t, "call", "make", "--from", "+14155550100", "--to", contact, "--answer-url", app.URL("/answer"))
 	out2, _ := m["request_uuid"].(string)
 	if m["message"] != "call fired" || out2 == "" {
 		t.Fatalf("call make --json: %v", m)
@@ -180,16 +173,16 @@ func TestConferenceAndCallCommands(t *testing.T) {
 	if m := s.okJSON(t, "conf", "kick", room, ids["14155550102"]); m["message"] != "kicked" {
 		t.Errorf("conf kick --json: %v", m)
 	}
-	waitEnded(t, a, "kicked a")
-	waitEnded(t, b, "kicked b")
+	waitEnded(t, a)
+	waitEnded(t, b)
 
 	// Hang up: one member (table, JSON), a room (table, JSON), every room (table, JSON).
 	d := dial(t, s, "+14155550104")
 	ids, _ = memberIDs(t, s, 2)
 	has(t, "conf hangup member", s.ok(t, "conf", "hangup", room, ids["14155550103"]), "hung up: "+ids["14155550103"])
-	waitEnded(t, c, "hung up c")
+	waitEnded(t, c)
 	s.okEmpty(t, "conf", "hangup", room, ids["14155550104"])
-	waitEnded(t, d, "hung up d")
+	waitEnded(t, d)
 	for i, mode := range []string{"table", "json"} {
 		e := dial(t, s, "+1415555020"+string(rune('1'+i)))
 		memberIDs(t, s, 1)
@@ -198,7 +191,7 @@ func TestConferenceAndCallCommands(t *testing.T) {
 		} else {
 			s.okEmpty(t, "conf", "hangup", room)
 		}
-		waitEnded(t, e, "hung up room")
+		waitEnded(t, e)
 	}
 	for i, mode := range []string{"table", "json"} {
 		f := dial(t, s, "+1415555030"+string(rune('1'+i)))
@@ -208,7 +201,7 @@ func TestConferenceAndCallCommands(t *testing.T) {
 		} else {
 			s.okEmpty(t, "conf", "hangup", "--all")
 		}
-		waitEnded(t, f, "hung up all")
+		waitEnded(t, f)
 	}
 
 	// Errors: the server's text on stderr, exit 1, nothing on stdout, in both modes.
@@ -238,8 +231,8 @@ func lineHas(out string, parts ...string) bool {
 
 // TestApplicationAndEndpointCommands runs every app and endpoint subcommand in both modes.
 func TestApplicationAndEndpointCommands(t *testing.T) {
-	app := webApp(t, map[string]string{"/answer": conference})
-	s := startServer(t, app.URL+"/answer", app.URL+"/hangup")
+	app := newApp(t)
+	s := startServer(t, app)
 
 	out := s.ok(t, "app", "create", "--name", "Support", "--answer-url", "https://example.com/answer", "--answer-method", "GET")
 	has(t, "app create", out, "created", "app_id=")
@@ -316,7 +309,11 @@ func TestApplicationAndEndpointCommands(t *testing.T) {
 
 // TestServeAndVersionUnchanged: the commands that existed before the CLI answer as they did.
 func TestServeAndVersionUnchanged(t *testing.T) {
-	s := &server{}
+	bin, err := suite.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{bin: bin}
 	if out := s.ok(t, "version"); !strings.HasPrefix(out, "parley ") || strings.Count(out, "\n") != 1 {
 		t.Errorf("parley version: %q", out)
 	}

@@ -1,143 +1,42 @@
 // Package cli_test runs the operator commands of the built parley binary (`parley conf|call|
 // app|endpoint|recording`) against a running `parley serve` with live SIP calls on 127.0.0.1,
-// in both output modes.
-//
-// The start-up code here is a minimal copy of test/e2e's harness (no shared test kit existed
-// on main when it was written); it should move to the shared kit once there is one.
+// in both output modes. Servers, the customer app and the phones come from test/kit.
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-voice/parley/internal/sip/siptest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
-// binPath is the parley binary built once for the package.
-var binPath string
+// suite builds the binary once for the package.
+var suite *kit.Kit
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "parley-cli-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "parley")
-	build := exec.Command("go", "build", "-o", binPath, "github.com/parley-voice/parley/cmd/parley")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building parley:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kit.Main(m, "", func(k *kit.Kit) { suite = k }) }
 
-const (
-	authID    = "MA_CLITEST1"
-	authToken = "cli-secret-token-0123456789"
-)
-
-// server is one running `parley serve`.
+// server is a running `parley serve` and the binary the CLI runs from.
 type server struct {
-	HTTP string // base URL
-	SIP  string // host:port
-	logs *syncBuffer
+	*kit.Server
+	bin string
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var listenLine = regexp.MustCompile(`Parley listening: http=(\S+) sip=(\S+)`)
-
-// startServer runs `parley serve` on loopback ports with a temporary data directory.
-func startServer(t *testing.T, answerURL, hangupURL string) *server {
+// startServer starts `parley serve` whose default number application is app. Its RTP range is
+// apart from the kit's default ranges, which the kit's own tests use when `make test` runs the
+// packages side by side.
+func startServer(t *testing.T, app *kit.App) *server {
 	t.Helper()
-	env := map[string]string{
-		"PARLEY_HTTP_ADDR":      "127.0.0.1:0",
-		"PARLEY_SIP_ADDR":       "127.0.0.1:0",
-		"PARLEY_RTP_PORTS":      "16000-16399", // below the ranges of test/e2e (20000+) and test/load (17000+)
-		"PARLEY_DATA_DIR":       t.TempDir(),
-		"PARLEY_AUTH_ID":        authID,
-		"PARLEY_AUTH_TOKEN":     authToken,
-		"PARLEY_LOG_LEVEL":      "debug",
-		"PARLEY_SHUTDOWN_GRACE": "2s",
-		"PARLEY_ANSWER_URL":     answerURL,
-		"PARLEY_HANGUP_URL":     hangupURL,
-	}
-	cmd := exec.Command(binPath, "serve")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	s := &server{logs: &syncBuffer{}}
-	cmd.Stderr = s.logs
-	stdout, err := cmd.StdoutPipe()
+	bin, err := suite.Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("parley logs:\n%s", s.logs.String())
-		}
-	})
-	found := make(chan []string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			s.logs.Write([]byte("STDOUT: " + sc.Text() + "\n"))
-			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case m := <-found:
-		s.HTTP, s.SIP = "http://"+m[1], m[2]
-	case <-exited:
-		t.Fatalf("parley exited before listening:\n%s", s.logs.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("parley did not start listening:\n%s", s.logs.String())
-	}
-	return s
+	return &server{Server: suite.Start(t, kit.Options{App: app, RTPPorts: "16000-16399"}), bin: bin}
 }
 
 // result is one run of the CLI.
@@ -151,8 +50,11 @@ func (s *server) cli(t *testing.T, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PARLEY_URL=" + s.HTTP, "PARLEY_AUTH_ID=" + authID, "PARLEY_AUTH_TOKEN=" + authToken}
+	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd.Env = []string{"PARLEY_AUTH_ID=" + kit.AuthID, "PARLEY_AUTH_TOKEN=" + kit.AuthToken}
+	if s.Server != nil { // nil for the commands that need no server
+		cmd.Env = append(cmd.Env, "PARLEY_URL="+s.HTTP)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -178,12 +80,7 @@ func (s *server) ok(t *testing.T, args ...string) string {
 // okJSON runs the CLI with --json and decodes stdout, which must be one JSON object.
 func (s *server) okJSON(t *testing.T, args ...string) map[string]any {
 	t.Helper()
-	out := s.ok(t, append(args, "--json")...)
-	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		t.Fatalf("parley %s --json: stdout is not a JSON object: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return m
+	return decode(t, s.ok(t, append(args, "--json")...))
 }
 
 // okEmpty runs the CLI with --json for a command whose answer has no body.
@@ -194,54 +91,24 @@ func (s *server) okEmpty(t *testing.T, args ...string) {
 	}
 }
 
-// webApp serves the documents of the test calls.
-func webApp(t *testing.T, docs map[string]string) *httptest.Server {
-	mux := http.NewServeMux()
-	for path, doc := range docs {
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/xml")
-			_, _ = io.WriteString(w, doc)
-		})
-	}
-	mux.HandleFunc("/hangup", func(w http.ResponseWriter, r *http.Request) {})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
+// newApp is the customer application of the tests: every inbound call joins the room.
+func newApp(t *testing.T) *kit.App {
+	app := kit.NewApp(t)
+	app.XML("/answer", conference)
+	app.OK("/hangup")
+	return app
 }
 
 // dial places a call from from to Parley and waits until it is answered.
 func dial(t *testing.T, s *server, from string) *siptest.Call {
 	t.Helper()
-	c, err := siptest.NewClient(siptest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	call, err := c.Dial(ctx, "sip:14155550199@"+s.SIP, siptest.DialOptions{From: from})
-	if err != nil {
-		t.Fatalf("dial from %s: %v", from, err)
-	}
-	select {
-	case <-call.Answered():
-		return call
-	case <-call.Ended():
-		t.Fatalf("call from %s ended unanswered (status %d: %v)", from, call.FinalStatus(), call.Err())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("call from %s not answered", from)
-	}
-	return nil
+	return kit.NewPhone(t, "127.0.0.1").CallAnswered(t, s.Server, "14155550199", siptest.DialOptions{From: from})
 }
 
 // waitEnded waits until Parley has ended call.
-func waitEnded(t *testing.T, call *siptest.Call, what string) {
+func waitEnded(t *testing.T, call *siptest.Call) {
 	t.Helper()
-	select {
-	case <-call.Ended():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: call still up", what)
-	}
+	kit.WaitEnd(t, call, 10*time.Second)
 }
 
 // decode parses one JSON object.

@@ -9,14 +9,14 @@ import (
 
 	"github.com/parley-voice/parley/internal/api"
 	"github.com/parley-voice/parley/internal/api/openapitest"
+	"github.com/parley-voice/parley/test/kit"
 )
 
 // TestServedDocumentAndLiveResponses fetches the OpenAPI document from the running binary
 // without credentials, and sends REST requests of every resource through the validating
 // RoundTripper, so real answers (not only the golden ones of the api package) meet the document.
 func TestServedDocumentAndLiveResponses(t *testing.T) {
-	app := webApp(t, map[string]string{"/answer": conference})
-	s := startServer(t, app.URL+"/answer", app.URL+"/hangup")
+	s := startServer(t, newApp(t))
 
 	resp, err := http.Get(s.HTTP + "/api/v1/openapi.json")
 	if err != nil {
@@ -40,11 +40,11 @@ func TestServedDocumentAndLiveResponses(t *testing.T) {
 			b, _ := json.Marshal(body)
 			rd = bytes.NewReader(b)
 		}
-		req, err := http.NewRequest(method, s.HTTP+"/api/v1/Account/"+authID+path, rd)
+		req, err := http.NewRequest(method, s.HTTP+"/api/v1/Account/"+kit.AuthID+path, rd)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.SetBasicAuth(authID, token)
+		req.SetBasicAuth(kit.AuthID, token)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -54,25 +54,25 @@ func TestServedDocumentAndLiveResponses(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&m)
 		return m
 	}
-	send("GET", "/Conference/", authToken, nil)
-	send("GET", "/Conference/Nope/", authToken, nil)
+	send("GET", "/Conference/", kit.AuthToken, nil)
+	send("GET", "/Conference/Nope/", kit.AuthToken, nil)
 	send("GET", "/Conference/", "wrong", nil)
-	send("PUT", "/Conference/", authToken, nil)
-	send("GET", "/Nothing/here/", authToken, nil)
-	send("GET", "/Call/", authToken, nil)
-	send("POST", "/Call/", authToken, map[string]any{"from": "1"})
-	send("GET", "/Recording/", authToken, nil)
-	created := send("POST", "/Application/", authToken, map[string]any{"app_name": "A", "answer_url": "https://example.com/a"})
+	send("PUT", "/Conference/", kit.AuthToken, nil)
+	send("GET", "/Nothing/here/", kit.AuthToken, nil)
+	send("GET", "/Call/", kit.AuthToken, nil)
+	send("POST", "/Call/", kit.AuthToken, map[string]any{"from": "1"})
+	send("GET", "/Recording/", kit.AuthToken, nil)
+	created := send("POST", "/Application/", kit.AuthToken, map[string]any{"app_name": "A", "answer_url": "https://example.com/a"})
 	appID, _ := created["app_id"].(string)
-	send("GET", "/Application/", authToken, nil)
-	send("GET", "/Application/"+appID+"/", authToken, nil)
-	send("POST", "/Application/"+appID+"/", authToken, map[string]any{"public_uri": true})
-	ep := send("POST", "/Endpoint/", authToken, map[string]any{"username": "carol", "password": "s3cret-pass", "application": appID})
+	send("GET", "/Application/", kit.AuthToken, nil)
+	send("GET", "/Application/"+appID+"/", kit.AuthToken, nil)
+	send("POST", "/Application/"+appID+"/", kit.AuthToken, map[string]any{"public_uri": true})
+	ep := send("POST", "/Endpoint/", kit.AuthToken, map[string]any{"username": "carol", "password": "s3cret-pass", "application": appID})
 	epID, _ := ep["endpoint_id"].(string)
-	send("GET", "/Endpoint/", authToken, nil)
-	send("GET", "/Endpoint/"+epID+"/", authToken, nil)
-	send("POST", "/Endpoint/"+epID+"/", authToken, map[string]any{"alias": "C"})
-	send("DELETE", "/Application/"+appID+"/", authToken, map[string]any{"cascade": true})
+	send("GET", "/Endpoint/", kit.AuthToken, nil)
+	send("GET", "/Endpoint/"+epID+"/", kit.AuthToken, nil)
+	send("POST", "/Endpoint/"+epID+"/", kit.AuthToken, map[string]any{"alias": "C"})
+	send("DELETE", "/Application/"+appID+"/", kit.AuthToken, map[string]any{"cascade": true})
 	if appID == "" || epID == "" {
 		t.Errorf("create answers: app %v, endpoint %v", created, ep)
 	}
