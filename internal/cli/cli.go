@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,11 +22,14 @@ import (
 // http_addr of `parley serve`, on loopback).
 const DefaultURL = "http://127.0.0.1:8080"
 
-// commandNames are the top-level commands this package provides.
-var commandNames = []string{"conf", "call", "app", "endpoint", "recording"}
-
 // IsCommand reports whether name is a top-level command of this package.
-func IsCommand(name string) bool { return slices.Contains(commandNames, name) }
+func IsCommand(name string) bool {
+	switch name {
+	case "conf", "call", "app", "endpoint", "recording":
+		return true
+	}
+	return false
+}
 
 // Usage is the summary of the commands for `parley help`.
 const Usage = `       parley conf|call|app|endpoint|recording ...   operate a running server (parley conf --help)`

@@ -255,10 +255,15 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestIsCommand: main hands exactly the commands of the root to Run.
 func TestIsCommand(t *testing.T) {
-	for _, name := range []string{"conf", "call", "app", "endpoint", "recording"} {
-		if !IsCommand(name) {
-			t.Errorf("IsCommand(%q) = false", name)
+	cmds := newRoot(&state{}).Commands()
+	if len(cmds) != 5 {
+		t.Errorf("root has %d commands, want 5", len(cmds))
+	}
+	for _, c := range cmds {
+		if !IsCommand(c.Name()) {
+			t.Errorf("IsCommand(%q) = false", c.Name())
 		}
 	}
 	for _, name := range []string{"serve", "version", "help", "completion", ""} {
