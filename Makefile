@@ -26,7 +26,8 @@ vet:
 	@test -z "$$(gofmt -l cmd internal test)" || { echo "gofmt needed:"; gofmt -l cmd internal test; exit 1; }
 	$(GO) vet ./...
 
-# Unit tests first, then the end-to-end tests of the binary on their own (they measure audio
+# Unit tests first (test/cli, the CLI run as the built binary, is among them: it measures no
+# audio timing), then the end-to-end tests of the binary on their own (they measure audio
 # timing and should not share the 2 cores with other packages' tests), then the race detector.
 test: deps-test vet build
 	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v /test/e2e)

@@ -1,5 +1,6 @@
 // Command parley runs the Parley voice platform: `parley serve` (the default) starts the SIP,
-// RTP and HTTP services; `parley version` prints the version.
+// RTP and HTTP services; `parley version` prints the version; `parley conf|call|app|endpoint|
+// recording …` operate a running server through its REST API (internal/cli).
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/parley-voice/parley/internal/app"
+	"github.com/parley-voice/parley/internal/cli"
 	"github.com/parley-voice/parley/internal/config"
 )
 
@@ -40,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return 0
 	}
+	if cli.IsCommand(cmd) {
+		return cli.Run(append([]string{cmd}, args...), stdout, stderr, os.Getenv)
+	}
 	fmt.Fprintf(stderr, "parley: unknown command %q\n", cmd)
 	usage(stderr)
 	return 2
@@ -48,6 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: parley [serve] [flags]   start Parley (flags: parley serve -h)")
 	fmt.Fprintln(w, "       parley version           print the version")
+	fmt.Fprintln(w, cli.Usage)
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {

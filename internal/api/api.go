@@ -192,8 +192,13 @@ func (s *server) routeWith(method, pattern string, fn handlerFunc, o routeOption
 // accountPrefix is the canonical start of every routed path (see normalizePath).
 const accountPrefix = "/Account/{auth_id}"
 
-// ServeHTTP normalises the path (§1.1) and hands the canonical form to the router.
+// ServeHTTP serves the OpenAPI document, or normalises the path (§1.1) and hands the canonical
+// form to the router.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isOpenAPIPath(r.URL.Path) {
+		s.serveOpenAPI(w, r)
+		return
+	}
 	canon, ok := normalizePath(r.URL.EscapedPath())
 	if !ok {
 		s.writeError(w, http.StatusNotFound, msgRouteNotFound)
