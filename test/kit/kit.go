@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/parley-voice/parley/internal/api/openapitest"
 )
 
 // The account every server starts with unless its options say otherwise.
@@ -38,6 +40,10 @@ type Kit struct {
 	buildEr error
 
 	rtpRanges atomic.Int32 // ranges handed out so far
+
+	// apiDoc loads the OpenAPI validator once: every REST answer a suite reads through
+	// Server.Request is checked against the document the binary serves.
+	apiDoc func() (*openapitest.Validator, error)
 }
 
 // New returns a Kit. prebuilt names a parley binary to run instead of building one; when it is
@@ -48,7 +54,7 @@ func New(prebuilt string) (*Kit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kit: %w", err)
 	}
-	return &Kit{dir: dir, prebuilt: prebuilt}, nil
+	return &Kit{dir: dir, prebuilt: prebuilt, apiDoc: sync.OnceValues(openapitest.New)}, nil
 }
 
 // Main is the body of a suite's TestMain: it makes a Kit (see New), hands it to use before any

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-voice/parley/internal/api/openapitest"
 )
 
 // Options shape a server started by Kit.Start.
@@ -33,6 +36,9 @@ type Options struct {
 	// StopGrace, when positive, makes the test's cleanup send SIGTERM and wait this long before
 	// killing; by default the cleanup kills at once.
 	StopGrace time.Duration
+	// NoAPIValidation turns off the check of every REST answer against the OpenAPI document
+	// (load runs, where the check would cost the client CPU).
+	NoAPIValidation bool
 }
 
 // Server is one running parley binary. Its methods are safe for concurrent use, except Restart.
@@ -45,6 +51,7 @@ type Server struct {
 	SIP     string // host:port
 	DataDir string
 
+	client *http.Client // REST client; validates answers against the OpenAPI document
 	logs   *logSink
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -60,7 +67,14 @@ func (k *Kit) Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, bin: bin, opts: opts, DataDir: opts.DataDir}
+	s := &Server{t: t, bin: bin, opts: opts, DataDir: opts.DataDir, client: http.DefaultClient}
+	if !opts.NoAPIValidation {
+		v, err := k.apiDoc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.client = &http.Client{Transport: openapitest.Transport(t, v, nil)}
+	}
 	if s.DataDir == "" {
 		s.DataDir = t.TempDir()
 	}
