@@ -61,7 +61,9 @@ func newWSAgent(t *testing.T) *wsAgent {
 	return a
 }
 
-func (a *wsAgent) url() string { return "ws://" + strings.TrimPrefix(a.srv.URL, "http://") + "/ws?k=secret" }
+func (a *wsAgent) url() string {
+	return "ws://" + strings.TrimPrefix(a.srv.URL, "http://") + "/ws?k=secret"
+}
 
 func (a *wsAgent) accept(t *testing.T) *agentConn {
 	t.Helper()
