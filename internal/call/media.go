@@ -35,6 +35,7 @@ type mediaPath struct {
 	// the output (taps.go).
 	inTaps    cowList[func([]int16)]
 	outTaps   cowList[func([]int16)]
+	digitTaps cowList[func(rune)]
 	overlays  cowList[OverlaySource]
 	recTapsMu sync.Mutex
 	recTaps   []func() // removers of the session recording's taps (SetTaps)
@@ -43,6 +44,7 @@ type mediaPath struct {
 	outMu    sync.Mutex
 	taken    bool
 	given    chan struct{} // while taken: closed when the output is given back
+	output   *Output       // while taken: the owner's output
 	playing  *playback
 	digits   []dtmfSlot    // pending RFC 4733 packets, one per tick
 	digitsCh chan struct{} // closed when the pending digits are sent
@@ -100,9 +102,7 @@ func (m *mediaPath) readLoop() {
 			}
 			if digit, ok := dtmf.Feed(pkt); ok {
 				m.c.log.Debug("dtmf received", "digit", string(digit))
-				if sink := m.digitSink.Load(); sink != nil {
-					(*sink)(digit)
-				}
+				m.digit(digit)
 			}
 			continue
 		}
@@ -135,10 +135,18 @@ func (m *mediaPath) infoDigitLoop(digits <-chan rune) {
 			return
 		case d := <-digits:
 			m.c.log.Debug("dtmf received (SIP INFO)", "digit", string(d))
-			if sink := m.digitSink.Load(); sink != nil {
-				(*sink)(d)
-			}
+			m.digit(d)
 		}
+	}
+}
+
+// digit hands a received digit to the digit taps, then to the current digit sink.
+func (m *mediaPath) digit(d rune) {
+	for _, tap := range m.digitTaps.load() {
+		tap(d)
+	}
+	if sink := m.digitSink.Load(); sink != nil {
+		(*sink)(d)
 	}
 }
 
@@ -316,7 +324,8 @@ func (c *Call) Play(ctx context.Context, src media.Source) error {
 }
 
 // SendDigits sends DTMF digits as RFC 4733 events on the call's clock ('w' pauses 0.5 s, 'W'
-// 1 s). It returns when they are sent, or at once with wait false.
+// 1 s). It returns when they are sent, or at once with wait false. While a room or a bridge
+// owns the output, the digits go out on the owner's clock and it returns once they are queued.
 func (c *Call) SendDigits(ctx context.Context, digits string, wait bool) error {
 	if c.State() == Ended {
 		return ErrEnded
@@ -341,6 +350,13 @@ func (c *Call) SendDigits(ctx context.Context, digits string, wait bool) error {
 	}
 	m := c.media
 	m.outMu.Lock()
+	if o := m.output; o != nil {
+		// A room or a bridge owns the output: the digits go out in place of its next frames,
+		// on its clock, as relayed digits do. Nothing reports when they are sent.
+		m.outMu.Unlock()
+		o.queueDigits(pkts)
+		return nil
+	}
 	m.digits = append(m.digits, pkts...)
 	if m.digitsCh == nil {
 		m.digitsCh = make(chan struct{})
@@ -435,7 +451,8 @@ func (c *Call) TakeOutput() (*Output, error) {
 		m.playing.done <- context.Canceled
 		m.playing = nil
 	}
-	return &Output{c: c, leg: c.rtp}, nil
+	m.output = &Output{c: c, leg: c.rtp}
+	return m.output, nil
 }
 
 // Codec of the call.
@@ -501,10 +518,14 @@ func (o *Output) SendDigit(digit rune) error {
 	if err != nil {
 		return err
 	}
+	o.queueDigits(pkts)
+	return nil
+}
+
+func (o *Output) queueDigits(pkts []dtmfSlot) {
 	o.mu.Lock()
 	o.pending = append(o.pending, pkts...)
 	o.mu.Unlock()
-	return nil
 }
 
 // Release gives the outgoing audio back to the call's own pump. Idempotent.
@@ -517,5 +538,6 @@ func (o *Output) Release() {
 	m.taken = false
 	close(m.given)
 	m.given = nil
+	m.output = nil
 	m.outMu.Unlock()
 }

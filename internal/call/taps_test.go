@@ -276,3 +276,63 @@ func TestAudioRing(t *testing.T) {
 		t.Fatalf("counts read %d dropped %d", read, dropped)
 	}
 }
+
+func TestDigitTapWatchesWithoutTakingFromTheSink(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	var mu sync.Mutex
+	var tapped, sunk []rune
+	remove := c.AddDigitTap(func(d rune) { mu.Lock(); tapped = append(tapped, d); mu.Unlock() })
+	c.SetDigitSink(func(d rune) { mu.Lock(); sunk = append(sunk, d); mu.Unlock() })
+	got := func() (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return string(tapped), string(sunk)
+	}
+
+	leg.RTP.ReceiveDigit('5', 1000)
+	leg.ReceiveInfoDigit('#')
+	waitFor(t, "both digits in tap and sink", func() bool { a, b := got(); return len(a) == 2 && len(b) == 2 })
+	if a, b := got(); a != b {
+		t.Fatalf("tap saw %q, sink %q: the tap must see what the sink sees", a, b)
+	}
+	remove()
+	leg.RTP.ReceiveDigit('7', 5000)
+	waitFor(t, "the sink alone", func() bool { _, b := got(); return len(b) == 3 })
+	if a, _ := got(); len(a) != 2 {
+		t.Fatalf("a removed digit tap saw %q", a)
+	}
+}
+
+// Digits sent while a room or a bridge owns the output go out on the owner's frames, not
+// after the output is given back.
+func TestSendDigitsWhileOutputTaken(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	out, err := c.TakeOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	if err := c.SendDigits(context.Background(), "1", true); err != nil {
+		t.Fatal(err)
+	}
+	from := len(leg.RTP.Written())
+	payload := make([]byte, media.FrameSamples)
+	for range 10 {
+		if err := out.WriteFrame(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := 0
+	for _, p := range leg.RTP.Written()[from:] {
+		if p.PayloadType == calltest.TelephoneEventPT {
+			events++
+		}
+	}
+	if events == 0 {
+		t.Fatal("no RFC 4733 packet among the owner's frames")
+	}
+}
