@@ -21,32 +21,9 @@ func limitOrOff(v float64) float64 {
 	return v
 }
 
-// demoAnswer is the built-in application of a fresh install: it greets the caller.
-const demoAnswer = `<?xml version="1.0" encoding="UTF-8"?>
-<Response>
-    <Speak>Welcome to Parley. You are joining the demo conference room. Anyone else who calls this number will join you.</Speak>
-    <Conference callbackUrl="/demo/conference">demo</Conference>
-    <Speak>You have left the demo conference. Goodbye.</Speak>
-</Response>
-`
-
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/demo/answer", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/xml")
-		_, _ = io.WriteString(w, demoAnswer)
-	})
-	mux.HandleFunc("/demo/conference", func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		s.log.Info("demo application: conference event", "event", r.Form.Get("Event"), "conference", r.Form.Get("ConferenceName"),
-			"member_id", r.Form.Get("ConferenceMemberID"), "call_uuid", r.Form.Get("CallUUID"))
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("/demo/hangup", func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		s.log.Info("demo application: call ended", "call_uuid", r.Form.Get("CallUUID"), "cause", r.Form.Get("HangupCauseName"))
-		w.WriteHeader(http.StatusNoContent)
-	})
+	s.demoRoutes(mux)
 	rest := api.New(api.Options{
 		Accounts:           accountsAPI{s},
 		Conferences:        conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth, awaitEnded: s.awaitEnded},
