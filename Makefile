@@ -23,7 +23,7 @@ run: deps build
 	./$(BIN) serve
 
 vet:
-	@test -z "$$(gofmt -l cmd internal test)" || { echo "gofmt needed:"; gofmt -l cmd internal test; exit 1; }
+	@test -z "$$(gofmt -l cmd internal test examples)" || { echo "gofmt needed:"; gofmt -l cmd internal test examples; exit 1; }
 	$(GO) vet ./...
 
 # Unit tests first, then the end-to-end tests of the binary on their own (they measure audio
