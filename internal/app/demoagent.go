@@ -40,7 +40,7 @@ const (
 )
 
 // demoAgentGreeting is what the agent says when the stream starts.
-const demoAgentGreeting = "This is the Parley demo agent, on an audio stream. Say something, and I will repeat it one second later. Press a key, and I will say it."
+const demoAgentGreeting = "This is the Parley demo agent. Say something and I will repeat it one second later. Press a key and I will say it."
 
 // demoAgent serves the demo agent's WebSocket.
 type demoAgent struct {
@@ -215,6 +215,7 @@ func (s *demoAgentSession) handle(ctx context.Context, m agentMessage) error {
 		return s.say(ctx, "You pressed "+word+".")
 	case "playedStream":
 		if m.Name == s.speaking {
+			s.agent.log.Debug("demo agent: speech played", "call_uuid", s.callID, "checkpoint", m.Name)
 			s.speaking = ""
 		}
 	}
