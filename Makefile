@@ -23,7 +23,7 @@ run: deps build
 	./$(BIN) serve
 
 vet:
-	@test -z "$$(gofmt -l cmd internal test)" || { echo "gofmt needed:"; gofmt -l cmd internal test; exit 1; }
+	@test -z "$$(gofmt -l cmd internal test examples)" || { echo "gofmt needed:"; gofmt -l cmd internal test examples; exit 1; }
 	$(GO) vet ./...
 
 # Unit tests first (test/cli, the CLI run as the built binary, is among them: it measures no

@@ -133,13 +133,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.runner.DialRouter = dialRouter{s}
 	s.runner.TrackLeg = s.trackLeg
 	s.streams = &flow.Streams{Notifier: s.dispatcher, Logger: s.log}
-	if !cfg.WebhookTLSVerify {
-		// The operator's opt-out covers the apps' WebSockets too (streams.md §2.1: self-signed
-		// development certificates). HTTP/1.1 only: the upgrade needs it.
-		insecure := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // operator's explicit choice
-		s.streams.Configure = func(_ *call.Call, c *stream.Config) { c.HTTPClient = insecure }
-	}
+	// The apps' WebSockets obey the fetch policy like every other outgoing request, and the
+	// operator's TLS opt-out (streams.md §2.1: self-signed development certificates). HTTP/1.1
+	// only: the upgrade needs it.
+	wsBase := httpTransport(cfg.WebhookTLSVerify)
+	wsBase.ForceAttemptHTTP2 = false
+	wsBase.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	wsClient := &http.Client{Transport: s.fetch.Transport(wsBase)}
+	s.streams.Configure = func(_ *call.Call, c *stream.Config) { c.HTTPClient = wsClient }
 	s.runner.Streams = s.streams
 	s.sip, err = sip.New(sip.Options{
 		ListenAddr:   s.cfg.SIPAddr,

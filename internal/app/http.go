@@ -24,15 +24,6 @@ func limitOrOff(v float64) float64 {
 	return v
 }
 
-// demoAnswer is the built-in application of a fresh install: it greets the caller.
-const demoAnswer = `<?xml version="1.0" encoding="UTF-8"?>
-<Response>
-    <Speak>Welcome to Parley. You are joining the demo conference room. Anyone else who calls this number will join you.</Speak>
-    <Conference callbackUrl="/demo/conference">demo</Conference>
-    <Speak>You have left the demo conference. Goodbye.</Speak>
-</Response>
-`
-
 // demoPathPrefix starts the paths of the demo application, the only ones of our own HTTP
 // listener that Parley's outgoing requests may reach.
 const demoPathPrefix = "/demo/"
@@ -79,31 +70,21 @@ func (s *Server) ownListeners() (self []netip.AddrPort, local []netip.Addr) {
 	return self, local
 }
 
-// appPaths are the fixed paths the HTTP listener serves besides the REST API. Everything else
+// isAppPath tells the fixed paths the HTTP listener serves besides the REST API. Everything else
 // goes to the API handler unchanged, so that its path normalisation decides and no path is
 // ever redirected (http.ServeMux would answer 301 to a path with "..", "//" or "/." in it).
-var appPaths = map[string]bool{
-	demoPathPrefix + "answer": true, demoPathPrefix + "conference": true, demoPathPrefix + "hangup": true,
-	"/metrics": true, "/healthz": true,
+func isAppPath(path string) bool {
+	switch path {
+	case demoPathPrefix + "answer", demoPathPrefix + "conference", demoPathPrefix + "hangup", demoAgentPath,
+		"/metrics", "/healthz":
+		return true
+	}
+	return false
 }
 
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/demo/answer", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/xml")
-		_, _ = io.WriteString(w, demoAnswer)
-	})
-	mux.HandleFunc("/demo/conference", func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		s.log.Info("demo application: conference event", "event", r.Form.Get("Event"), "conference", r.Form.Get("ConferenceName"),
-			"member_id", r.Form.Get("ConferenceMemberID"), "call_uuid", r.Form.Get("CallUUID"))
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("/demo/hangup", func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		s.log.Info("demo application: call ended", "call_uuid", r.Form.Get("CallUUID"), "cause", r.Form.Get("HangupCauseName"))
-		w.WriteHeader(http.StatusNoContent)
-	})
+	s.demoRoutes(mux)
 	rest := api.New(api.Options{
 		Accounts:           accountsAPI{s},
 		Conferences:        conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth, awaitEnded: s.awaitEnded},
@@ -130,7 +111,7 @@ func (s *Server) httpHandler() http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if appPaths[r.URL.EscapedPath()] && r.Method != http.MethodConnect {
+		if isAppPath(r.URL.EscapedPath()) && r.Method != http.MethodConnect {
 			mux.ServeHTTP(w, r)
 			return
 		}
