@@ -3,6 +3,7 @@ module github.com/parley-voice/parley
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/emiago/diago v0.42.1
 	github.com/emiago/sipgo v1.7.3
 	github.com/go-chi/chi/v5 v5.5.0
