@@ -14,16 +14,20 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/parley-voice/parley/internal/media"
 )
 
 // DefaultPocketsphinxModel is where Debian's pocketsphinx-en-us package installs the US
 // English model.
 const DefaultPocketsphinxModel = "/usr/share/pocketsphinx/model/en-us"
 
-// pocketsphinxRate is the sample rate of the Debian model (16 kHz wideband); telephone audio
-// is upsampled to it, which the model tolerates far better than running it at 8 kHz.
+// pocketsphinxRate is the sample rate of the Debian model (16 kHz wideband). Telephone audio
+// is upsampled to it by repeating each sample (a zero-order hold), not by media's band-limited
+// resampler: the hold folds the 2–4 kHz band into 4–6 kHz, a crude bandwidth extension. The
+// wideband model looks for fricatives (the /s/ of "yes", "sales", "six") above 4 kHz; with a
+// clean upsampling they are missing and, in tests with espeak-ng speech through an 8 kHz path,
+// "sales" was heard as "one" or not at all, while with the hold the hint words of the tests
+// were all recognised. Running the model at 8 kHz (-samprate 8000) is not possible: its
+// feat.params fixes the filter bank at 130–6800 Hz.
 const pocketsphinxRate = 16000
 
 // pocketsphinxSettle is how long after a hypothesis line the session waits for its word lines
@@ -160,8 +164,10 @@ func (p *Pocketsphinx) Start(ctx context.Context, opts Options) (Session, error)
 	if err != nil {
 		return nil, fmt.Errorf("pocketsphinx: %w", err)
 	}
+	// -remove_noise no: the spectral noise subtraction is tuned for wideband microphones and
+	// ate the quiet starts of digits in telephone audio.
 	args := []string{"-hmm", model.hmm, "-infile", "/dev/stdin", "-samprate", strconv.Itoa(pocketsphinxRate),
-		"-time", "yes", "-logfn", filepath.Join(tmp, "log")}
+		"-time", "yes", "-remove_noise", "no", "-logfn", filepath.Join(tmp, "log")}
 	grammar, dict, err := writeHintGrammar(tmp, model.dict, opts.Hints)
 	switch {
 	case err != nil:
@@ -222,6 +228,7 @@ func writeHintGrammar(dir, modelDict string, hints []string) (grammar, dict stri
 	defer f.Close()
 	var entries strings.Builder
 	have := map[string]bool{}
+	variants := map[string][]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
@@ -231,10 +238,14 @@ func writeHintGrammar(dir, modelDict string, hints []string) (grammar, dict stri
 			have[word] = true
 			entries.WriteString(line)
 			entries.WriteByte('\n')
+			variants[word] = append(variants[word], line)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return "", "", fmt.Errorf("pocketsphinx: reading the dictionary: %w", err)
+	}
+	for word, lines := range variants {
+		entries.WriteString(telephoneVariants(word, lines))
 	}
 	var alts []string
 	seen := map[string]bool{}
@@ -263,6 +274,26 @@ func writeHintGrammar(dir, modelDict string, hints []string) (grammar, dict stri
 	return grammar, dict, nil
 }
 
+// telephoneVariants returns extra dictionary lines for word, given its lines of the model's
+// dictionary: for each pronunciation that starts with S or Z followed by at least two more
+// phones, the same without that first phone ("sales(9) EY L Z"). A word-initial /s/ has most of
+// its energy above the telephone band, and without the variant such words lost to shorter
+// hint words. Variants are numbered after the existing pronunciations.
+func telephoneVariants(word string, lines []string) string {
+	var b strings.Builder
+	next := len(lines) + 1
+	for _, line := range lines {
+		_, phones, _ := strings.Cut(line, " ")
+		phones, _, _ = strings.Cut(phones, "#")
+		f := strings.Fields(phones)
+		if len(f) >= 3 && (f[0] == "S" || f[0] == "Z") {
+			fmt.Fprintf(&b, "%s(%d) %s\n", word, next, strings.Join(f[1:], " "))
+			next++
+		}
+	}
+	return b.String()
+}
+
 type sphinxSession struct {
 	queue  *audioQueue
 	emit   *emitter
@@ -277,43 +308,41 @@ func (s *sphinxSession) Write(frame []int16) error { return s.queue.write(frame)
 func (s *sphinxSession) Results() <-chan Result    { return s.emit.out }
 func (s *sphinxSession) Close() error              { s.queue.close(); return nil }
 
-// feed upsamples queued frames to 16 kHz and writes them to the program's input, which it
-// closes when the queue is closed (end of audio: the program finishes the utterance).
+// feed upsamples queued frames to 16 kHz (upsample16k) and writes them to the program's
+// input, which it closes when the queue is closed (end of audio: the program finishes the
+// utterance).
 func (s *sphinxSession) feed(ctx context.Context, stdin io.WriteCloser) {
 	defer stdin.Close()
-	rs := media.NewResampler(media.SampleRate, pocketsphinxRate)
-	var pcm []int16
 	var buf []byte
-	write := func(pcm []int16) bool {
-		buf = buf[:0]
-		for _, x := range pcm {
-			buf = binary.LittleEndian.AppendUint16(buf, uint16(x))
-		}
-		if _, err := stdin.Write(buf); err != nil {
-			if ctx.Err() == nil {
-				s.mu.Lock()
-				s.feedErr = err
-				s.mu.Unlock()
-			}
-			return false
-		}
-		return true
-	}
 	for {
 		select {
 		case frame, ok := <-s.queue.ch:
 			if !ok {
-				write(rs.Flush(pcm[:0]))
 				return
 			}
-			pcm = rs.Write(pcm[:0], frame)
-			if !write(pcm) {
+			buf = upsample16k(buf[:0], frame)
+			if _, err := stdin.Write(buf); err != nil {
+				if ctx.Err() == nil {
+					s.mu.Lock()
+					s.feedErr = err
+					s.mu.Unlock()
+				}
 				return
 			}
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// upsample16k appends 8 kHz samples to buf as 16 kHz little-endian PCM, each sample twice (see
+// pocketsphinxRate for why a hold and not a filter).
+func upsample16k(buf []byte, pcm []int16) []byte {
+	for _, x := range pcm {
+		buf = binary.LittleEndian.AppendUint16(buf, uint16(x))
+		buf = binary.LittleEndian.AppendUint16(buf, uint16(x))
+	}
+	return buf
 }
 
 // run turns the program's output into results and cleans up when it exits.
