@@ -176,7 +176,12 @@ func (p *Pocketsphinx) Start(ctx context.Context, opts Options) (Session, error)
 	case grammar != "":
 		args = append(args, "-jsgf", grammar, "-dict", dict)
 	default:
-		args = append(args, "-lm", model.lm, "-dict", model.dict)
+		// The full language model costs about half a core per real-time session with
+		// pocketsphinx's defaults; without the second (flat) search pass and with narrower
+		// beams it costs about a third of that, with transcripts of the same quality on
+		// telephone audio (docs/BENCHMARKS.md).
+		args = append(args, "-lm", model.lm, "-dict", model.dict,
+			"-fwdflat", "no", "-maxhmmpf", "3000", "-maxwpf", "5", "-pl_window", "5")
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, p.opts.MaxDuration)
