@@ -279,3 +279,50 @@ func TestParseWordLine(t *testing.T) {
 		t.Errorf("confidence %v, want 0.9 (fillers skipped, 1.2 clamped)", c)
 	}
 }
+
+// fakeSphinx returns an engine whose program is a shell script with the given body and whose
+// model directory has the files findModel wants (empty).
+func fakeSphinx(t *testing.T, script string) *Pocketsphinx {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"am/mdef", "x.lm.bin", "x-phone.lm.bin", "x.dict"} {
+		os.MkdirAll(dir+"/am", 0o700)
+		if err := os.WriteFile(dir+"/"+f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prog := dir + "/fake-sphinx"
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\n"+script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return NewPocketsphinx(PocketsphinxOptions{Command: prog, Models: map[string]string{"en": dir}})
+}
+
+func TestPocketsphinxOutputParsing(t *testing.T) {
+	// Two utterances: the first printed at once, the second at the end of the audio, holding
+	// the byte count the program read (30 samples at 8 kHz = 60 at 16 kHz = 120 bytes).
+	p := fakeSphinx(t, `printf 'yes please\n<s> 0.000 0.020 1.000100\nyes 0.030 0.240 0.8\n<sil> 0.25 0.3 1.0\nplease 0.250 0.440 0.6\n</s> 0.750 1.190 1.000000\n'
+n=$(cat | wc -c)
+printf 'bytes %s\nbytes 0.1 0.5 0.5\n' "$n"
+`)
+	results := recognise(t, p, [][]int16{make([]int16, 10), make([]int16, 20)}, Options{})
+	want := []Result{{Text: "yes please", Confidence: 0.7, Final: true}, {Text: "bytes 120", Confidence: 0.5, Final: true}}
+	if len(results) != 2 || results[0].Text != want[0].Text || results[0].Confidence < 0.699 || results[0].Confidence > 0.701 ||
+		!results[0].Final || results[1] != want[1] {
+		t.Errorf("results %+v, want %+v", results, want)
+	}
+}
+
+func TestPocketsphinxProgramFails(t *testing.T) {
+	p := fakeSphinx(t, "cat >/dev/null; exit 3\n")
+	s, err := p.Start(t.Context(), Options{Hints: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(make([]int16, 160))
+	s.Close()
+	results := collect(t, s)
+	if len(results) != 1 || results[0].Err == nil || !strings.Contains(results[0].Err.Error(), "exit status 3") {
+		t.Errorf("results %+v, want one error result with the exit status", results)
+	}
+}
