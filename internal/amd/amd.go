@@ -175,7 +175,7 @@ func (d *Detector) Feed(frame []int16) Verdict {
 		}
 	}
 	now := d.voice.Elapsed()
-	voiced := d.voice.SilentRun() == 0 && len(frame) > 0
+	voiced := d.voice.VoicedRun() > 0
 	switch {
 	case d.words == 0 && now >= d.p.InitialSilence:
 		d.decide(Machine, ReasonInitialSilence, now)

@@ -85,6 +85,7 @@ func TestDetectorRules(t *testing.T) {
 		{"greeting with pauses under 800 ms", with(func(p *Params) { p.MaximumWords = 10 }),
 			append([]seg{s(500)}, repeat(4, v(300), s(700))...), Machine, ReasonLongGreeting, 2520},
 		{"short hello then silence: human", defaults, []seg{s(400), v(400), s(3000)}, Human, ReasonHuman, 1600},
+		{"syllables with gaps under 50 ms add up to a word", defaults, append(append([]seg{s(500)}, repeat(3, v(60), s(20))...), s(3000)), Human, ReasonHuman, 1520},
 		{"two words then silence: human", defaults, []seg{s(500), v(300), s(100), v(300), s(3000)}, Human, ReasonHuman, 2000},
 		{"a hello longer than a pause is not a greeting", defaults, []seg{s(200), v(1000), s(3000)}, Human, ReasonHuman, 2000},
 		{"time limit before initial silence: not sure", with(func(p *Params) { p.Time = 2000 * time.Millisecond }), []seg{s(10000)}, Human, ReasonNotSure, 2000},

@@ -34,9 +34,11 @@ func Voiced(frame []int16, threshold int) bool {
 }
 
 // VoiceDetector turns per-frame voiced/unvoiced decisions (Voiced) into voice segments with
-// hysteresis in time: a segment starts once voiced frames have run for onset without a silent
-// frame, and ends once unvoiced frames have run for release. Shorter bursts (a click) start
-// nothing and shorter gaps (between syllables) end nothing. The level decision keeps a single
+// hysteresis in time: a segment starts once voiced frames totalling onset have come without a
+// gap of release or more between them (the gaps do not count as voice), and ends once unvoiced
+// frames have run for release. Shorter bursts (a click) start nothing and shorter gaps
+// (between syllables) neither end a segment nor restart the count toward one. This is the
+// counting of Asterisk's AMD(). The level decision keeps a single
 // threshold because the contract (calls-more.md §D.2) defines "voiced" by it; the time
 // hysteresis is what stops flapping. Frames may have any length; time is counted in samples at
 // SampleRate, so the detector needs no clock. Not safe for concurrent use.
@@ -50,6 +52,8 @@ type VoiceDetector struct {
 	active         bool
 	voicedRun      int64 // consecutive voiced samples, up to now
 	silentRun      int64 // consecutive unvoiced samples, up to now
+	pending        int64 // voiced samples since the last gap of release or more
+	pendingStart   int64 // sample index of the first of them
 	segmentStart   int64 // sample index where the current (or last) segment's voice began
 }
 
@@ -77,20 +81,27 @@ func (v *VoiceDetector) Feed(frame []int16) VoiceEvent {
 	n := int64(len(frame))
 	v.now += n
 	if MeanAbs(frame) >= v.threshold {
+		if v.pending == 0 {
+			v.pendingStart = v.now - n
+		}
+		v.pending += n
 		v.voicedRun += n
 		v.silentRun = 0
-		if !v.active && v.voicedRun >= v.onset {
+		if !v.active && v.pending >= v.onset {
 			v.active = true
-			v.segmentStart = v.now - v.voicedRun
+			v.segmentStart = v.pendingStart
 			return VoiceStart
 		}
 		return VoiceNone
 	}
 	v.silentRun += n
 	v.voicedRun = 0
-	if v.active && v.silentRun >= v.release {
-		v.active = false
-		return VoiceEnd
+	if v.silentRun >= v.release {
+		v.pending = 0
+		if v.active {
+			v.active = false
+			return VoiceEnd
+		}
 	}
 	return VoiceNone
 }

@@ -48,10 +48,12 @@ func TestVoiceDetectorHysteresis(t *testing.T) {
 			steps = append(steps, step{f, e})
 		}
 	}
-	add(quiet, 5, VoiceNone)
-	add(loud, 4, VoiceNone) // 80 ms click: no segment
-	add(quiet, 1, VoiceNone)
-	add(loud, 5, VoiceStart) // 100 ms: segment starts
+	add(quiet, 2, VoiceNone)
+	add(loud, 4, VoiceNone)  // 80 ms click: no segment
+	add(quiet, 3, VoiceNone) // a 60 ms gap forgets it
+	add(loud, 3, VoiceNone)  // 60 ms of voice
+	add(quiet, 2, VoiceNone) // a 40 ms gap does not end the count, nor counts as voice
+	add(loud, 2, VoiceStart) // 60 + 40 ms of voice: the segment starts, back at frame 9
 	add(quiet, 2, VoiceNone) // 40 ms gap: still inside
 	add(loud, 3, VoiceNone)
 	add(quiet, 3, VoiceEnd) // 60 ms: ends
@@ -59,12 +61,12 @@ func TestVoiceDetectorHysteresis(t *testing.T) {
 		if got := d.Feed(s.frame); got != s.want {
 			t.Fatalf("frame %d: event %d, want %d", i, got, s.want)
 		}
-		if i == 14 { // the frame that starts the segment
-			if got := d.SegmentLength(); got != 100*time.Millisecond {
-				t.Errorf("SegmentLength at start = %v, want 100ms", got)
+		if i == 15 { // the frame that starts the segment
+			if got := d.SegmentLength(); got != 140*time.Millisecond {
+				t.Errorf("SegmentLength at start = %v, want 140ms", got)
 			}
-			if got := d.SegmentStart(); got != 200*time.Millisecond {
-				t.Errorf("SegmentStart = %v, want 200ms", got)
+			if got := d.SegmentStart(); got != 180*time.Millisecond {
+				t.Errorf("SegmentStart = %v, want 180ms", got)
 			}
 		}
 	}
