@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley needs at run time and in tests, only when missing.
 # espeak-ng: text-to-speech; sip-tester: SIPp (interoperability and load scenarios);
-# lame: MP3 encoding of recordings; sox: audio tooling used by test fixtures.
+# lame: MP3 encoding of recordings; sox: audio tooling used by test fixtures;
+# pocketsphinx + pocketsphinx-en-us: the local speech recogniser (asr_engine=pocketsphinx),
+# needed by its tests; at run time only when that engine is configured.
 set -euo pipefail
 
 need=()
@@ -9,6 +11,8 @@ command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 if [ "${1:-}" = "test" ]; then
   command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
   command -v sox >/dev/null 2>&1 || need+=(sox)
+  command -v pocketsphinx_continuous >/dev/null 2>&1 || need+=(pocketsphinx)
+  [ -f /usr/share/pocketsphinx/model/en-us/en-us.lm.bin ] || need+=(pocketsphinx-en-us)
 fi
 command -v lame >/dev/null 2>&1 || need+=(lame)
 

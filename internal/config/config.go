@@ -104,6 +104,26 @@ type Config struct {
 	// TTSCacheBytes bounds the cache of synthesised speech; 0 disables it.
 	TTSCacheBytes int64
 
+	// ASREngine is the speech recogniser of <Gather inputType="speech"> (calls-more.md §C.5):
+	// none, pocketsphinx or vosk.
+	ASREngine string
+	// ASRModels maps a language tag (or primary subtag) to a model: a directory for
+	// pocketsphinx, a ws:// URL for vosk. Empty: the engine's default for "en".
+	ASRModels map[string]string
+	// ASRVoskURL is the Vosk server used for "en" when ASRModels is empty.
+	ASRVoskURL string
+	// ASRCommand is the pocketsphinx program (a name looked up on PATH, or a path).
+	ASRCommand string
+	// ASRMaxConcurrent bounds running recognitions; more hear no speech (§C.5).
+	ASRMaxConcurrent int
+	// ASRAutoEnd is speechEndTimeout="auto": silence after speech that ends recognition.
+	ASRAutoEnd time.Duration
+	// ASRInterimInterval is the least time between two interim speech requests (§C.4).
+	ASRInterimInterval time.Duration
+	// AMDSilenceThreshold is the mean absolute sample level from which a frame counts as
+	// voice in answering-machine detection (§D.2).
+	AMDSilenceThreshold int
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is text or json.

@@ -97,6 +97,22 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.TTSCommand = strings.TrimSpace(v); return nil }},
 	{key: "tts_cache_bytes", def: "64MiB", help: "size of the cache of synthesised speech (0 = no cache)",
 		set: func(c *Config, v string) (err error) { c.TTSCacheBytes, err = parseBytes(v); return }},
+	{key: "asr_engine", def: "none", help: "speech recogniser for <Gather inputType=\"speech\">: none, pocketsphinx or vosk",
+		set: func(c *Config, v string) error { c.ASREngine = strings.ToLower(strings.TrimSpace(v)); return nil }},
+	{key: "asr_models", help: "recognition models per language: comma-separated tag=model pairs (pocketsphinx: model directory, vosk: ws:// URL; default: the engine's en model)",
+		set: setASRModels},
+	{key: "asr_vosk_url", help: "Vosk server (ws://host:2700) used for en when asr_models is empty",
+		set: func(c *Config, v string) error { c.ASRVoskURL = strings.TrimSpace(v); return nil }},
+	{key: "asr_command", def: "pocketsphinx_continuous", help: "pocketsphinx program used by asr_engine=pocketsphinx",
+		set: func(c *Config, v string) error { c.ASRCommand = strings.TrimSpace(v); return nil }},
+	{key: "asr_max_concurrent", def: "16", help: "speech recognitions running at once; more hear no speech",
+		set: func(c *Config, v string) (err error) { c.ASRMaxConcurrent, err = parseCount(v); return }},
+	{key: "asr_auto_end_ms", def: "1500", help: "speechEndTimeout=\"auto\": silence in milliseconds that ends speech",
+		set: func(c *Config, v string) error { return setMillis(&c.ASRAutoEnd, v) }},
+	{key: "asr_interim_interval", def: "250ms", help: "least time between two interim speech result requests",
+		set: func(c *Config, v string) (err error) { c.ASRInterimInterval, err = parseDuration(v); return }},
+	{key: "amd_silence_threshold", def: "256", help: "answering-machine detection: mean absolute 16-bit sample level from which a frame is voice",
+		set: func(c *Config, v string) (err error) { c.AMDSilenceThreshold, err = parseCount(v); return }},
 	{key: "log_level", def: "info", help: "log level: debug, info, warn or error",
 		set: func(c *Config, v string) error { c.LogLevel = normLevel(v); return nil }},
 	{key: "log_format", def: "text", help: "log format: text or json",
@@ -374,6 +390,36 @@ func parseCount(v string) (int, error) {
 		return 0, fmt.Errorf("%q is not a whole number ≥ 0", v)
 	}
 	return n, nil
+}
+
+// setMillis reads a whole number of milliseconds.
+func setMillis(d *time.Duration, v string) error {
+	n, err := parseCount(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number of milliseconds", v)
+	}
+	*d = time.Duration(n) * time.Millisecond
+	return nil
+}
+
+// setASRModels reads "tag=model" pairs separated by commas; "" or "none" clears them.
+func setASRModels(c *Config, v string) error {
+	v = strings.TrimSpace(v)
+	c.ASRModels = nil
+	if v == "" || strings.EqualFold(v, "none") {
+		return nil
+	}
+	models := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		tag, model, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		tag, model = strings.TrimSpace(tag), strings.TrimSpace(model)
+		if !ok || tag == "" || model == "" || strings.ContainsAny(tag, " \t") {
+			return fmt.Errorf("%q is not a tag=model pair (e.g. en=/usr/share/pocketsphinx/model/en-us)", pair)
+		}
+		models[tag] = model
+	}
+	c.ASRModels = models
+	return nil
 }
 
 var errPortRange = errors.New(`must be "min-max" with ports 1-65535 and min ≤ max`)

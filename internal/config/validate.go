@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var authIDPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -57,6 +58,7 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1 {
 		bad("max_body_bytes", "must be at least 1 byte")
 	}
+	c.validateASR(bad)
 	for _, n := range []struct {
 		key string
 		neg bool
@@ -243,4 +245,45 @@ func validHost(h string) bool {
 		return true
 	}
 	return len(h) <= 253 && hostPattern.MatchString(h)
+}
+
+// validateASR checks the speech recognition and machine detection settings.
+func (c *Config) validateASR(bad func(key, format string, args ...any)) {
+	wsURL := func(u string) bool {
+		p, err := url.Parse(u)
+		return err == nil && (p.Scheme == "ws" || p.Scheme == "wss") && p.Host != ""
+	}
+	switch c.ASREngine {
+	case "none":
+	case "pocketsphinx":
+		if c.ASRCommand == "" {
+			bad("asr_command", "must not be empty with asr_engine=pocketsphinx")
+		}
+	case "vosk":
+		if len(c.ASRModels) == 0 && c.ASRVoskURL == "" {
+			bad("asr_vosk_url", "asr_engine=vosk needs asr_vosk_url or asr_models")
+		}
+		for tag, m := range c.ASRModels {
+			if !wsURL(m) {
+				bad("asr_models", "the model for %q must be a ws:// or wss:// URL with asr_engine=vosk, got %q", tag, m)
+			}
+		}
+	default:
+		bad("asr_engine", "%q is not none, pocketsphinx or vosk", c.ASREngine)
+	}
+	if u := c.ASRVoskURL; u != "" && !wsURL(u) {
+		bad("asr_vosk_url", "%q is not a ws:// or wss:// URL", u)
+	}
+	if c.ASRMaxConcurrent < 1 {
+		bad("asr_max_concurrent", "must be at least 1")
+	}
+	if c.ASRAutoEnd < 100*time.Millisecond || c.ASRAutoEnd > 60*time.Second {
+		bad("asr_auto_end_ms", "must be 100–60000")
+	}
+	if c.ASRInterimInterval <= 0 {
+		bad("asr_interim_interval", "must be positive")
+	}
+	if c.AMDSilenceThreshold < 1 || c.AMDSilenceThreshold > 32767 {
+		bad("amd_silence_threshold", "must be 1–32767")
+	}
 }
