@@ -607,7 +607,7 @@ func TestCalls(t *testing.T) {
 	start := time.Date(2026, 10, 28, 10, 30, 0, 123456789, time.UTC)
 	c := store.CallRecord{
 		CallUUID: "c1", AuthID: "MA_A", Direction: "inbound", From: "14155550100", To: "sip:bob@h",
-		CallerName: "Alice", StartTime: start, Warnings: []string{"first"}, SIPCallID: "abc@h",
+		CallerName: "Alice", StartTime: start, Warnings: []string{"first"}, SIPCallID: "abc@h", SourceIP: "192.0.2.7",
 	}
 	if err := s.InsertCall(ctx, c); err != nil {
 		t.Fatal(err)
@@ -628,7 +628,8 @@ func TestCalls(t *testing.T) {
 	}
 	end := answer.Add(10 * time.Second).In(time.FixedZone("X", 3600))
 	if err := s.UpdateCall(ctx, "c1", store.CallPatch{EndTime: &end, HangupCauseCode: ptr(4000),
-		HangupCause: ptr("NORMAL_CLEARING"), HangupCauseName: ptr("Normal Hangup"), HangupSource: ptr("Caller")}); err != nil {
+		HangupCause: ptr("NORMAL_CLEARING"), HangupCauseName: ptr("Normal Hangup"), HangupSource: ptr("Caller"),
+		ConferenceUUID: ptr("room-1"), CallStatus: ptr("completed")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"second", "third"} {
@@ -643,6 +644,7 @@ func TestCalls(t *testing.T) {
 	want.EndTime = &endUTC
 	want.HangupCauseCode, want.HangupCause, want.HangupCauseName, want.HangupSource = 4000, "NORMAL_CLEARING", "Normal Hangup", "Caller"
 	want.Warnings = []string{"first", "second", "third"}
+	want.ConferenceUUID, want.CallStatus = "room-1", "completed"
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("after updates:\n got %+v\nwant %+v", got, want)
 	}
