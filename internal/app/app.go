@@ -51,6 +51,7 @@ type Server struct {
 	conf       *conference.Manager
 	synth      flow.Synthesizer
 	calls      *call.Registry
+	lastRooms  lastRooms // the room each live leg entered last, for its call record
 	sip        *sip.Server
 	httpSrv    *http.Server
 	httpLn     net.Listener

@@ -58,7 +58,7 @@ func (d dialRouter) RouteDial(ctx context.Context, _ string, kind, address strin
 // hangup webhook.
 func (s *Server) trackLeg(b, parent *call.Call) {
 	s.calls.Add(b)
-	s.recordStartWithParent(b, parent.UUID(), b.Leg().Info().CallID)
+	s.recordStart(b, parent.UUID(), b.Leg().Info().CallID, "")
 	go func() {
 		<-b.Done()
 		s.finishCall(b, "", "")
@@ -137,7 +137,7 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 		return "", api.ErrDraining
 	}
 	s.calls.Add(c)
-	s.recordStartWithParent(c, "", leg.Info().CallID)
+	s.recordStart(c, "", leg.Info().CallID, p.SourceIP)
 	go func() {
 		defer s.handlers.Done()
 		if cause != nil {
@@ -253,12 +253,14 @@ func sipParty(uri string) string {
 	return call.Party(user, hostOnly(host))
 }
 
-// recordStartWithParent stores a new leg's record.
-func (s *Server) recordStartWithParent(c *call.Call, parent, sipCallID string) {
+// recordStart stores a new leg's record: parent is the A leg of a <Dial> B leg, sourceIP the
+// REST client or INVITE source address ("" for B legs).
+func (s *Server) recordStart(c *call.Call, parent, sipCallID, sourceIP string) {
 	id := c.Identity()
 	if err := s.store.InsertCall(context.Background(), store.CallRecord{
 		CallUUID: id.UUID, AuthID: id.AccountID, ParentCallUUID: parent, Direction: string(id.Direction),
 		From: id.From, To: id.To, CallerName: id.CallerName, StartTime: id.Created, SIPCallID: sipCallID,
+		SourceIP: sourceIP,
 	}); err != nil {
 		c.Logger().Error("storing call record failed", "err", err)
 	}

@@ -217,7 +217,7 @@ func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
 	}
 	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, Logger: s.log})
 	s.calls.Add(c)
-	s.recordStartWithParent(c, "", info.CallID)
+	s.recordStart(c, "", info.CallID, sourceIP(info.Source))
 	c.Logger().Info("inbound call", "from", c.Identity().From, "to", c.Identity().To, "app_id", app.AppID)
 	if err := c.Ring(ctx); err != nil {
 		c.Logger().Debug("ringing failed", "err", err)
@@ -270,11 +270,16 @@ func inboundIdentity(authID string, info call.LegInfo) call.Identity {
 	return id
 }
 
-// finishCall completes the call's record and queues its hangup webhook.
+// finishCall completes the call's record (its CDR) and then queues its hangup webhook, so a
+// client can read the record on receiving the webhook (calls-more.md §E.2).
 func (s *Server) finishCall(c *call.Call, hangupURL, hangupMethod string) {
 	o, _ := c.Outcome()
+	status, room := flow.FinalStatus(c.Identity(), o), s.lastRooms.take(c.UUID())
 	p := store.CallPatch{EndTime: &o.Ended, HangupCauseCode: &o.Cause.Code, HangupCause: &o.Cause.Cause,
-		HangupCauseName: &o.Cause.Name, HangupSource: &o.Source}
+		HangupCauseName: &o.Cause.Name, HangupSource: &o.Source, CallStatus: &status}
+	if room != "" {
+		p.ConferenceUUID = &room
+	}
 	if !o.Answered.IsZero() {
 		p.AnswerTime = &o.Answered
 	}

@@ -78,6 +78,8 @@ func (c *Config) Validate() error {
 		{"webhook_max_age", int64(c.WebhookMaxAge), false},
 		{"media_timeout", int64(c.MediaTimeout), true},
 		{"shutdown_grace", int64(c.ShutdownGrace), true},
+		{"max_call_duration", int64(c.MaxCallDuration), false},
+		{"cdr_retention", int64(c.CDRRetention), true},
 	} {
 		if d.v < 0 || (!d.zero && d.v == 0) {
 			bad(d.key, "must be a positive duration")
