@@ -198,7 +198,8 @@ type EndpointPatch struct {
 type EndpointStore interface {
 	// CreateEndpoint generates EndpointID and the timestamps. An empty AppID attaches the
 	// account's default endpoint application, if any; an AppID that is not an application
-	// of the account is ErrBadReference; a taken username is ErrConflict.
+	// of the account is ErrBadReference; a taken username is ErrConflict. When both apply the
+	// answer is ErrBadReference (the API's 400 comes before its 409).
 	CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, error)
 	// GetEndpoint returns ErrNotFound unless endpointID exists in the account.
 	GetEndpoint(ctx context.Context, authID, endpointID string) (Endpoint, error)

@@ -451,6 +451,8 @@ func TestEndpointCRUD(t *testing.T) {
 	wantErr(t, "app of another account", err, store.ErrBadReference)
 	_, err = s.CreateEndpoint(ctx, store.Endpoint{AuthID: "MA_A", Username: "u2", Password: "x", AppID: "999999999999999"})
 	wantErr(t, "unknown app", err, store.ErrBadReference)
+	_, err = s.CreateEndpoint(ctx, store.Endpoint{AuthID: "MA_A", Username: "frontdesk", Password: "x", AppID: "999999999999999"})
+	wantErr(t, "taken username and unknown app (the 400 before the 409)", err, store.ErrBadReference)
 	_, err = s.CreateEndpoint(ctx, store.Endpoint{AuthID: "MA_A", Password: "x"})
 	wantErr(t, "no username", err, store.ErrInvalid)
 
