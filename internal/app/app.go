@@ -127,6 +127,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.runner.Conferences = s.conf
 	s.runner.DialRouter = dialRouter{s}
 	s.runner.TrackLeg = s.trackLeg
+	s.runner.MaxAnswered = cfg.MaxCallDuration
 	s.sip, err = sip.New(sip.Options{
 		ListenAddr:   s.cfg.SIPAddr,
 		PublicIP:     s.cfg.PublicIP,

@@ -215,7 +215,7 @@ func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
 	if authUser != "" {
 		id.From = "sip:" + authUser + "@" + s.cfg.SIPDomain()
 	}
-	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, Logger: s.log})
+	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, MaxAnswered: s.cfg.MaxCallDuration, Logger: s.log})
 	s.calls.Add(c)
 	s.recordStart(c, "", info.CallID, sourceIP(info.Source))
 	c.Logger().Info("inbound call", "from", c.Identity().From, "to", c.Identity().To, "app_id", app.AppID)

@@ -201,7 +201,7 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 	b := call.New(call.Identity{
 		AccountID: a.Identity().AccountID, Direction: call.Outbound,
 		From: strings.TrimPrefix(callerID, "+"), To: to, CallerName: callerName,
-	}, leg, call.Options{Logger: x.r.logger()})
+	}, leg, call.Options{Logger: x.r.logger(), MaxAnswered: x.r.MaxAnswered})
 	if x.r.TrackLeg != nil {
 		x.r.TrackLeg(b, a)
 	}

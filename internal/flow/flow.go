@@ -74,6 +74,8 @@ type Runner struct {
 	DialRouter DialRouter
 	// TrackLeg registers the B legs of <Dial>; may be nil.
 	TrackLeg LegTracker
+	// MaxAnswered caps the answered duration of <Dial> B legs (call.Options.MaxAnswered).
+	MaxAnswered time.Duration
 
 	mu   sync.Mutex
 	runs map[string]*run // documents running now, by CallUUID (for transfers)
