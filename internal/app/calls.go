@@ -86,7 +86,7 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 	} else {
 		id.From = "sip:" + fromUser + "@" + s.cfg.SIPDomain()
 		if strings.HasPrefix(p.From, "sip:") {
-			id.From = sipParty(p.From)
+			id.From = call.URIParty(p.From)
 		}
 	}
 	if id.CallerName == "" {
@@ -97,7 +97,7 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 		kind = vxml.TargetNumber
 		id.To = strings.TrimPrefix(p.To, "+")
 	} else {
-		id.To = sipParty(p.To)
+		id.To = call.URIParty(p.To)
 	}
 	headers := map[string]string{}
 	for _, h := range p.SIPHeaders {
@@ -240,17 +240,6 @@ func (a callsAPI) Transfer(ctx context.Context, acct, uuid string, p api.Transfe
 		return api.ErrCallNotFound
 	}
 	return nil
-}
-
-// sipParty reports a SIP URI as webhooks show it: sip:user@host without port or parameters.
-func sipParty(uri string) string {
-	rest := strings.TrimPrefix(strings.TrimPrefix(uri, "sip:"), "sips:")
-	rest = strings.SplitN(rest, ";", 2)[0]
-	user, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return call.Party("", hostOnly(user))
-	}
-	return call.Party(user, hostOnly(host))
 }
 
 // recordStart stores a new leg's record: parent is the A leg of a <Dial> B leg, sourceIP the

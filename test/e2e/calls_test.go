@@ -67,7 +67,7 @@ func TestMakeCallAnswered(t *testing.T) {
 		t.Errorf("INVITE From display %q", cl.FromDisplay())
 	}
 	// Live while it talks.
-	st, live := rest(t, p, "GET", accountPath("/Call/"+uuid+"/"), nil)
+	st, live := rest(t, p, "GET", accountPath("/Call/"+uuid+"/?status=live"), nil)
 	if st != 200 {
 		t.Fatalf("get live call: %d %v", st, live)
 	}
@@ -88,8 +88,8 @@ func TestMakeCallAnswered(t *testing.T) {
 	h := w.waitFor(t, "/out-hangup", 1, 10*time.Second)[0]
 	assertParams(t, "Hangup", h.Form, map[string]string{"CallUUID": uuid, "HangupCauseCode": "4010",
 		"CallStatus": "completed", "Direction": "outbound"})
-	if st, _ := rest(t, p, "GET", accountPath("/Call/"+uuid+"/"), nil); st != 404 {
-		t.Errorf("ended call answers %d, want 404", st)
+	if st, _ := rest(t, p, "GET", accountPath("/Call/"+uuid+"/?status=live"), nil); st != 404 {
+		t.Errorf("ended call answers %d as live, want 404", st)
 	}
 }
 
