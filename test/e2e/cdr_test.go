@@ -82,15 +82,17 @@ var cdrKeySet = "answer_time,bill_duration,billed_duration,call_direction,call_d
 	"call_uuid,conference_uuid,end_time,from_number,hangup_cause,hangup_cause_code,hangup_cause_name,hangup_source," +
 	"initiation_time,parent_call_uuid,resource_uri,source_ip,stir_attestation,stir_verification,to_number,total_amount,total_rate"
 
-// TestCallDetailRecords places real calls (answered, busy, a <Dial> with its B leg), then reads
-// their records back through every kind of filter, with the Go client's types.
+// TestCallDetailRecords places real calls (an inbound call into a room, API calls answered and
+// busy, a <Dial> with its B leg), then reads their records back through every kind of filter,
+// with the Go client's types.
 func TestCallDetailRecords(t *testing.T) {
 	w := newWebApp(t)
-	p := startParley(t, nil)
+	p := startParley(t, map[string]string{"PARLEY_ANSWER_URL": w.URL("/conf"), "PARLEY_HANGUP_URL": w.URL("/hangup")})
 	bob, bobContact := phone(t, "127.0.0.1", siptest.ListenOptions{Username: "bob", AnswerAfter: 200 * time.Millisecond})
 	_, busyContact := phone(t, "127.0.0.1", siptest.ListenOptions{Username: "busy", Reject: 486})
 	carol, carolContact := phone(t, "127.0.0.1", siptest.ListenOptions{Username: "carol", AnswerAfter: 200 * time.Millisecond})
 
+	w.xml("/conf", `<Response><Conference beep="false">cdr-room</Conference></Response>`)
 	w.xml("/short", `<Response><Speak>Short call.</Speak></Response>`)
 	w.xml("/dial", `<Response><Dial><User>`+carolContact+`</User></Dial></Response>`)
 	// The hangup webhook handler reads the call's record at once: it must already be final.
@@ -114,6 +116,27 @@ func TestCallDetailRecords(t *testing.T) {
 		return body["request_uuid"].(string)
 	}
 
+	caller, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(caller.Close)
+	in, err := caller.Dial(ctxTimeout(t, 10*time.Second), p.uri("14155550199"), siptest.DialOptions{From: "14155550123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	select {
+	case <-in.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the inbound call was not answered: %v", in.Err())
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := in.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	inbound := w.waitFor(t, "/hangup", 1, 10*time.Second)[0].Form.Get("CallUUID")
+
 	short := makeCall(bobContact, "/short")
 	waitEnd(t, incoming(t, bob), 20*time.Second)
 	busy := makeCall(busyContact, "/short")
@@ -135,11 +158,11 @@ func TestCallDetailRecords(t *testing.T) {
 	if err := b.Hangup(ctxTimeout(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	w.waitFor(t, "/hangup", 3, 20*time.Second)
+	w.waitFor(t, "/hangup", 4, 20*time.Second)
 
 	// All records, newest end first: the A leg of the Dial ended last.
 	var all goSDKCallList
-	if st, body := cdrGet(t, p, "/Call/", &all); st != 200 || all.Meta.TotalCount != 4 || len(all.Objects) != 4 {
+	if st, body := cdrGet(t, p, "/Call/", &all); st != 200 || all.Meta.TotalCount != 5 || len(all.Objects) != 5 {
 		t.Fatalf("list: %d %s", st, body)
 	}
 	if all.Objects[0].CallUUID != dialer {
@@ -179,6 +202,14 @@ func TestCallDetailRecords(t *testing.T) {
 	if bleg.ToNumber != "sip:carol@127.0.0.1" {
 		t.Errorf("B leg to_number %q, want the §1.7 form without port", bleg.ToNumber)
 	}
+	check("inbound call", byID[inbound], map[string]any{"call_status": "completed", "call_state": "ANSWER", "call_direction": "inbound",
+		"hangup_cause_code": int64(4000), "hangup_source": "Caller", "source_ip": "127.0.0.1", "from_number": "14155550123"})
+	if c := byID[inbound]; !uuidRE.MatchString(c.ConferenceUUID) || c.ToNumber != "14155550199" {
+		t.Errorf("inbound call in a room: conference_uuid %q, to_number %q", c.ConferenceUUID, c.ToNumber)
+	}
+	if c := byID[short]; c.ConferenceUUID != "" {
+		t.Errorf("a call that was in no room has conference_uuid %q", c.ConferenceUUID)
+	}
 	if c := byID[busy]; c.AnswerTime != "" || c.CallDuration != 0 || c.BillDuration != 0 {
 		t.Errorf("busy call has answer data: %+v", c)
 	}
@@ -192,7 +223,7 @@ func TestCallDetailRecords(t *testing.T) {
 	}
 	// The record was final when the hangup webhook arrived.
 	mu.Lock()
-	for _, id := range []string{short, busy, dialer} {
+	for _, id := range []string{inbound, short, busy, dialer} {
 		if s := atWebhook[id]; !strings.HasPrefix(s, byID[id].CallStatus+"/") || strings.HasSuffix(s, "/") {
 			t.Errorf("%s: the record read at the hangup webhook was %q", id, s)
 		}
@@ -219,13 +250,13 @@ func TestCallDetailRecords(t *testing.T) {
 		"?status=busy":                                          {busy},
 		"?parent_call_uuid=" + dialer:                           {bleg.CallUUID},
 		"?to_number=" + url.QueryEscape("sip:carol@"):           {bleg.CallUUID},
-		"?bill_duration=0":                                      {busy},
+		"?bill_duration=0&call_direction=outbound":              {busy},
 		"?bill_duration__gte=1&to_number=sip:carol%40127.0.0.1": {bleg.CallUUID},
 		"?hangup_cause_code=4010&end_time=" + today:             {dialer, short},
 		"?hangup_source=Callee&status=completed":                {bleg.CallUUID},
-		"?call_direction=inbound":                               {},
+		"?call_direction=inbound":                               {inbound},
 		"?end_time__lt=" + today:                                {},
-		"?from_number=%2B1415555&limit=2&offset=3":              {all.Objects[3].CallUUID},
+		"?from_number=%2B1415555&limit=2&offset=3":              {all.Objects[3].CallUUID, all.Objects[4].CallUUID},
 	} {
 		var l goSDKCallList
 		st, body := cdrGet(t, p, "/Call/"+query, &l)
