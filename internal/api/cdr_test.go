@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -257,5 +258,17 @@ func TestCallReadsByStatus(t *testing.T) {
 	}
 	if w := fx.do(t, req{method: "GET", path: base + "/Call/?status=live"}); w.Code != 200 {
 		t.Errorf("live list without CallRecords: %d", w.Code)
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.1:1234": "192.0.2.1", "[2001:db8::7]:443": "2001:db8::7", "[::ffff:127.0.0.1]:80": "127.0.0.1", "odd": "odd",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		if got := clientIP(r); got != want {
+			t.Errorf("clientIP(%q) = %q, want %q", remote, got, want)
+		}
 	}
 }
