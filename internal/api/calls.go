@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -257,7 +258,7 @@ type callListBody struct {
 // final state lists call detail records (§E.1).
 func (s *server) listCalls(w http.ResponseWriter, r *http.Request, q *request) error {
 	b := q.bind()
-	status, _ := b.Enum("status", false, append(liveStatuses, finalStatuses...)...)
+	status, _ := b.Enum("status", false, slices.Concat(liveStatuses, finalStatuses)...)
 	if b.err == nil && status != "live" && status != "queued" {
 		return s.listCallRecords(w, r, q, b, status)
 	}
