@@ -49,10 +49,13 @@ type Accounts interface {
 // Options configures the handler returned by New. Resources whose interface is nil are not
 // served: their routes answer 404 "route not found".
 type Options struct {
-	Accounts     Accounts
-	Conferences  Conferences
-	Recordings   Recordings
-	Calls        Calls
+	Accounts    Accounts
+	Conferences Conferences
+	Recordings  Recordings
+	Calls       Calls
+	// CallRecords serves the CDR reads (GET /Call/ and GET /Call/{call_uuid}/ without a live
+	// status) beside Calls; when nil they answer 404 "route not found".
+	CallRecords  CallRecords
 	Streams      Streams
 	Applications Applications
 	Endpoints    Endpoints

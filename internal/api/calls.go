@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +68,8 @@ type MakeCallParams struct {
 	RingTimeout time.Duration
 	// SIPHeaders go on the INVITE in this order; Name already carries the "X-PH-" prefix.
 	SIPHeaders []SIPHeader
+	// SourceIP is the address of the REST client that made the request (the CDR's source_ip).
+	SourceIP string
 }
 
 // SIPHeader is one header of MakeCallParams.SIPHeaders.
@@ -215,6 +219,7 @@ func (s *server) makeCall(w http.ResponseWriter, r *http.Request, q *request) er
 	if b.err != nil {
 		return b.err
 	}
+	p.SourceIP = clientIP(r)
 	id, err := s.opts.Calls.MakeCall(r.Context(), q.account, p)
 	if err != nil {
 		return err
@@ -249,18 +254,14 @@ type callListBody struct {
 	Calls []string `json:"calls"`
 }
 
-// bindStatus reads the status parameter of the live-call reads: omitted means live.
-func bindStatus(b *binder) string {
-	st, ok := b.Enum("status", false, "live", "queued")
-	if !ok {
-		return "live"
-	}
-	return st
-}
-
+// listCalls serves GET /Call/: status live or queued reads live calls (§4.3); no status or a
+// final state lists call detail records (§E.1).
 func (s *server) listCalls(w http.ResponseWriter, r *http.Request, q *request) error {
 	b := q.bind()
-	status := bindStatus(b)
+	status, _ := b.Enum("status", false, slices.Concat(liveStatuses, finalStatuses)...)
+	if b.err == nil && status != "live" && status != "queued" {
+		return s.listCallRecords(w, r, q, b, status)
+	}
 	var f CallFilter
 	f.Direction, _ = b.Enum("call_direction", false, "inbound", "outbound")
 	from, _ := b.String("from_number", false, 0)
@@ -297,11 +298,16 @@ type callBody struct {
 	To               string `json:"to"`
 }
 
+// getCall serves GET /Call/{call_uuid}/: status live or queued reads a live call (§4.4); no
+// status reads its call detail record (§E.1).
 func (s *server) getCall(w http.ResponseWriter, r *http.Request, q *request) error {
 	b := q.bind()
-	status := bindStatus(b)
+	status, given := b.Enum("status", false, liveStatuses...)
 	if b.err != nil {
 		return b.err
+	}
+	if !given {
+		return s.getCallRecord(w, r, q)
 	}
 	if status == "queued" { // Parley has no call queue
 		return ErrCallNotFound
@@ -368,6 +374,14 @@ func (s *server) transferCall(w http.ResponseWriter, r *http.Request, q *request
 	}
 	s.writeJSON(w, http.StatusAccepted, transferBody{APIID: s.newID(), Message: "call transferred", CallUUID: uuid})
 	return nil
+}
+
+// clientIP is the address of the peer that sent r, without the port.
+func clientIP(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return r.RemoteAddr
 }
 
 // isNumber reports whether s is a telephone number of §1.7: up to 15 digits, optional '+'.

@@ -147,6 +147,7 @@ func TestMakeCallParams(t *testing.T) {
 			if m["message"] != "call fired" || m["request_uuid"] != "d3f6a9b2-4c1e-4a87-8e5d-000000000001" {
 				t.Errorf("body %s", w.Body)
 			}
+			tt.want.SourceIP = "192.0.2.1" // httptest's client address
 			if got := fx.calls.made[0]; !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("params\n got %+v\nwant %+v", got, tt.want)
 			}
@@ -339,17 +340,16 @@ func TestListCalls(t *testing.T) {
 		text   string
 		filter *CallFilter
 	}{
-		{"", 200, []any{testCallIn, testCallOut}, "", &CallFilter{}},
 		{"?status=live", 200, []any{testCallIn, testCallOut}, "", &CallFilter{}},
 		{"?status=LIVE", 200, []any{testCallIn, testCallOut}, "", &CallFilter{}},
 		{"?status=queued", 200, []any{}, "", nil},
 		{"?status=queued&call_direction=sideways", 400, nil, "invalid value for parameter: call_direction", nil},
-		{"?status=completed", 400, nil, "invalid value for parameter: status", nil},
-		{"?call_direction=inbound", 200, []any{testCallIn}, "", &CallFilter{Direction: "inbound"}},
-		{"?call_direction=Outbound&from_number=%2B14155550199", 200, []any{testCallOut}, "", &CallFilter{Direction: "outbound", FromNumber: "14155550199"}},
-		{"?to_number=sip:bob@pbx.example.com:5060%3Btransport=udp", 200, []any{testCallOut}, "", &CallFilter{ToNumber: "sip:bob@pbx.example.com"}},
-		{"?to_number=sip:%2B14155550199@gw.test", 200, []any{testCallIn}, "", &CallFilter{ToNumber: "14155550199"}},
-		{"?from_number=nobody", 200, []any{}, "", &CallFilter{FromNumber: "nobody"}},
+		{"?status=ended", 400, nil, "invalid value for parameter: status", nil},
+		{"?status=live&call_direction=inbound", 200, []any{testCallIn}, "", &CallFilter{Direction: "inbound"}},
+		{"?status=live&call_direction=Outbound&from_number=%2B14155550199", 200, []any{testCallOut}, "", &CallFilter{Direction: "outbound", FromNumber: "14155550199"}},
+		{"?status=live&to_number=sip:bob@pbx.example.com:5060%3Btransport=udp", 200, []any{testCallOut}, "", &CallFilter{ToNumber: "sip:bob@pbx.example.com"}},
+		{"?status=live&to_number=sip:%2B14155550199@gw.test", 200, []any{testCallIn}, "", &CallFilter{ToNumber: "14155550199"}},
+		{"?status=live&from_number=nobody", 200, []any{}, "", &CallFilter{FromNumber: "nobody"}},
 	}
 	for _, tt := range tests {
 		fx := newFixture(t, nil)
@@ -380,7 +380,7 @@ func TestListCalls(t *testing.T) {
 
 func TestGetCall(t *testing.T) {
 	fx := newFixture(t, nil)
-	for _, path := range []string{"/Call/" + testCallIn + "/", "/Call/" + testCallIn + "?status=live", "/call/" + testCallIn} {
+	for _, path := range []string{"/Call/" + testCallIn + "/?status=live", "/Call/" + testCallIn + "?status=live", "/call/" + testCallIn + "?status=LIVE"} {
 		w := fx.do(t, req{method: "GET", path: base + path})
 		if w.Code != 200 {
 			t.Fatalf("%s: %d %s", path, w.Code, w.Body)
@@ -397,14 +397,14 @@ func TestGetCall(t *testing.T) {
 			}
 		}
 	}
-	w := fx.do(t, req{method: "GET", path: base + "/Call/" + testCallOut + "/"})
+	w := fx.do(t, req{method: "GET", path: base + "/Call/" + testCallOut + "/?status=live"})
 	if m := decode(t, w); m["call_status"] != "ringing" || m["caller_name"] != "" || m["session_start"] != "2026-11-06 13:49:30.000000" {
 		t.Errorf("ringing call: %s", w.Body)
 	}
 	for _, tt := range []struct{ path, text string }{
 		{"/Call/" + testCallIn + "/?status=queued", "call not found"},
-		{"/Call/nope/", "call not found"},
-		{"/Call/c0000000-0000-4000-8000-0000000000aa/", "call not found"}, // another account's call
+		{"/Call/nope/?status=live", "call not found"},
+		{"/Call/c0000000-0000-4000-8000-0000000000aa/?status=live", "call not found"}, // another account's call
 		{"/Call/" + testCallIn + "/?status=ended", "invalid value for parameter: status"},
 	} {
 		w := fx.do(t, req{method: "GET", path: base + tt.path})

@@ -264,6 +264,7 @@ type fixture struct {
 	recs    *fakeRecordings
 	calls   *fakeCalls
 	streams *fakeStreams
+	cdrs    *fakeCallRecords
 	apps    *fakeApplications
 	eps     *fakeEndpoints
 	clock   *time.Time
@@ -291,6 +292,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	fx := &fixture{conf: newFakeConferences(), recs: &fakeRecordings{recs: map[string][]Recording{}, files: map[string][]byte{}}, clock: &now}
 	fx.calls = newFakeCalls()
 	fx.calls.seed()
+	fx.cdrs = newFakeCallRecords(fx.calls)
 	fx.streams = newFakeStreams(fx.calls, func() time.Time { return *fx.clock })
 	fx.streams.seed()
 	fx.apps = &fakeApplications{apps: map[string][]Application{}}
@@ -324,6 +326,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 		Conferences:   fx.conf,
 		Recordings:    fx.recs,
 		Calls:         fx.calls,
+		CallRecords:   fx.cdrs,
 		Streams:       fx.streams,
 		Applications:  fx.apps,
 		Endpoints:     fx.eps,

@@ -34,6 +34,10 @@ var appendixA = map[string][]string{
 		"recording_duration_ms", "recording_end_ms", "recording_format", "recording_id", "recording_start_ms",
 		"recording_storage_duration", "recording_storage_rate", "recording_type", "recording_url", "resource_uri",
 		"rounded_recording_duration", "to_number"},
+	"CDR": {"answer_time", "bill_duration", "billed_duration", "call_direction", "call_duration", "call_state",
+		"call_status", "call_uuid", "conference_uuid", "end_time", "from_number", "hangup_cause", "hangup_cause_code",
+		"hangup_cause_name", "hangup_source", "initiation_time", "parent_call_uuid", "resource_uri", "source_ip",
+		"stir_attestation", "stir_verification", "to_number", "total_amount", "total_rate"},
 }
 
 // TestAppendixAKeySets sends one request per body kind and compares the decoded key sets with
@@ -70,6 +74,9 @@ func TestAppendixAKeySets(t *testing.T) {
 		{"GET", "/Endpoint/" + testEp2ID + "/", "", 200, appendixA["Endpoint"], nil},
 		{"GET", "/Recording/", "", 200, appendixA["List"], []nested{{"meta", "meta"}, {"objects", "Recording"}}},
 		{"GET", "/Recording/" + testRecording(1).ID + "/", "", 200, withAPIID("Recording"), nil},
+		{"GET", "/Call/", "", 200, appendixA["List"], []nested{{"meta", "meta"}, {"objects", "CDR"}}},
+		{"GET", "/Call/" + testCDRDone + "/", "", 200, withAPIID("CDR"), nil},
+		{"GET", "/Call/" + testCallOut + "/", "", 200, withAPIID("CDR"), nil},
 	}
 	sorted := func(ks []string) string {
 		ks = append([]string(nil), ks...)

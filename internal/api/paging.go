@@ -37,13 +37,17 @@ type metaBody struct {
 // filters are the list's filter parameters, repeated in the links after limit and offset so
 // that following a link keeps the same result set.
 func pageMeta(base string, p Page, total int, filters url.Values) metaBody {
-	link := func(offset int) string {
+	return pageMetaWith(p, total, func(offset int) string {
 		s := base + "?limit=" + strconv.Itoa(p.Limit) + "&offset=" + strconv.Itoa(offset)
 		if len(filters) > 0 {
 			s += "&" + filters.Encode()
 		}
 		return s
-	}
+	})
+}
+
+// pageMetaWith builds the meta of one page with link(offset) as the path of another page.
+func pageMetaWith(p Page, total int, link func(offset int) string) metaBody {
 	m := metaBody{Limit: p.Limit, Offset: p.Offset, TotalCount: total}
 	if p.Offset+p.Limit < total {
 		m.Next = link(p.Offset + p.Limit)

@@ -53,6 +53,7 @@ type Server struct {
 	conf       *conference.Manager
 	synth      flow.Synthesizer
 	calls      *call.Registry
+	lastRooms  lastRooms // the room each live leg entered last, for its call record
 	sip        *sip.Server
 	httpSrv    *http.Server
 	httpLn     net.Listener
@@ -142,6 +143,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	wsClient := &http.Client{Transport: s.fetch.Transport(wsBase)}
 	s.streams.Configure = func(_ *call.Call, c *stream.Config) { c.HTTPClient = wsClient }
 	s.runner.Streams = s.streams
+	s.runner.MaxAnswered = cfg.MaxCallDuration
 	s.sip, err = sip.New(sip.Options{
 		ListenAddr:   s.cfg.SIPAddr,
 		PublicIP:     s.cfg.PublicIP,

@@ -58,7 +58,7 @@ func (d dialRouter) RouteDial(ctx context.Context, _ string, kind, address strin
 // hangup webhook.
 func (s *Server) trackLeg(b, parent *call.Call) {
 	s.calls.Add(b)
-	s.recordStartWithParent(b, parent.UUID(), b.Leg().Info().CallID)
+	s.recordStart(b, parent.UUID(), b.Leg().Info().CallID, "")
 	go func() {
 		<-b.Done()
 		s.finishCall(b, "", "")
@@ -86,7 +86,7 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 	} else {
 		id.From = "sip:" + fromUser + "@" + s.cfg.SIPDomain()
 		if strings.HasPrefix(p.From, "sip:") {
-			id.From = sipParty(p.From)
+			id.From = call.URIParty(p.From)
 		}
 	}
 	if id.CallerName == "" {
@@ -97,7 +97,7 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 		kind = vxml.TargetNumber
 		id.To = strings.TrimPrefix(p.To, "+")
 	} else {
-		id.To = sipParty(p.To)
+		id.To = call.URIParty(p.To)
 	}
 	headers := map[string]string{}
 	for _, h := range p.SIPHeaders {
@@ -131,13 +131,13 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 	if cause != nil {
 		leg = newNotPlacedLeg()
 	}
-	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, Logger: s.log})
+	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, MaxAnswered: s.cfg.MaxCallDuration, Logger: s.log})
 	if !s.beginHandler() {
 		c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
 		return "", api.ErrDraining
 	}
 	s.calls.Add(c)
-	s.recordStartWithParent(c, "", leg.Info().CallID)
+	s.recordStart(c, "", leg.Info().CallID, p.SourceIP)
 	go func() {
 		defer s.handlers.Done()
 		if cause != nil {
@@ -242,23 +242,14 @@ func (a callsAPI) Transfer(ctx context.Context, acct, uuid string, p api.Transfe
 	return nil
 }
 
-// sipParty reports a SIP URI as webhooks show it: sip:user@host without port or parameters.
-func sipParty(uri string) string {
-	rest := strings.TrimPrefix(strings.TrimPrefix(uri, "sip:"), "sips:")
-	rest = strings.SplitN(rest, ";", 2)[0]
-	user, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return call.Party("", hostOnly(user))
-	}
-	return call.Party(user, hostOnly(host))
-}
-
-// recordStartWithParent stores a new leg's record.
-func (s *Server) recordStartWithParent(c *call.Call, parent, sipCallID string) {
+// recordStart stores a new leg's record: parent is the A leg of a <Dial> B leg, sourceIP the
+// REST client or INVITE source address ("" for B legs).
+func (s *Server) recordStart(c *call.Call, parent, sipCallID, sourceIP string) {
 	id := c.Identity()
 	if err := s.store.InsertCall(context.Background(), store.CallRecord{
 		CallUUID: id.UUID, AuthID: id.AccountID, ParentCallUUID: parent, Direction: string(id.Direction),
 		From: id.From, To: id.To, CallerName: id.CallerName, StartTime: id.Created, SIPCallID: sipCallID,
+		SourceIP: sourceIP,
 	}); err != nil {
 		c.Logger().Error("storing call record failed", "err", err)
 	}

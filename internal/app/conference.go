@@ -43,6 +43,9 @@ func (s *Server) newConferences() *conference.Manager {
 // onConferenceEvent turns room events into callbacks and recording rows. It runs on the room
 // goroutine: the outbox write is a quick local insert.
 func (s *Server) onConferenceEvent(ev conference.Event) {
+	if ev.Kind == conference.EventEnter {
+		s.lastRooms.set(ev.Call.CallUUID, ev.ConferenceUUID)
+	}
 	if ev.Kind == conference.EventRecordingDone {
 		s.conferenceRecordingDone(ev)
 		return

@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// Retention of finished rows: delivered or dropped notifications and ended call records.
+// Retention of finished rows: delivered or dropped notifications (ended call records are kept
+// for the cdr_retention setting).
 const (
-	janitorEvery     = time.Hour
-	outboxRetention  = 7 * 24 * time.Hour
-	callLogRetention = 30 * 24 * time.Hour
+	janitorEvery    = time.Hour
+	outboxRetention = 7 * 24 * time.Hour
 )
 
 // janitor prunes old rows so the database does not grow forever.
@@ -23,11 +23,7 @@ func (s *Server) janitor(ctx context.Context) {
 		} else if n > 0 {
 			s.log.Info("pruned delivered webhooks", "rows", n)
 		}
-		if n, err := s.store.PruneCalls(ctx, now.Add(-callLogRetention)); err != nil {
-			s.log.Warn("pruning call records", "err", err)
-		} else if n > 0 {
-			s.log.Info("pruned call records", "rows", n)
-		}
+		s.pruneCallRecords(ctx, now)
 		select {
 		case <-ctx.Done():
 			return

@@ -216,9 +216,9 @@ func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
 	if authUser != "" {
 		id.From = "sip:" + authUser + "@" + s.cfg.SIPDomain()
 	}
-	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, Logger: s.log})
+	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, MaxAnswered: s.cfg.MaxCallDuration, Logger: s.log})
 	s.calls.Add(c)
-	s.recordStartWithParent(c, "", info.CallID)
+	s.recordStart(c, "", info.CallID, sourceIP(info.Source))
 	c.Logger().Info("inbound call", "from", c.Identity().From, "to", c.Identity().To, "app_id", app.AppID)
 	if err := c.Ring(ctx); err != nil {
 		c.Logger().Debug("ringing failed", "err", err)
@@ -275,15 +275,20 @@ func inboundIdentity(authID string, info call.LegInfo) call.Identity {
 // end callbacks (a stopped stream flushes at most 2 s of media, then closes).
 const streamsEndWait = 5 * time.Second
 
-// finishCall completes the call's record and queues its hangup webhook, after the end
-// callbacks of the call's streams (spec/streams.md §9).
+// finishCall completes the call's record (its CDR) and then queues its hangup webhook, so a
+// client can read the record on receiving the webhook (calls-more.md §E.2); the webhook also
+// waits for the end callbacks of the call's streams (spec/streams.md §9).
 func (s *Server) finishCall(c *call.Call, hangupURL, hangupMethod string) {
 	ctx, cancel := context.WithTimeout(context.Background(), streamsEndWait)
 	s.streams.AwaitCallEnd(ctx, c.UUID())
 	cancel()
 	o, _ := c.Outcome()
+	status, room := flow.FinalStatus(c.Identity(), o), s.lastRooms.take(c.UUID())
 	p := store.CallPatch{EndTime: &o.Ended, HangupCauseCode: &o.Cause.Code, HangupCause: &o.Cause.Cause,
-		HangupCauseName: &o.Cause.Name, HangupSource: &o.Source}
+		HangupCauseName: &o.Cause.Name, HangupSource: &o.Source, CallStatus: &status}
+	if room != "" {
+		p.ConferenceUUID = &room
+	}
 	if !o.Answered.IsZero() {
 		p.AnswerTime = &o.Answered
 	}

@@ -84,7 +84,10 @@ type Options struct {
 	// MediaTimeout ends an answered call that receives no RTP for this long (cause 6020).
 	// Zero disables it.
 	MediaTimeout time.Duration
-	Logger       *slog.Logger
+	// MaxAnswered ends the call this long after it was answered (cause 6000, source Vobiz).
+	// Zero means DefaultMaxAnswered; a negative value turns the cap off.
+	MaxAnswered time.Duration
+	Logger      *slog.Logger
 }
 
 // Call is one live call leg. Its methods are safe for concurrent use.
@@ -251,6 +254,7 @@ func (c *Call) Answer(ctx context.Context) error {
 	c.state = Answered
 	c.answered = time.Now().UTC()
 	c.mu.Unlock()
+	c.armAnsweredCap()
 	c.media.start()
 	c.log.Info("call answered")
 	return nil
@@ -266,6 +270,7 @@ func (c *Call) MarkAnswered() {
 	c.state = Answered
 	c.answered = time.Now().UTC()
 	c.mu.Unlock()
+	c.armAnsweredCap()
 	c.media.start()
 }
 

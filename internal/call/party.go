@@ -40,3 +40,15 @@ func Party(user, host string) string {
 	}
 	return "sip:" + user + "@" + host
 }
+
+// URIParty formats a sip: or sips: URI as Party does: "sip:alice@pbx.example.com:5080;x=y"
+// gives "sip:alice@pbx.example.com", "sip:+4930123@gw" gives "4930123".
+func URIParty(uri string) string {
+	rest := strings.TrimPrefix(strings.TrimPrefix(uri, "sip:"), "sips:")
+	rest = strings.SplitN(rest, ";", 2)[0]
+	user, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return Party("", user)
+	}
+	return Party(user, host)
+}

@@ -98,6 +98,10 @@ type Config struct {
 	MediaTimeout time.Duration
 	// ShutdownGrace is how long live calls may go on after SIGINT/SIGTERM.
 	ShutdownGrace time.Duration
+	// MaxCallDuration ends any answered call this long after answer (cause 6000).
+	MaxCallDuration time.Duration
+	// CDRRetention is how long records of ended calls are kept; 0 keeps them forever.
+	CDRRetention time.Duration
 
 	// TTSCommand is the espeak-ng program (a name looked up on PATH, or a path).
 	TTSCommand string

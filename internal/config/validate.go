@@ -85,6 +85,8 @@ func (c *Config) Validate() error {
 		{"http_read_timeout", int64(c.HTTPReadTimeout), true},
 		{"http_write_timeout", int64(c.HTTPWriteTimeout), true},
 		{"http_idle_timeout", int64(c.HTTPIdleTimeout), false},
+		{"max_call_duration", int64(c.MaxCallDuration), false},
+		{"cdr_retention", int64(c.CDRRetention), true},
 	} {
 		if d.v < 0 || (!d.zero && d.v == 0) {
 			bad(d.key, "must be a positive duration")

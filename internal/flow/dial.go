@@ -194,14 +194,14 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 		x.warn("Dial could not place the call", "destination", t.Address, "err", err)
 		return nil, &call.CauseRoutingError
 	}
-	to := t.Address
+	to := call.URIParty(t.Address) // as §1.7 shows parties: no port or parameters
 	if t.Kind == vxml.TargetNumber {
-		to = strings.TrimPrefix(to, "+")
+		to = strings.TrimPrefix(t.Address, "+")
 	}
 	b := call.New(call.Identity{
 		AccountID: a.Identity().AccountID, Direction: call.Outbound,
 		From: strings.TrimPrefix(callerID, "+"), To: to, CallerName: callerName,
-	}, leg, call.Options{Logger: x.r.logger()})
+	}, leg, call.Options{Logger: x.r.logger(), MaxAnswered: x.r.MaxAnswered})
 	if x.r.TrackLeg != nil {
 		x.r.TrackLeg(b, a)
 	}

@@ -76,6 +76,8 @@ type Runner struct {
 	TrackLeg LegTracker
 	// Streams runs <Stream>; nil means the element is skipped with a warning.
 	Streams *Streams
+	// MaxAnswered caps the answered duration of <Dial> B legs (call.Options.MaxAnswered).
+	MaxAnswered time.Duration
 
 	mu   sync.Mutex
 	runs map[string]*run // documents running now, by CallUUID (for transfers)

@@ -265,8 +265,11 @@ func (m *Streams) watchCall(cs *callStreams) {
 
 // AwaitCallEnd returns once every stream of the ended call callUUID has sent its end event
 // (at once when it had none), or when ctx ends: the hangup webhook is queued after the
-// streams' end callbacks (spec/streams.md §9).
+// streams' end callbacks (spec/streams.md §9). A nil Streams has none.
 func (m *Streams) AwaitCallEnd(ctx context.Context, callUUID string) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	cs := m.calls[callUUID]
 	m.mu.Unlock()

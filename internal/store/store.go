@@ -198,7 +198,8 @@ type EndpointPatch struct {
 type EndpointStore interface {
 	// CreateEndpoint generates EndpointID and the timestamps. An empty AppID attaches the
 	// account's default endpoint application, if any; an AppID that is not an application
-	// of the account is ErrBadReference; a taken username is ErrConflict.
+	// of the account is ErrBadReference; a taken username is ErrConflict. When both apply the
+	// answer is ErrBadReference (the API's 400 comes before its 409).
 	CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, error)
 	// GetEndpoint returns ErrNotFound unless endpointID exists in the account.
 	GetEndpoint(ctx context.Context, authID, endpointID string) (Endpoint, error)
@@ -212,7 +213,8 @@ type EndpointStore interface {
 	DeleteEndpoint(ctx context.Context, authID, endpointID string) error
 }
 
-// CallRecord is what is kept about one call leg: enough to build its hangup webhook (§9.5).
+// CallRecord is what is kept about one call leg: enough to build its hangup webhook (§9.5)
+// and its call detail record (calls-more.md §E.4).
 type CallRecord struct {
 	CallUUID        string
 	AuthID          string
@@ -230,6 +232,13 @@ type CallRecord struct {
 	HangupSource    string
 	Warnings        []string // in the order they were added
 	SIPCallID       string
+	// SourceIP is the REST client's address of an API call or the INVITE's signalling source
+	// of an inbound call; "" for B legs.
+	SourceIP string
+	// ConferenceUUID is the last room instance the leg was in; "" when none.
+	ConferenceUUID string
+	// CallStatus is the final CallStatus of the hangup webhook (§8.8); "" while live.
+	CallStatus string
 }
 
 // CallPatch updates the answer and end fields of a call; nil fields are left alone.
@@ -241,6 +250,27 @@ type CallPatch struct {
 	HangupCauseName *string
 	HangupSource    *string
 	SIPCallID       *string
+	ConferenceUUID  *string
+	CallStatus      *string
+}
+
+// CallFilter selects ended call legs of one account for ListCalls. Empty strings and nil
+// pointers do not filter. Limit <= 0 means no limit.
+type CallFilter struct {
+	CallStatus     string // equal
+	Direction      string // equal
+	FromPrefix     string // From starts with it (case-sensitive)
+	ToPrefix       string // To starts with it (case-sensitive)
+	ParentCallUUID string // equal
+	// BillDurationMin and BillDurationMax bound the whole seconds from answer to end (0 for a
+	// leg never answered), both inclusive.
+	BillDurationMin, BillDurationMax *int64
+	// EndFrom (inclusive) and EndBefore (exclusive) bound the end time.
+	EndFrom, EndBefore *time.Time
+	HangupCauseCode    *int
+	HangupSource       string // equal
+	Limit              int
+	Offset             int
 }
 
 // CallStore keeps call records.
@@ -253,6 +283,10 @@ type CallStore interface {
 	AddCallWarning(ctx context.Context, callUUID, text string) error
 	// GetCall returns ErrNotFound for an unknown CallUUID.
 	GetCall(ctx context.Context, callUUID string) (CallRecord, error)
+	// ListCalls returns one page of the account's ended legs matching f, ordered by end time
+	// newest first and then by CallUUID, and the number of all matches. Warnings are not
+	// loaded.
+	ListCalls(ctx context.Context, authID string, f CallFilter) ([]CallRecord, int, error)
 	// PruneCalls deletes records of calls that ended before the cutoff and returns how many.
 	PruneCalls(ctx context.Context, endedBefore time.Time) (int, error)
 }

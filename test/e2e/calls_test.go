@@ -41,7 +41,7 @@ func TestMakeCallAnswered(t *testing.T) {
 		t.Errorf("INVITE From display %q", cl.FromDisplay())
 	}
 	// Live while it talks.
-	st, live := p.REST(t, "GET", kit.AccountPath("/Call/"+uuid+"/"), nil)
+	st, live := p.REST(t, "GET", kit.AccountPath("/Call/"+uuid+"/?status=live"), nil)
 	if st != 200 {
 		t.Fatalf("get live call: %d %v", st, live)
 	}
@@ -62,8 +62,8 @@ func TestMakeCallAnswered(t *testing.T) {
 	h := w.WaitFor(t, "/out-hangup", 1, 10*time.Second)[0]
 	kit.AssertParams(t, "Hangup", h.Form, map[string]string{"CallUUID": uuid, "HangupCauseCode": "4010",
 		"CallStatus": "completed", "Direction": "outbound"})
-	if st, _ := p.REST(t, "GET", kit.AccountPath("/Call/"+uuid+"/"), nil); st != 404 {
-		t.Errorf("ended call answers %d, want 404", st)
+	if st, _ := p.REST(t, "GET", kit.AccountPath("/Call/"+uuid+"/?status=live"), nil); st != 404 {
+		t.Errorf("ended call answers %d as live, want 404", st)
 	}
 }
 

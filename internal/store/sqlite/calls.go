@@ -14,8 +14,8 @@ import (
 const (
 	sqlCallInsert = `INSERT INTO calls (call_uuid, auth_id, parent_call_uuid, direction,
 			from_party, to_party, caller_name, start_time, answer_time, end_time, hangup_cause_code,
-			hangup_cause, hangup_cause_name, hangup_source, sip_call_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			hangup_cause, hangup_cause_name, hangup_source, sip_call_id, source_ip, conference_uuid, call_status)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlCallWarningInsert = `INSERT INTO call_warnings (call_uuid, text) VALUES (?, ?)`
 	sqlCallExists        = `SELECT 1 FROM calls WHERE call_uuid = ?`
 )
@@ -30,7 +30,7 @@ func insertCall(ctx context.Context, q execer, c store.CallRecord) error {
 	_, err := q.ExecContext(ctx, sqlCallInsert,
 		c.CallUUID, c.AuthID, c.ParentCallUUID, c.Direction, c.From, c.To, c.CallerName,
 		nanos(c.StartTime), nullNanos(c.AnswerTime), nullNanos(c.EndTime), c.HangupCauseCode,
-		c.HangupCause, c.HangupCauseName, c.HangupSource, c.SIPCallID)
+		c.HangupCause, c.HangupCauseName, c.HangupSource, c.SIPCallID, c.SourceIP, c.ConferenceUUID, c.CallStatus)
 	if isUniqueViolation(err) {
 		return store.ErrConflict
 	}
@@ -94,6 +94,12 @@ func (s *Store) UpdateCall(ctx context.Context, callUUID string, p store.CallPat
 	if p.SIPCallID != nil {
 		add(`sip_call_id`, *p.SIPCallID)
 	}
+	if p.ConferenceUUID != nil {
+		add(`conference_uuid`, *p.ConferenceUUID)
+	}
+	if p.CallStatus != nil {
+		add(`call_status`, *p.CallStatus)
+	}
 	if set == "" {
 		// Nothing to change; still report an unknown call.
 		ok, err := exists(ctx, s.q, sqlCallExists, callUUID)
@@ -134,23 +140,14 @@ func (s *Store) AddCallWarning(ctx context.Context, callUUID, text string) error
 func (s *Store) GetCall(ctx context.Context, callUUID string) (store.CallRecord, error) {
 	var c store.CallRecord
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var start int64
-		var answer, end sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT call_uuid, auth_id, parent_call_uuid, direction, from_party,
-			to_party, caller_name, start_time, answer_time, end_time, hangup_cause_code, hangup_cause,
-			hangup_cause_name, hangup_source, sip_call_id FROM calls WHERE call_uuid = ?`, callUUID).
-			Scan(&c.CallUUID, &c.AuthID, &c.ParentCallUUID, &c.Direction, &c.From, &c.To, &c.CallerName,
-				&start, &answer, &end, &c.HangupCauseCode, &c.HangupCause, &c.HangupCauseName,
-				&c.HangupSource, &c.SIPCallID)
+		var err error
+		c, err = scanCall(tx.QueryRowContext(ctx, `SELECT `+callColumns+` FROM calls WHERE call_uuid = ?`, callUUID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		c.StartTime = fromNanos(start)
-		c.AnswerTime = fromNullNanos(answer)
-		c.EndTime = fromNullNanos(end)
 		rows, err := tx.QueryContext(ctx, `SELECT text FROM call_warnings WHERE call_uuid = ? ORDER BY seq`, callUUID)
 		if err != nil {
 			return err
@@ -182,4 +179,102 @@ func (s *Store) PruneCalls(ctx context.Context, endedBefore time.Time) (int, err
 		return 0, fmt.Errorf("prune call records: %w", err)
 	}
 	return int(n), nil
+}
+
+// callColumns are the columns scanCall reads, in its order.
+const callColumns = `call_uuid, auth_id, parent_call_uuid, direction, from_party, to_party, caller_name,
+	start_time, answer_time, end_time, hangup_cause_code, hangup_cause, hangup_cause_name, hangup_source,
+	sip_call_id, source_ip, conference_uuid, call_status`
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// scanCall reads one row of callColumns (without warnings).
+func scanCall(r rowScanner) (store.CallRecord, error) {
+	var c store.CallRecord
+	var start int64
+	var answer, end sql.NullInt64
+	err := r.Scan(&c.CallUUID, &c.AuthID, &c.ParentCallUUID, &c.Direction, &c.From, &c.To, &c.CallerName,
+		&start, &answer, &end, &c.HangupCauseCode, &c.HangupCause, &c.HangupCauseName, &c.HangupSource,
+		&c.SIPCallID, &c.SourceIP, &c.ConferenceUUID, &c.CallStatus)
+	if err != nil {
+		return store.CallRecord{}, err
+	}
+	c.StartTime = fromNanos(start)
+	c.AnswerTime = fromNullNanos(answer)
+	c.EndTime = fromNullNanos(end)
+	return c, nil
+}
+
+// billSeconds is the SQL of a record's whole seconds from answer to end (0 if never answered),
+// truncated like the hangup webhook's Duration.
+const billSeconds = `(CASE WHEN answer_time IS NULL THEN 0 ELSE (end_time - answer_time) / 1000000000 END)`
+
+// ListCalls returns one page of the account's ended legs matching f, newest end first.
+func (s *Store) ListCalls(ctx context.Context, authID string, f store.CallFilter) ([]store.CallRecord, int, error) {
+	where := `auth_id = ? AND end_time IS NOT NULL`
+	args := []any{authID}
+	add := func(cond string, v ...any) {
+		where += ` AND ` + cond
+		args = append(args, v...)
+	}
+	if f.CallStatus != "" {
+		add(`call_status = ?`, f.CallStatus)
+	}
+	if f.Direction != "" {
+		add(`direction = ?`, f.Direction)
+	}
+	// substr compares exactly (LIKE would fold case and treat % and _ as wildcards).
+	if f.FromPrefix != "" {
+		add(`substr(from_party, 1, length(?)) = ?`, f.FromPrefix, f.FromPrefix)
+	}
+	if f.ToPrefix != "" {
+		add(`substr(to_party, 1, length(?)) = ?`, f.ToPrefix, f.ToPrefix)
+	}
+	if f.ParentCallUUID != "" {
+		add(`parent_call_uuid = ?`, f.ParentCallUUID)
+	}
+	if f.BillDurationMin != nil {
+		add(billSeconds+` >= ?`, *f.BillDurationMin)
+	}
+	if f.BillDurationMax != nil {
+		add(billSeconds+` <= ?`, *f.BillDurationMax)
+	}
+	if f.EndFrom != nil {
+		add(`end_time >= ?`, f.EndFrom.UnixNano())
+	}
+	if f.EndBefore != nil {
+		add(`end_time < ?`, f.EndBefore.UnixNano())
+	}
+	if f.HangupCauseCode != nil {
+		add(`hangup_cause_code = ?`, *f.HangupCauseCode)
+	}
+	if f.HangupSource != "" {
+		add(`hangup_source = ?`, f.HangupSource)
+	}
+	var out []store.CallRecord
+	var total int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM calls WHERE `+where, args...).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+callColumns+` FROM calls WHERE `+where+
+			` ORDER BY end_time DESC, call_uuid LIMIT ? OFFSET ?`, append(args, sqlLimit(f.Limit), sqlOffset(f.Offset))...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scanCall(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list call records: %w", err)
+	}
+	return out, total, nil
 }

@@ -73,13 +73,8 @@ func (s *Store) CreateEndpoint(ctx context.Context, e store.Endpoint) (store.End
 	e.CreatedAt = now()
 	e.UpdatedAt = e.CreatedAt
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		taken, err := exists(ctx, tx, `SELECT 1 FROM endpoints WHERE username = ?`, e.Username)
-		if err != nil {
-			return err
-		}
-		if taken {
-			return fmt.Errorf("username %s: %w", e.Username, store.ErrConflict)
-		}
+		// The application is checked before the username: a bad reference is the API's 400,
+		// which comes before its 409 (vobiz-api.md §1.6).
 		if e.AppID == "" {
 			err := tx.QueryRowContext(ctx, `SELECT app_id FROM applications WHERE auth_id = ? AND default_endpoint_app = 1`,
 				e.AuthID).Scan(&e.AppID)
@@ -88,6 +83,13 @@ func (s *Store) CreateEndpoint(ctx context.Context, e store.Endpoint) (store.End
 			}
 		} else if err := checkEndpointApp(ctx, tx, e.AuthID, e.AppID); err != nil {
 			return err
+		}
+		taken, err := exists(ctx, tx, `SELECT 1 FROM endpoints WHERE username = ?`, e.Username)
+		if err != nil {
+			return err
+		}
+		if taken {
+			return fmt.Errorf("username %s: %w", e.Username, store.ErrConflict)
 		}
 		if e.EndpointID, err = newUniqueNumericID(ctx, tx, "endpoints", "endpoint_id"); err != nil {
 			return err

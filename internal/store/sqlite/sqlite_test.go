@@ -451,6 +451,8 @@ func TestEndpointCRUD(t *testing.T) {
 	wantErr(t, "app of another account", err, store.ErrBadReference)
 	_, err = s.CreateEndpoint(ctx, store.Endpoint{AuthID: "MA_A", Username: "u2", Password: "x", AppID: "999999999999999"})
 	wantErr(t, "unknown app", err, store.ErrBadReference)
+	_, err = s.CreateEndpoint(ctx, store.Endpoint{AuthID: "MA_A", Username: "frontdesk", Password: "x", AppID: "999999999999999"})
+	wantErr(t, "taken username and unknown app (the 400 before the 409)", err, store.ErrBadReference)
 	_, err = s.CreateEndpoint(ctx, store.Endpoint{AuthID: "MA_A", Password: "x"})
 	wantErr(t, "no username", err, store.ErrInvalid)
 
@@ -607,7 +609,7 @@ func TestCalls(t *testing.T) {
 	start := time.Date(2026, 10, 28, 10, 30, 0, 123456789, time.UTC)
 	c := store.CallRecord{
 		CallUUID: "c1", AuthID: "MA_A", Direction: "inbound", From: "14155550100", To: "sip:bob@h",
-		CallerName: "Alice", StartTime: start, Warnings: []string{"first"}, SIPCallID: "abc@h",
+		CallerName: "Alice", StartTime: start, Warnings: []string{"first"}, SIPCallID: "abc@h", SourceIP: "192.0.2.7",
 	}
 	if err := s.InsertCall(ctx, c); err != nil {
 		t.Fatal(err)
@@ -628,7 +630,8 @@ func TestCalls(t *testing.T) {
 	}
 	end := answer.Add(10 * time.Second).In(time.FixedZone("X", 3600))
 	if err := s.UpdateCall(ctx, "c1", store.CallPatch{EndTime: &end, HangupCauseCode: ptr(4000),
-		HangupCause: ptr("NORMAL_CLEARING"), HangupCauseName: ptr("Normal Hangup"), HangupSource: ptr("Caller")}); err != nil {
+		HangupCause: ptr("NORMAL_CLEARING"), HangupCauseName: ptr("Normal Hangup"), HangupSource: ptr("Caller"),
+		ConferenceUUID: ptr("room-1"), CallStatus: ptr("completed")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"second", "third"} {
@@ -643,6 +646,7 @@ func TestCalls(t *testing.T) {
 	want.EndTime = &endUTC
 	want.HangupCauseCode, want.HangupCause, want.HangupCauseName, want.HangupSource = 4000, "NORMAL_CLEARING", "Normal Hangup", "Caller"
 	want.Warnings = []string{"first", "second", "third"}
+	want.ConferenceUUID, want.CallStatus = "room-1", "completed"
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("after updates:\n got %+v\nwant %+v", got, want)
 	}
