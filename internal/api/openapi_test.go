@@ -120,6 +120,19 @@ var goldenRoutes = map[string]goldenRoute{
 	"err_concurrent_limit":  {"POST", tCalls, 429, 0},
 	"err_draining":          {"POST", tCalls, 503, 0},
 
+	"cdr_list":              {"GET", tCalls, 200, 0},
+	"cdr_list_empty":        {"GET", tCalls, 200, 0},
+	"cdr_list_paged":        {"GET", tCalls, 200, 0},
+	"cdr_list_status":       {"GET", tCalls, 200, 0},
+	"cdr_get":               {"GET", tCall, 200, 0},
+	"cdr_get_b_leg":         {"GET", tCall, 200, 0},
+	"cdr_get_conference":    {"GET", tCall, 200, 0},
+	"cdr_get_live":          {"GET", tCall, 200, 0},
+	"cdr_get_ringing":       {"GET", tCall, 200, 0},
+	"err_cdr_filter":        {"GET", tCalls, 400, 0},
+	"err_cdr_status":        {"GET", tCalls, 400, 0},
+	"err_cdr_other_account": {"GET", tCall, 404, 0},
+
 	"stream_start":                  {"POST", tStreams, 202, 0},
 	"stream_start_sdk":              {"POST", tStreams, 202, 0},
 	"stream_list":                   {"GET", tStreams, 200, 0},
@@ -267,6 +280,9 @@ func TestGoldenMatchesOpenAPI(t *testing.T) {
 	}
 }
 
+// cdrGet is an ended leg's call detail record as GET /Call/{call_uuid}/ answers it (§E.4).
+const cdrGet = `{"answer_time":"2026-10-28 10:30:05+00:00","bill_duration":42,"billed_duration":42,"call_direction":"outbound","call_duration":42,"call_state":"ANSWER","call_status":"completed","call_uuid":"d3f6a9b2-4c1e-4a87-8e5d-0b2c7f9e1a34","conference_uuid":null,"end_time":"2026-10-28 10:30:47+00:00","from_number":"14155550100","hangup_cause":"NORMAL_CLEARING","hangup_cause_code":4000,"hangup_cause_name":"Normal Hangup","hangup_source":"Callee","initiation_time":"2026-10-28 10:29:58+00:00","parent_call_uuid":null,"resource_uri":"/v1/Account/MA_X/Call/d3f6a9b2-4c1e-4a87-8e5d-0b2c7f9e1a34/","source_ip":"203.0.113.7","stir_attestation":"","stir_verification":"Not Applicable","to_number":"14155550199","total_amount":"0.00000","total_rate":"0.00000","api_id":"` + sampleAPIID + `"}`
+
 // TestOpenAPIValidatorRejects shows that the validation is strict: bodies that differ from a
 // golden one in the ways a drift would (a new key, a wrong type, a null, the other profile's
 // shape, an undocumented status) fail.
@@ -289,6 +305,14 @@ func TestOpenAPIValidatorRejects(t *testing.T) {
 		{"undocumented status", "GET", base + "/Conference/", 202, `{"api_id":"` + sampleAPIID + `","conferences":[]}`},
 		{"unrouted path not 404", "GET", base + "/Nope/", 200, `{}`},
 		{"error body with extra key", "GET", base + "/Conference/", 404, `{"api_id":"` + sampleAPIID + `","error":"x","code":1}`},
+		{"CDR duration as a string", "GET", base + "/Call/X/", 200, strings.Replace(cdrGet, `"bill_duration":42`, `"bill_duration":"42"`, 1)},
+		{"CDR cause code as a string", "GET", base + "/Call/X/", 200, strings.Replace(cdrGet, `"hangup_cause_code":4000`, `"hangup_cause_code":"4000"`, 1)},
+		{"CDR null where not nullable", "GET", base + "/Call/X/", 200, strings.Replace(cdrGet, `"call_direction":"outbound"`, `"call_direction":null`, 1)},
+		{"CDR time without offset", "GET", base + "/Call/X/", 200, strings.Replace(cdrGet, `"end_time":"2026-10-28 10:30:47+00:00"`, `"end_time":"2026-10-28 10:30:47"`, 1)},
+		{"CDR with a live-call key", "GET", base + "/Call/X/", 200, strings.Replace(cdrGet, `{`, `{"direction":"outbound",`, 1)},
+		{"CDR without api_id", "GET", base + "/Call/X/", 200, strings.Replace(cdrGet, `,"api_id":"`+sampleAPIID+`"`, ``, 1)},
+		{"CDR list item with api_id", "GET", base + "/Call/", 200, `{"api_id":"` + sampleAPIID + `","meta":{"limit":20,"next":"","offset":0,"previous":null,"total_count":1},"objects":[` + cdrGet + `]}`},
+		{"live list with a page meta", "GET", base + "/Call/", 200, `{"api_id":"` + sampleAPIID + `","calls":[],"meta":{"limit":20,"next":"","offset":0,"previous":null,"total_count":0}}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -305,6 +329,13 @@ func TestOpenAPIValidatorRejects(t *testing.T) {
 	}
 	if err := v.Validate("POST", base+"/Conference/R/Member/1/Kick/", 202, jsonHeader, []byte(`{"message":"kicked","member_id":["1"],"api_id":"`+sampleAPIID+`"}`)); err != nil {
 		t.Errorf("valid current body rejected: %v", err)
+	}
+	if err := v.Validate("GET", base+"/Call/X/", 200, jsonHeader, []byte(cdrGet)); err != nil {
+		t.Errorf("valid CDR rejected: %v", err)
+	}
+	cdrItem := strings.Replace(cdrGet, `,"api_id":"`+sampleAPIID+`"`, ``, 1)
+	if err := v.Validate("GET", base+"/Call/", 200, jsonHeader, []byte(`{"api_id":"`+sampleAPIID+`","meta":{"limit":20,"next":"","offset":0,"previous":null,"total_count":1},"objects":[`+cdrItem+`]}`)); err != nil {
+		t.Errorf("valid CDR list rejected: %v", err)
 	}
 }
 
