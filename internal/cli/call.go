@@ -2,6 +2,7 @@ package cli
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/spf13/cobra"
 )
@@ -40,7 +41,9 @@ func callCommand(st *state) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List live calls", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return st.request(cmd, http.MethodGet, "/Call/", queryParams(cmd, callListParams), nil, renderStrings("calls", "CALL UUID"))
+			q := queryParams(cmd, callListParams)
+			q.Set("status", "live") // without status the server lists call detail records (calls-more.md §E.1)
+			return st.request(cmd, http.MethodGet, "/Call/", q, nil, renderStrings("calls", "CALL UUID"))
 		},
 	}
 	addParams(list, callListParams)
@@ -65,7 +68,7 @@ func callCommand(st *state) *cobra.Command {
 		&cobra.Command{
 			Use: "get CALL_UUID", Short: "Show a live call", Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return st.request(cmd, http.MethodGet, resource("Call", args[0]), nil, nil, renderFields)
+				return st.request(cmd, http.MethodGet, resource("Call", args[0]), url.Values{"status": {"live"}}, nil, renderFields) // without status: the call detail record
 			},
 		},
 		mk,
