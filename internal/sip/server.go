@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/sipguard"
 )
 
 // sipReadBuffer is the receive buffer asked for the SIP UDP socket (the kernel caps it at
@@ -52,6 +53,10 @@ type Options struct {
 	// the endpoint username the INVITE proved, "" when it carried no valid credentials. Nil
 	// accepts every INVITE. Wrong credentials are refused with 403 before it is called.
 	Authenticate func(ctx context.Context, info call.LegInfo, authUser string) AuthDecision
+	// Guard decides which untrusted sources may cost anything (rate limits, scanner
+	// User-Agents, authentication back-off and bans) and keeps the digest nonces. Nil builds
+	// one with sipguard's defaults and no trusted networks.
+	Guard *sipguard.Guard
 	// NoResponseTimeout bounds the wait for any response to an outbound INVITE (not even
 	// 100 Trying); then the attempt ends with call.ErrNoResponse. Default 32 s (Timer B).
 	NoResponseTimeout time.Duration
@@ -83,8 +88,8 @@ type Server struct {
 	legs    map[string]dialogLeg      // by SIP dialog ID (callID, our tag, their tag)
 	outLegs map[*outboundLeg]struct{} // every live outbound leg, answered or not
 
-	nonces *nonceMaker
-	now    func() time.Time // the clock of registrations and nonces; tests move it
+	guard *sipguard.Guard
+	now   func() time.Time // the clock of registrations, nonces and the guard; tests move it
 	regMu  sync.Mutex
 	regs   registrations
 }
@@ -127,7 +132,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, ports: newPortAllocator(opts.RTPPortMin, opts.RTPPortMax),
 		legs: map[string]dialogLeg{}, outLegs: map[*outboundLeg]struct{}{},
-		nonces: newNonceMaker(), now: time.Now, regs: registrations{}}
+		guard: opts.Guard, now: time.Now, regs: registrations{}}
+	if s.guard == nil {
+		s.guard = sipguard.New(sipguard.Config{Logger: opts.Logger})
+	}
 	s.bindIP = netip.IPv4Unspecified()
 	if host != "" {
 		ip, err := netip.ParseAddr(host)
@@ -194,7 +202,8 @@ func (s *Server) Start(ctx context.Context) error {
 	logOpt := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(s.opts.UserAgent),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(s.log)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(s.log)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(s.log),
+			sip.WithTransportLayerReadFilter(s.dropBanned)),
 	}
 	if s.fixedIP.IsValid() {
 		logOpt = append(logOpt, sipgo.WithUserAgentHostname(s.fixedIP.String()))
@@ -365,7 +374,42 @@ func (s *Server) contactHeader(localIP netip.Addr, transport string) *sip.Contac
 
 const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
 
+// dropBanned is the transport read filter: bytes from a banned source are dropped before they
+// are parsed. It never returns an error: sipgo's UDP read loop would stop on one, and TCP would
+// close the connection.
+func (s *Server) dropBanned(props sip.TransportReadProps, data []byte) ([]byte, error) {
+	if ap, ok := addrPortOf(props.RemoteAddr); ok && s.guard.Banned(ap.Addr(), s.now()) {
+		return nil, nil
+	}
+	return data, nil
+}
+
+// addrPortOf reads the address of a UDP or TCP peer without allocating.
+func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort(), true
+	case *net.TCPAddr:
+		return a.AddrPort(), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// admit asks the guard whether a new request from src may cost anything. When it may not,
+// the caller returns without any response: sipgo then ends the transaction at once and
+// nothing is retransmitted, so an attacker gets nothing back.
+func (s *Server) admit(req *sip.Request, src netip.AddrPort) bool {
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	return s.guard.Admit(src.Addr(), string(req.Method), ua, s.now()) == sipguard.Allow
+}
+
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if !s.admit(req, sourceOf(req)) {
+		return
+	}
 	s.respond(req, tx, 200, "OK",
 		sip.NewHeader("Allow", allowedMethods),
 		sip.NewHeader("Accept", "application/sdp"),
@@ -478,6 +522,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	src := sourceOf(req)
+	if !s.admit(req, src) {
+		return
+	}
 	log := withCallTag(s.log.With("sip_call_id", callID(req)))
 	if s.isClosed() {
 		s.respond(req, tx, 503, "Service Unavailable")
@@ -485,7 +533,6 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.respond(req, tx, 100, "Trying")
 
-	src := sourceOf(req)
 	transport := strings.ToLower(req.Transport())
 	authUser, ok := s.authenticateInvite(req, tx, src, transport)
 	if !ok {
