@@ -90,8 +90,8 @@ type Server struct {
 
 	guard *sipguard.Guard
 	now   func() time.Time // the clock of registrations, nonces and the guard; tests move it
-	regMu  sync.Mutex
-	regs   registrations
+	regMu sync.Mutex
+	regs  registrations
 }
 
 // dialogLeg is a leg that in-dialog requests from the far end are routed to.
