@@ -24,6 +24,7 @@ import (
 	"github.com/parley-voice/parley/internal/config"
 	"github.com/parley-voice/parley/internal/flow"
 	"github.com/parley-voice/parley/internal/sip"
+	"github.com/parley-voice/parley/internal/sipguard"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/sqlite"
 	"github.com/parley-voice/parley/internal/tts"
@@ -52,6 +53,7 @@ type Server struct {
 	synth      flow.Synthesizer
 	calls      *call.Registry
 	sip        *sip.Server
+	sipGuard   *sipguard.Guard
 	httpSrv    *http.Server
 	httpLn     net.Listener
 	routes     *routes
@@ -130,7 +132,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.runner.Conferences = s.conf
 	s.runner.DialRouter = dialRouter{s}
 	s.runner.TrackLeg = s.trackLeg
+	s.sipGuard = newSIPGuard(cfg, s)
 	s.sip, err = sip.New(sip.Options{
+		Guard:        s.sipGuard,
 		ListenAddr:   s.cfg.SIPAddr,
 		PublicIP:     s.cfg.PublicIP,
 		RTPPortMin:   s.cfg.RTPPorts.Min,
