@@ -45,6 +45,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		{"parley_sip_nonces_invalid_total", "Digest nonces that Parley did not issue.", "counter", g.NoncesInvalid},
 		{"parley_sip_tracked_sources", "Source addresses the SIP guard remembers.", "gauge", int64(g.TrackedSources)},
 		{"parley_sip_tracked_users", "Usernames the SIP guard remembers.", "gauge", int64(g.TrackedUsers)},
+		{"parley_rtp_dropped_total", "Received RTP packets dropped: not RTP, or from a source the RTP source rules refused.", "counter", int64(s.sip.RTPDropped())},
 		{"parley_sip_tracked_nonces", "Used digest nonces remembered.", "gauge", int64(g.TrackedNonces)},
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.kind, m.name, m.value)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -88,10 +89,11 @@ type Server struct {
 	legs    map[string]dialogLeg      // by SIP dialog ID (callID, our tag, their tag)
 	outLegs map[*outboundLeg]struct{} // every live outbound leg, answered or not
 
-	guard *sipguard.Guard
-	now   func() time.Time // the clock of registrations, nonces and the guard; tests move it
-	regMu sync.Mutex
-	regs  registrations
+	guard      *sipguard.Guard
+	rtpDropped atomic.Uint64    // RTP packets refused by the source rules (every leg)
+	now        func() time.Time // the clock of registrations, nonces and the guard; tests move it
+	regMu      sync.Mutex
+	regs       registrations
 }
 
 // dialogLeg is a leg that in-dialog requests from the far end are routed to.
