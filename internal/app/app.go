@@ -134,17 +134,21 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.runner.TrackLeg = s.trackLeg
 	s.sipGuard = newSIPGuard(cfg, s)
 	s.sip, err = sip.New(sip.Options{
-		Guard:        s.sipGuard,
-		ListenAddr:   s.cfg.SIPAddr,
-		PublicIP:     s.cfg.PublicIP,
-		RTPPortMin:   s.cfg.RTPPorts.Min,
-		RTPPortMax:   s.cfg.RTPPorts.Max,
-		UserAgent:    "Parley",
-		Logger:       s.log,
-		Handler:      s.handleInbound,
-		Realm:        s.cfg.SIPDomain(),
-		Registrar:    endpointCredentials{s},
-		Authenticate: s.authenticate,
+		Guard:                s.sipGuard,
+		MaxPending:           cfg.SIP.MaxPending,
+		TCPMaxConns:          sipTCPConnBudget(cfg, fileLimit(), s.log),
+		TCPMaxConnsPerSource: cfg.SIP.TCPMaxConnsPerSource,
+		TCPIdleTimeout:       cfg.SIP.TCPIdleTimeout,
+		ListenAddr:           s.cfg.SIPAddr,
+		PublicIP:             s.cfg.PublicIP,
+		RTPPortMin:           s.cfg.RTPPorts.Min,
+		RTPPortMax:           s.cfg.RTPPorts.Max,
+		UserAgent:            "Parley",
+		Logger:               s.log,
+		Handler:              s.handleInbound,
+		Realm:                s.cfg.SIPDomain(),
+		Registrar:            endpointCredentials{s},
+		Authenticate:         s.authenticate,
 	})
 	if err != nil {
 		st.Close()

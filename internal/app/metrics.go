@@ -15,6 +15,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	g := s.sipGuard.Stats()
+	edge := s.sip.EdgeStats()
 	pending, err := s.store.Pending(ctx)
 	if err != nil {
 		pending = -1
@@ -45,7 +46,11 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		{"parley_sip_nonces_invalid_total", "Digest nonces that Parley did not issue.", "counter", g.NoncesInvalid},
 		{"parley_sip_tracked_sources", "Source addresses the SIP guard remembers.", "gauge", int64(g.TrackedSources)},
 		{"parley_sip_tracked_users", "Usernames the SIP guard remembers.", "gauge", int64(g.TrackedUsers)},
-		{"parley_rtp_dropped_total", "Received RTP packets dropped: not RTP, or from a source the RTP source rules refused.", "counter", int64(s.sip.RTPDropped())},
+		{"parley_rtp_dropped_total", "Received RTP packets dropped: not RTP, or from a source the RTP source rules refused.", "counter", int64(edge.RTPDropped)},
+		{"parley_sip_transactions_pending", "SIP server transactions alive (counted against sip_max_pending).", "gauge", edge.PendingTransactions},
+		{"parley_sip_shed_total", "SIP requests refused because sip_max_pending was reached.", "counter", int64(edge.Shed)},
+		{"parley_sip_tcp_conns", "Inbound SIP-TCP connections open.", "gauge", edge.TCPConns},
+		{"parley_sip_tcp_refused_total", "Inbound SIP-TCP connections closed at once by the caps.", "counter", int64(edge.TCPRefused)},
 		{"parley_sip_tracked_nonces", "Used digest nonces remembered.", "gauge", int64(g.TrackedNonces)},
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.kind, m.name, m.value)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"log/slog"
 	"net/netip"
 
 	"github.com/parley-voice/parley/internal/config"
@@ -36,4 +37,27 @@ func newSIPGuard(cfg *config.Config, s *Server) *sipguard.Guard {
 		ScannerUserAgents: p.ScannerUserAgents,
 		Logger:            s.log,
 	})
+}
+
+// fdReserve are descriptors kept free besides HTTP, RTP and SIP-TCP: the database, log files,
+// outgoing HTTP, the SIP UDP socket.
+const fdReserve = 256
+
+// sipTCPConnBudget is the cap of inbound SIP-TCP connections: the configured one, lowered so
+// that HTTP's cap, every RTP port and fdReserve still fit in the open file limit. Idle TCP
+// connections must never take the descriptors calls need.
+func sipTCPConnBudget(cfg *config.Config, limit uint64, log *slog.Logger) int {
+	want := cfg.SIP.TCPMaxConns
+	if limit == 0 {
+		return want
+	}
+	left := int64(limit) - int64(cfg.HTTPMaxConns) - int64(cfg.RTPPorts.Max-cfg.RTPPorts.Min+1) - fdReserve
+	budget := int(max(left, 16))
+	if want == 0 || want > budget {
+		if want != 0 {
+			log.Warn("sip_tcp_max_conns lowered to keep descriptors for HTTP and RTP", "configured", want, "cap", budget, "open_file_limit", limit)
+		}
+		return budget
+	}
+	return want
 }

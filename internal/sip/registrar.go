@@ -158,7 +158,7 @@ func (s *Server) challenge(stale bool) string {
 
 func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	src := sourceOf(req)
-	if !s.admit(req, src) {
+	if !s.admit(req, src) || !s.hold(req, tx, src) {
 		return
 	}
 	if s.opts.Registrar == nil {

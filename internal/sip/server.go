@@ -58,6 +58,15 @@ type Options struct {
 	// User-Agents, authentication back-off and bans) and keeps the digest nonces. Nil builds
 	// one with sipguard's defaults and no trusted networks.
 	Guard *sipguard.Guard
+	// MaxPending caps the server transactions (INVITE, REGISTER, OPTIONS) alive at once, from
+	// arrival until sipgo forgets them; over the cap a new request gets 503 when it comes from
+	// a trusted network and no answer otherwise. 0 means no cap.
+	MaxPending int
+	// TCPMaxConns and TCPMaxConnsPerSource cap the inbound SIP-TCP connections open at once
+	// (per source: untrusted sources only); 0 means no cap. TCPIdleTimeout closes an inbound
+	// connection that sends nothing for that long; 0 means never.
+	TCPMaxConns, TCPMaxConnsPerSource int
+	TCPIdleTimeout                    time.Duration
 	// NoResponseTimeout bounds the wait for any response to an outbound INVITE (not even
 	// 100 Trying); then the attempt ends with call.ErrNoResponse. Default 32 s (Timer B).
 	NoResponseTimeout time.Duration
@@ -74,23 +83,26 @@ type Server struct {
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
 
-	udpConn *net.UDPConn
-	tcpLn   *net.TCPListener
-	addr    netip.AddrPort // bound address (actual port)
-	bindIP  netip.Addr     // RTP bind address
-	fixedIP netip.Addr     // SDP/Contact address when known up front
-	ctx     context.Context
-	cancel  context.CancelFunc
-	serveWG sync.WaitGroup
-	closeMu sync.Mutex
-	started bool
-	closed  bool
-	legsMu  sync.Mutex
-	legs    map[string]dialogLeg      // by SIP dialog ID (callID, our tag, their tag)
-	outLegs map[*outboundLeg]struct{} // every live outbound leg, answered or not
+	udpConn  *net.UDPConn
+	tcpLn    *net.TCPListener
+	tcpLimit *tcpLimitListener
+	addr     netip.AddrPort // bound address (actual port)
+	bindIP   netip.Addr     // RTP bind address
+	fixedIP  netip.Addr     // SDP/Contact address when known up front
+	ctx      context.Context
+	cancel   context.CancelFunc
+	serveWG  sync.WaitGroup
+	closeMu  sync.Mutex
+	started  bool
+	closed   bool
+	legsMu   sync.Mutex
+	legs     map[string]dialogLeg      // by SIP dialog ID (callID, our tag, their tag)
+	outLegs  map[*outboundLeg]struct{} // every live outbound leg, answered or not
 
 	guard      *sipguard.Guard
 	rtpDropped atomic.Uint64    // RTP packets refused by the source rules (every leg)
+	pending    atomic.Int64     // live server transactions counted against MaxPending
+	shed       atomic.Uint64    // requests refused for MaxPending
 	now        func() time.Time // the clock of registrations, nonces and the guard; tests move it
 	regMu      sync.Mutex
 	regs       registrations
@@ -236,6 +248,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.srv.OnUpdate(s.onUpdate)
 	s.srv.OnRegister(s.onRegister)
 
+	s.tcpLimit = &tcpLimitListener{Listener: s.tcpLn, maxTotal: s.opts.TCPMaxConns, maxPerSource: s.opts.TCPMaxConnsPerSource,
+		idle: s.opts.TCPIdleTimeout, trusted: s.guard.Trusted, log: s.log, perSource: map[netip.Addr]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.serveWG.Add(3)
 	go s.sweepLoop()
@@ -247,7 +261,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	go func() {
 		defer s.serveWG.Done()
-		if err := s.srv.ServeTCP(s.tcpLn); err != nil && !s.isClosed() {
+		if err := s.srv.ServeTCP(s.tcpLimit); err != nil && !s.isClosed() {
 			s.log.Error("SIP TCP listener stopped", "err", err)
 		}
 	}()
@@ -408,8 +422,45 @@ func (s *Server) admit(req *sip.Request, src netip.AddrPort) bool {
 	return s.guard.Admit(src.Addr(), string(req.Method), ua, s.now()) == sipguard.Allow
 }
 
+// hold counts tx against MaxPending until sipgo terminates it. Over the cap it answers 503
+// to a trusted source, nothing to others (an answer would be retransmitted: amplification),
+// and returns false.
+func (s *Server) hold(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) bool {
+	n := s.pending.Add(1)
+	if s.opts.MaxPending > 0 && n > int64(s.opts.MaxPending) {
+		s.pending.Add(-1)
+		s.shed.Add(1)
+		if s.guard.Trusted(src.Addr()) {
+			s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		}
+		return false
+	}
+	if !tx.OnTerminate(func(string, error) { s.pending.Add(-1) }) {
+		s.pending.Add(-1) // already over
+	}
+	return true
+}
+
+// EdgeStats are the SIP edge's counters besides the guard's.
+type EdgeStats struct {
+	PendingTransactions int64  // server transactions alive now (counted against MaxPending)
+	Shed                uint64 // requests refused because MaxPending was reached
+	RTPDropped          uint64 // received RTP packets dropped (see RTPDropped)
+	TCPConns            int64  // inbound SIP-TCP connections open now
+	TCPRefused          uint64 // inbound SIP-TCP connections refused by the caps
+}
+
+// EdgeStats returns the counters.
+func (s *Server) EdgeStats() EdgeStats {
+	st := EdgeStats{PendingTransactions: s.pending.Load(), Shed: s.shed.Load(), RTPDropped: s.rtpDropped.Load()}
+	if s.tcpLimit != nil {
+		st.TCPConns, st.TCPRefused = s.tcpLimit.open.Load(), s.tcpLimit.refused.Load()
+	}
+	return st
+}
+
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
-	if !s.admit(req, sourceOf(req)) {
+	if src := sourceOf(req); !s.admit(req, src) || !s.hold(req, tx, src) {
 		return
 	}
 	s.respond(req, tx, 200, "OK",
@@ -525,7 +576,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	src := sourceOf(req)
-	if !s.admit(req, src) {
+	if !s.admit(req, src) || !s.hold(req, tx, src) {
 		return
 	}
 	log := withCallTag(s.log.With("sip_call_id", callID(req)))
