@@ -150,6 +150,9 @@ func New(opts Options) (*Server, error) {
 	if s.guard == nil {
 		s.guard = sipguard.New(sipguard.Config{Logger: opts.Logger})
 	}
+	// Made here, not in Start, so that EdgeStats may read its counters at any time.
+	s.tcpLimit = &tcpLimitListener{maxTotal: opts.TCPMaxConns, maxPerSource: opts.TCPMaxConnsPerSource,
+		idle: opts.TCPIdleTimeout, trusted: s.guard.Trusted, log: s.log, perSource: map[netip.Addr]int{}}
 	s.bindIP = netip.IPv4Unspecified()
 	if host != "" {
 		ip, err := netip.ParseAddr(host)
@@ -248,8 +251,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.srv.OnUpdate(s.onUpdate)
 	s.srv.OnRegister(s.onRegister)
 
-	s.tcpLimit = &tcpLimitListener{Listener: s.tcpLn, maxTotal: s.opts.TCPMaxConns, maxPerSource: s.opts.TCPMaxConnsPerSource,
-		idle: s.opts.TCPIdleTimeout, trusted: s.guard.Trusted, log: s.log, perSource: map[netip.Addr]int{}}
+	s.tcpLimit.Listener = s.tcpLn
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.serveWG.Add(3)
 	go s.sweepLoop()
@@ -452,11 +454,8 @@ type EdgeStats struct {
 
 // EdgeStats returns the counters.
 func (s *Server) EdgeStats() EdgeStats {
-	st := EdgeStats{PendingTransactions: s.pending.Load(), Shed: s.shed.Load(), RTPDropped: s.rtpDropped.Load()}
-	if s.tcpLimit != nil {
-		st.TCPConns, st.TCPRefused = s.tcpLimit.open.Load(), s.tcpLimit.refused.Load()
-	}
-	return st
+	return EdgeStats{PendingTransactions: s.pending.Load(), Shed: s.shed.Load(), RTPDropped: s.rtpDropped.Load(),
+		TCPConns: s.tcpLimit.open.Load(), TCPRefused: s.tcpLimit.refused.Load()}
 }
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
