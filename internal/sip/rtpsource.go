@@ -12,7 +12,9 @@ import (
 //   - the address its peer's SDP names is always accepted (it is what the peer declared);
 //   - another address is learned only within latchWindow after the SDP address was set or the
 //     leg was answered (phones behind NAT send from an address they do not know), and only
-//     after latchProbation packets in sequence with one SSRC;
+//     after a probation: latchProbation packets in sequence with one SSRC from the IP address
+//     of the SIP peer or of the SDP address (a NAT'd phone), foreignProbation from any other
+//     IP address (so that a sprayer loses the race against a phone, which sends at once);
 //   - once a source is learned, another replaces it only when the learned one has been silent
 //     for relatchQuiet and the newcomer passes the probation with another SSRC, and, after
 //     the window, only a newcomer with the IP address of the SIP peer or of the SDP address
@@ -22,9 +24,10 @@ import (
 // it neither reaches a room nor resets the media timeout) and never changes where our RTP
 // goes (so it draws no packet back).
 const (
-	latchWindow    = 5 * time.Second
-	latchProbation = 3
-	relatchQuiet   = 2 * time.Second
+	latchWindow      = 5 * time.Second
+	latchProbation   = 3
+	foreignProbation = 10
+	relatchQuiet     = 2 * time.Second
 )
 
 // sourceRank orders the claims of an address to be the peer's media source.
@@ -93,23 +96,27 @@ func (f *sourceFilter) admit(from netip.AddrPort, p *media.Packet, now int64, v 
 	} else if !inWindow {
 		return false, false // nothing learned and the window is over: only the SDP address
 	}
-	if !f.probe(from, p) {
+	need := latchProbation
+	if rank == rankForeign {
+		need = foreignProbation
+	}
+	if !f.probe(from, p, need) {
 		return false, false
 	}
 	f.learn(from, rank, p, now)
 	return true, true
 }
 
-// probe counts p toward from's probation: latchProbation packets with one SSRC, each
-// numbered one after the previous. It reports whether the probation is passed.
-func (f *sourceFilter) probe(from netip.AddrPort, p *media.Packet) bool {
+// probe counts p toward from's probation: need packets with one SSRC, each numbered one
+// after the previous. It reports whether the probation is passed.
+func (f *sourceFilter) probe(from netip.AddrPort, p *media.Packet, need int) bool {
 	if from != f.cand || p.SSRC != f.candSSRC || p.Seq != f.candSeq+1 {
 		f.cand, f.candSSRC, f.candSeq, f.candCount = from, p.SSRC, p.Seq, 1
-		return latchProbation <= 1
+		return need <= 1
 	}
 	f.candSeq = p.Seq
 	f.candCount++
-	return f.candCount >= latchProbation
+	return f.candCount >= need
 }
 
 func (f *sourceFilter) learn(from netip.AddrPort, rank sourceRank, p *media.Packet, now int64) {

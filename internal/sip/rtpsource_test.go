@@ -66,7 +66,7 @@ func TestRTPSourceSDPAddressWins(t *testing.T) {
 }
 
 func TestRTPSourceNATLatchInWindowOnly(t *testing.T) {
-	r := newSourceRig(netip.Addr{})
+	r := newSourceRig(natAddr.Addr()) // the phone's SIP came from its NAT's address
 	// The phone behind NAT sends from an address its SDP does not name: learned after the
 	// probation, within the window.
 	var got []bool
@@ -79,8 +79,15 @@ func TestRTPSourceNATLatchInWindowOnly(t *testing.T) {
 			t.Errorf("NAT packet %d: accepted=%v, want %v", i, ok, want)
 		}
 	}
+	// From an address that is neither the SDP's nor the SIP peer's, the probation is longer.
+	other := newSourceRig(netip.Addr{})
+	for i := 0; i < foreignProbation; i++ {
+		if ok := other.send(natAddr, 5); ok != (i == foreignProbation-1) {
+			t.Errorf("foreign packet %d: accepted=%v", i, ok)
+		}
+	}
 	// Too late: the same from a new leg whose window has closed.
-	late := newSourceRig(netip.Addr{})
+	late := newSourceRig(natAddr.Addr())
 	late.advance(latchWindow + time.Millisecond)
 	for i := 0; i < 10; i++ {
 		if late.send(natAddr, 5) {
