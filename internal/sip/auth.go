@@ -53,10 +53,10 @@ func (s *Server) authenticateInvite(req *sip.Request, tx sip.ServerTransaction, 
 			return "", false // locked out: no answer at all
 		case authWrong:
 			log.Debug("INVITE with wrong credentials", "username", u, "source", src.String())
-			s.respond(req, tx, 403, "Forbidden")
+			s.challengeOrRefuse(req, tx, src, 403, "Forbidden")
 			return "", false
 		case authStale:
-			s.respond(req, tx, 407, "Proxy Authentication Required",
+			s.challengeOrRefuse(req, tx, src, 407, "Proxy Authentication Required",
 				sip.NewHeader("Proxy-Authenticate", s.challenge(true)))
 			return "", false
 		case authOK:
@@ -80,7 +80,7 @@ func (s *Server) authenticateInvite(req *sip.Request, tx sip.ServerTransaction, 
 			return "", false
 		}
 		log.Debug("INVITE challenged", "source", src.String())
-		s.respond(req, tx, 407, "Proxy Authentication Required",
+		s.challengeOrRefuse(req, tx, src, 407, "Proxy Authentication Required",
 			sip.NewHeader("Proxy-Authenticate", s.challenge(false)))
 		return "", false
 	default:

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/sip/siptest"
 	"github.com/parley-voice/parley/internal/sipguard"
 )
@@ -252,4 +253,36 @@ func (f *flakyListener) Accept() (net.Conn, error) {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: errors.New("too many open files")}
 	}
 	return f.Listener.Accept()
+}
+
+// TestChallengeNotRetransmitted: a 407 to an untrusted source that never ACKs is sent once
+// (the transaction ends at once), not retransmitted for 32 s.
+func TestChallengeNotRetransmitted(t *testing.T) {
+	s, _ := startServerOpts(t, Options{Realm: "voice.example.com", Registrar: passwords{"alice": "x"},
+		Authenticate: func(context.Context, call.LegInfo, string) AuthDecision { return Challenge() }}, nil)
+	conn, err := net.Dial("udp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n"
+	fmt.Fprintf(conn, "INVITE sip:7000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-chal1\r\n"+
+		"From: <sip:tester@127.0.0.1>;tag=q1\r\nTo: <sip:7000@127.0.0.1>\r\nCall-ID: chal-1@x\r\nCSeq: 1 INVITE\r\n"+
+		"Contact: <sip:tester@%s>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		conn.LocalAddr(), conn.LocalAddr(), len(sdp), sdp)
+	finals := 0
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(1800 * time.Millisecond); ; {
+		conn.SetReadDeadline(deadline)
+		n, err := conn.Read(buf)
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(string(buf[:n]), "SIP/2.0 407") {
+			finals++
+		}
+	}
+	if finals != 1 {
+		t.Errorf("%d copies of the 407 in 1.8 s, want 1", finals)
+	}
 }

@@ -175,11 +175,11 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	case authIgnored:
 		return
 	case authMissing, authStale:
-		s.respond(req, tx, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", s.challenge(res == authStale)))
+		s.challengeOrRefuse(req, tx, src, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", s.challenge(res == authStale)))
 		return
 	case authWrong:
 		s.log.Debug("REGISTER with wrong credentials", "username", user, "source", src.String())
-		s.respond(req, tx, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", s.challenge(false)))
+		s.challengeOrRefuse(req, tx, src, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", s.challenge(false)))
 		return
 	}
 	if user != to.Address.User {

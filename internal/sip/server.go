@@ -359,6 +359,17 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, status int,
 	}
 }
 
+// challengeOrRefuse sends a final 401, 403 or 407; to an untrusted source it then ends the
+// transaction at once, so the response is never retransmitted (an INVITE's would be, for 32 s,
+// to a flooder that never ACKs) and its memory is freed. A real phone that lost the response
+// retransmits its request and gets a new one.
+func (s *Server) challengeOrRefuse(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, status int, reason string, hdrs ...sip.Header) {
+	s.respond(req, tx, status, reason, hdrs...)
+	if !s.guard.Trusted(src.Addr()) {
+		tx.Terminate()
+	}
+}
+
 func callID(req *sip.Request) string {
 	if h := req.CallID(); h != nil {
 		return h.Value()
