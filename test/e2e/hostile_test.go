@@ -371,7 +371,7 @@ func TestHostileBruteForceAndReplay(t *testing.T) {
 // responses, and calls from the trusted gateway are set up quickly all the while.
 func TestHostileInviteFlood(t *testing.T) {
 	w := kit.NewApp(t)
-	w.XML("/answer", `<Response><Wait length="30"/></Response>`)
+	w.XML("/answer", `<Response><Conference>Held</Conference></Response>`)
 	w.OK("/hangup")
 	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_TRUSTED_GATEWAYS": onlyLoopbackTrusted, "PARLEY_LOG_LEVEL": "info"}})
 	flooder := newRawUA(t, "127.0.0.6", p)
@@ -387,7 +387,7 @@ func TestHostileInviteFlood(t *testing.T) {
 		sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.6\r\ns=-\r\nc=IN IP4 127.0.0.6\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
-		for i := 0; i < rate*secs/100; i++ {
+		for i := 0; i < secs*100; i++ {
 			<-tick.C
 			for k := 0; k < rate/100; k++ { // 30 INVITEs per 10 ms tick
 				n := sent
@@ -407,6 +407,7 @@ func TestHostileInviteFlood(t *testing.T) {
 		cl := kit.NewPhone(t, "127.0.0.1").CallAnswered(t, p, "14155550199", siptest.DialOptions{})
 		setups = append(setups, time.Since(t0))
 		cl.Hangup(kit.Context(t, 5*time.Second))
+		time.Sleep(50 * time.Millisecond) // a steady trickle, not a load test of our own
 	}
 	floodWG.Wait()
 	time.Sleep(time.Second)
@@ -418,8 +419,10 @@ func TestHostileInviteFlood(t *testing.T) {
 	if len(setups) < 3 || worst > time.Second {
 		t.Errorf("legit calls during the flood: %d, worst set-up %v", len(setups), worst)
 	}
-	if r := got.Load(); r > int64(sent/100) {
-		t.Errorf("the flooder got %d responses to %d INVITEs, want under 1%%", r, sent)
+	// What the INVITE budget admits (burst 20, then 5/s) gets 100 Trying and a 407, sent once;
+	// the rest gets nothing.
+	if r, budget := got.Load(), int64(2*(20+5*(secs+1))); r > budget || r > int64(sent/100) {
+		t.Errorf("the flooder got %d responses to %d INVITEs, want at most %d", r, sent, budget)
 	}
 	if d := metric(t, p, "parley_sip_dropped_rate_total"); d < int64(sent*9/10) {
 		t.Errorf("parley_sip_dropped_rate_total = %d of %d", d, sent)
@@ -430,7 +433,7 @@ func TestHostileInviteFlood(t *testing.T) {
 // and SIP over TCP works again once they are gone.
 func TestHostileIdleTCP(t *testing.T) {
 	w := kit.NewApp(t)
-	w.XML("/answer", `<Response><Wait length="30"/></Response>`)
+	w.XML("/answer", `<Response><Conference>Held</Conference></Response>`)
 	w.OK("/hangup")
 	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_TRUSTED_GATEWAYS": onlyLoopbackTrusted,
 		"PARLEY_SIP_TCP_MAX_CONNS": "300", "PARLEY_SIP_TCP_MAX_CONNS_PER_SOURCE": "100", "PARLEY_LOG_LEVEL": "info"}})
@@ -460,7 +463,7 @@ func TestHostileIdleTCP(t *testing.T) {
 	// Calls over UDP and REST work while the connections are held.
 	cl := kit.NewPhone(t, "127.0.0.1").CallAnswered(t, p, "14155550199", siptest.DialOptions{})
 	cl.Hangup(kit.Context(t, 5*time.Second))
-	if st, _ := p.REST(t, "GET", kit.AccountPath("/"), nil); st != 200 {
+	if st, _ := p.REST(t, "GET", kit.AccountPath("/Call/"), nil); st != 200 {
 		t.Errorf("REST during the TCP flood: %d", st)
 	}
 	for _, c := range conns {
