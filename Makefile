@@ -30,6 +30,8 @@ vet:
 # timing and should not share the 2 cores with other packages' tests), then the race detector.
 test: deps-test vet build
 	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v /test/e2e)
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSDP$$' -fuzztime 10s ./internal/sip/
+	$(GO) test -run '^$$' -fuzz '^FuzzRTPSource$$' -fuzztime 10s ./internal/sip/
 	$(GO) test -count=1 -timeout 15m ./test/e2e/
 	CGO_ENABLED=1 $(GO) test -count=1 -race -timeout 10m $(RACE_PKGS)
 
