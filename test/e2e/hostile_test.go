@@ -6,8 +6,6 @@ package e2e
 // without setup), while 127.0.0.1 stays the only trusted gateway.
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,26 +70,6 @@ func listenUDP(t *testing.T, ip string) *net.UDPConn {
 	return c
 }
 
-// countIncoming counts the datagrams c receives until stop is closed.
-func countIncoming(c *net.UDPConn, stop <-chan struct{}) *atomic.Int64 {
-	var n atomic.Int64
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-			if _, _, err := c.ReadFrom(buf); err == nil {
-				n.Add(1)
-			}
-		}
-	}()
-	return &n
-}
-
 // metric reads one value from /metrics.
 func metric(t *testing.T, p *kit.Server, name string) int64 {
 	t.Helper()
@@ -130,7 +107,7 @@ func TestHostileInjectedRTP(t *testing.T) {
 	}
 	inj := listenUDP(t, "127.0.0.2")
 	stop := make(chan struct{})
-	back := countIncoming(inj, stop)
+	back := kit.CountIncoming(inj, stop)
 	tone := newRTPTone(1000)
 	dst := net.UDPAddrFromAddrPort(target)
 	deadline := time.Now().Add(3 * time.Second)
@@ -166,7 +143,7 @@ func TestHostileRTPSpray(t *testing.T) {
 
 	spray := listenUDP(t, "127.0.0.2")
 	stop := make(chan struct{})
-	back := countIncoming(spray, stop)
+	back := kit.CountIncoming(spray, stop)
 	var sprayWG sync.WaitGroup
 	sprayWG.Add(1)
 	go func() { // one stream per port, each in sequence: as convincing as a spray gets
@@ -226,80 +203,6 @@ func TestHostileRTPSpray(t *testing.T) {
 	}
 }
 
-// rawUA sends hand-made SIP requests over UDP from one address and reads the final answers.
-type rawUA struct {
-	t      *testing.T
-	conn   *net.UDPConn
-	server *net.UDPAddr
-	host   string
-	n      int
-}
-
-func newRawUA(t *testing.T, ip string, p *kit.Server) *rawUA {
-	srv, err := net.ResolveUDPAddr("udp4", p.SIP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rawUA{t: t, conn: listenUDP(t, ip), server: srv, host: p.SIP}
-}
-
-// register sends a REGISTER for user with the given Authorization ("" for none) and returns
-// the final response, "" when none came within wait.
-func (u *rawUA) register(user, auth string, wait time.Duration) string {
-	u.n++
-	local := u.conn.LocalAddr().String()
-	var b strings.Builder
-	fmt.Fprintf(&b, "REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%x\r\n", u.host, local, rand.Uint64())
-	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%x\r\nTo: <sip:%s@%s>\r\nCall-ID: reg-%s-%s\r\nCSeq: %d REGISTER\r\n", user, u.host, rand.Uint32(), user, u.host, user, local, u.n)
-	fmt.Fprintf(&b, "Contact: <sip:%s@%s>\r\nExpires: 60\r\nMax-Forwards: 70\r\nUser-Agent: hostile-test\r\n", user, local)
-	if auth != "" {
-		fmt.Fprintf(&b, "Authorization: %s\r\n", auth)
-	}
-	b.WriteString("Content-Length: 0\r\n\r\n")
-	if _, err := u.conn.WriteToUDP([]byte(b.String()), u.server); err != nil {
-		u.t.Fatal(err)
-	}
-	return u.final(wait)
-}
-
-func (u *rawUA) final(wait time.Duration) string {
-	buf := make([]byte, 4096)
-	deadline := time.Now().Add(wait)
-	for {
-		u.conn.SetReadDeadline(deadline)
-		n, _, err := u.conn.ReadFrom(buf)
-		if err != nil {
-			return ""
-		}
-		if s := string(buf[:n]); !strings.HasPrefix(s, "SIP/2.0 1") {
-			return s
-		}
-	}
-}
-
-var challengeParam = regexp.MustCompile(`(realm|nonce)="([^"]*)"`)
-
-// digestFor answers the challenge in res for user and password (qop=auth, nc given).
-func digestFor(res, method, uri, user, password string, nc int) string {
-	params := map[string]string{}
-	for _, m := range challengeParam.FindAllStringSubmatch(res, -1) {
-		params[m[1]] = m[2]
-	}
-	h := func(s string) string { x := md5.Sum([]byte(s)); return hex.EncodeToString(x[:]) }
-	ncs := fmt.Sprintf("%08x", nc)
-	cnonce := fmt.Sprintf("%x", rand.Uint64())
-	resp := h(h(user+":"+params["realm"]+":"+password) + ":" + params["nonce"] + ":" + ncs + ":" + cnonce + ":auth:" + h(method+":"+uri))
-	return fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=%s, cnonce="%s"`,
-		user, params["realm"], params["nonce"], uri, resp, ncs, cnonce)
-}
-
-func status(res string) string {
-	if len(res) < 11 {
-		return "none"
-	}
-	return res[8:11]
-}
-
 // TestHostileBruteForceAndReplay: wrong passwords from one address are answered a few times,
 // then ignored (back-off, then a ban logged once), while a phone on another address still
 // registers; a captured Authorization header replayed is refused.
@@ -310,16 +213,16 @@ func TestHostileBruteForceAndReplay(t *testing.T) {
 	createEndpoint(t, p, "alice", "alice-secret-1", "")
 	uri := "sip:" + p.SIP
 
-	attacker := newRawUA(t, "127.0.0.3", p)
+	attacker := kit.NewRawUA(t, "127.0.0.3", p)
 	answered, tries := 0, 0
 	for start := time.Now(); time.Since(start) < 6*time.Second; {
 		tries++
-		chal := attacker.register("alice", "", 150*time.Millisecond)
-		if status(chal) != "401" {
+		chal := attacker.Register("alice", "", 150*time.Millisecond)
+		if kit.Status(chal) != "401" {
 			continue // ignored
 		}
-		res := attacker.register("alice", digestFor(chal, "REGISTER", uri, "alice", fmt.Sprintf("guess-%d", tries), 1), 150*time.Millisecond)
-		switch status(res) {
+		res := attacker.Register("alice", kit.DigestFor(chal, "REGISTER", uri, "alice", fmt.Sprintf("guess-%d", tries), 1), 150*time.Millisecond)
+		switch kit.Status(res) {
 		case "200":
 			t.Fatal("a guessed password was accepted")
 		case "401":
@@ -337,8 +240,8 @@ func TestHostileBruteForceAndReplay(t *testing.T) {
 		t.Errorf("%d ban lines, want 1", n)
 	}
 	// Banned: even a right password gets nothing.
-	if res := attacker.register("alice", "", 300*time.Millisecond); res != "" {
-		t.Errorf("the banned source got %q", status(res))
+	if res := attacker.Register("alice", "", 300*time.Millisecond); res != "" {
+		t.Errorf("the banned source got %q", kit.Status(res))
 	}
 	if got := metric(t, p, "parley_sip_bans_total"); got != 1 {
 		t.Errorf("parley_sip_bans_total = %d", got)
@@ -352,14 +255,14 @@ func TestHostileBruteForceAndReplay(t *testing.T) {
 	}
 
 	// Replay: right credentials once, then the same Authorization header again.
-	legit := newRawUA(t, "127.0.0.5", p)
-	chal := legit.register("alice", "", 2*time.Second)
-	auth := digestFor(chal, "REGISTER", uri, "alice", "alice-secret-1", 1)
-	if res := legit.register("alice", auth, 2*time.Second); status(res) != "200" {
-		t.Fatalf("right credentials: %q", status(res))
+	legit := kit.NewRawUA(t, "127.0.0.5", p)
+	chal := legit.Register("alice", "", 2*time.Second)
+	auth := kit.DigestFor(chal, "REGISTER", uri, "alice", "alice-secret-1", 1)
+	if res := legit.Register("alice", auth, 2*time.Second); kit.Status(res) != "200" {
+		t.Fatalf("right credentials: %q", kit.Status(res))
 	}
-	res := legit.register("alice", auth, 2*time.Second)
-	if status(res) != "401" || !strings.Contains(res, "stale=true") {
+	res := legit.Register("alice", auth, 2*time.Second)
+	if kit.Status(res) != "401" || !strings.Contains(res, "stale=true") {
 		t.Errorf("replayed Authorization: got %q, want 401 with stale=true", strings.SplitN(res, "\r\n", 2)[0])
 	}
 	if got := metric(t, p, "parley_sip_nonce_replays_total"); got != 1 {
@@ -374,31 +277,16 @@ func TestHostileInviteFlood(t *testing.T) {
 	w.XML("/answer", `<Response><Conference>Held</Conference></Response>`)
 	w.OK("/hangup")
 	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_TRUSTED_GATEWAYS": onlyLoopbackTrusted, "PARLEY_LOG_LEVEL": "info"}})
-	flooder := newRawUA(t, "127.0.0.6", p)
+	flooder := kit.NewRawUA(t, "127.0.0.6", p)
 	stop := make(chan struct{})
-	got := countIncoming(flooder.conn, stop)
+	got := kit.CountIncoming(flooder.Conn, stop)
 	const rate, secs = 3000, 3
 	sent := 0
 	var floodWG sync.WaitGroup
 	floodWG.Add(1)
 	go func() {
 		defer floodWG.Done()
-		local := flooder.conn.LocalAddr().String()
-		sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.6\r\ns=-\r\nc=IN IP4 127.0.0.6\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; i < secs*100; i++ {
-			<-tick.C
-			for k := 0; k < rate/100; k++ { // 30 INVITEs per 10 ms tick
-				n := sent
-				sent++
-				msg := fmt.Sprintf("INVITE sip:14155550199@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-fl%d\r\n"+
-					"From: <sip:flood@127.0.0.6>;tag=f%d\r\nTo: <sip:14155550199@%s>\r\nCall-ID: flood-%d@x\r\nCSeq: 1 INVITE\r\n"+
-					"Contact: <sip:flood@%s>\r\nMax-Forwards: 70\r\nUser-Agent: pbx\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-					p.SIP, local, n, n, p.SIP, n, local, len(sdp), sdp)
-				_, _ = flooder.conn.WriteToUDP([]byte(msg), flooder.server)
-			}
-		}
+		sent = flooder.Flood("14155550199", rate, secs*time.Second)
 	}()
 	// Legit calls from the trusted gateway during the flood.
 	var setups []time.Duration
