@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Packages whose concurrency matters most run under the race detector in CI.
 RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/... ./internal/sip/... ./internal/webhook/...
 
-.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference clean
+.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference bench-hostile clean
 
 all: build
 
@@ -49,6 +49,10 @@ bench-outbound: deps-test
 # Conference load (rooms of SIP members), kick latency and BenchmarkMix (docs/BENCHMARKS.md).
 bench-conference: deps-test
 	./scripts/bench-conference.sh
+
+# Untrusted INVITE flood, legit set-up latency meanwhile, brute force after a ban (docs/BENCHMARKS.md).
+bench-hostile:
+	./scripts/bench-hostile.sh
 
 clean:
 	rm -rf bin
