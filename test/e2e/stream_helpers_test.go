@@ -51,12 +51,14 @@ func streamAttrs(attrs map[string]string) string {
 
 // startStreamCall starts Parley with an app whose answer document is a <Stream> to agent
 // path /ws (with attrs; statusCallbackUrl is the app's /stream-status unless given) followed
-// by after, and dials it with the caller sending callerTone. env is added to the server's.
+// by after, and dials it with the caller sending callerTone. env is added to the server's. The
+// app serves /next.wav, a second of otherTone, for the element after the stream.
 func startStreamCall(t *testing.T, agent *kit.Agent, attrs map[string]string, after string, env map[string]string) *streamCall {
 	t.Helper()
 	w := kit.NewApp(t)
 	w.OK("/hangup")
 	w.OK("/stream-status")
+	w.Tone("/next.wav", otherTone, time.Second)
 	if _, ok := attrs["statusCallbackUrl"]; !ok {
 		attrs["statusCallbackUrl"] = w.URL("/stream-status")
 	}
@@ -170,6 +172,35 @@ func toneSpan(cl *siptest.Call, freq float64, since time.Time) (first, last time
 		n++
 	}
 	return first, last, n
+}
+
+// nextPlayed is the element after the stream: the app's /next.wav.
+const nextPlayed = `<Play>/next.wav</Play>`
+
+// assertNextRan checks that the caller heard /next.wav after since, and that the document's
+// end then hung up the call with 4010.
+func (sc *streamCall) assertNextRan(t *testing.T, since time.Time) {
+	t.Helper()
+	kit.WaitEnd(t, sc.cl, 20*time.Second)
+	if first, _, n := toneSpan(sc.cl, otherTone, since); n < 35 {
+		t.Errorf("caller heard %d frames of the next element's tone after the stream ended, want about 50", n)
+	} else if d := first.Sub(since); d > 3*time.Second {
+		t.Errorf("the next element began %v after the stream ended", d)
+	}
+	h := sc.hangup(t, 10*time.Second)
+	kit.AssertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4010", "HangupSource": "Vobiz"})
+}
+
+// waitFor polls cond every 10 ms until it holds or timeout passes, and reports which.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // assertNoStreamProblems fails on anything the agent found malformed or out of sequence.
