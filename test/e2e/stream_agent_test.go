@@ -54,7 +54,7 @@ func testAgentProfile(t *testing.T, prof kit.AgentProfile) {
 	if prof.ContentType == kit.VobizPipecat.ContentType {
 		wantEnc, wantRate = kit.EncodingL16, 16000
 	}
-	if st.CallID != uuid || !streamUUIDRE.MatchString(st.StreamID) || strings.Join(st.Tracks, ",") != "inbound" ||
+	if st.CallID != uuid || !uuidRE.MatchString(st.StreamID) || strings.Join(st.Tracks, ",") != "inbound" ||
 		st.MediaFormat.Encoding != wantEnc || st.MediaFormat.SampleRate != wantRate {
 		t.Errorf("start = %+v, want callId %s, a UUID streamId, tracks [inbound], %s at %d", st, uuid, wantEnc, wantRate)
 	}

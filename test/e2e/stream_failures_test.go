@@ -35,7 +35,7 @@ func TestStreamRefusedUpgrade(t *testing.T) {
 	if e := dropped.Form.Get("Error"); e != errDropped {
 		t.Errorf("DroppedStream Error %q, want %q", e, errDropped)
 	}
-	if !streamUUIDRE.MatchString(dropped.Form.Get("StreamID")) {
+	if !uuidRE.MatchString(dropped.Form.Get("StreamID")) {
 		t.Errorf("DroppedStream StreamID %q is not a UUID", dropped.Form.Get("StreamID"))
 	}
 }

@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +25,6 @@ const (
 	errDropped  = "connection disconnected with the remote service"
 	errDegraded = "connection degraded"
 )
-
-var streamUUIDRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // streamCall is one call whose answer document streams to an agent.
 type streamCall struct {
