@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -35,10 +36,12 @@ type agentConn struct {
 	closed chan websocket.StatusCode // the close status Parley sent (-1: no close frame)
 }
 
-func newWSAgent(t *testing.T) *wsAgent {
+func newWSAgent(t *testing.T) *wsAgent { return startWSAgent(t, httptest.NewServer) }
+
+func startWSAgent(t *testing.T, serve func(http.Handler) *httptest.Server) *wsAgent {
 	t.Helper()
 	a := &wsAgent{conns: make(chan *agentConn, 8)}
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.srv = serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -62,7 +65,8 @@ func newWSAgent(t *testing.T) *wsAgent {
 }
 
 func (a *wsAgent) url() string {
-	return "ws://" + strings.TrimPrefix(a.srv.URL, "http://") + "/ws?k=secret"
+	u := strings.Replace(a.srv.URL, "http", "ws", 1) // http -> ws, https -> wss
+	return u + "/ws?k=secret"
 }
 
 func (a *wsAgent) accept(t *testing.T) *agentConn {
@@ -496,4 +500,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Configure adjusts every session: here, the app's opt-out of certificate checks lets a stream
+// reach a wss:// app with a self-signed certificate.
+func TestStreamsConfigureReachesSessions(t *testing.T) {
+	agent := startWSAgent(t, httptest.NewTLSServer)
+	h := newHarness(t, nil)
+	_ = h.call.Answer(context.Background())
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	m := &Streams{Configure: func(_ *call.Call, c *stream.Config) { c.HTTPClient = insecure }}
+	s, err := m.Start(h.call, StreamRequest{URL: agent.url()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if !strings.HasPrefix(agent.url(), "wss://") {
+		t.Fatalf("agent URL %s", agent.url())
+	}
+	agent.accept(t).next(t, "start")
 }
