@@ -78,6 +78,7 @@ func (c *Config) Validate() error {
 		{"webhook_max_age", int64(c.WebhookMaxAge), false},
 		{"media_timeout", int64(c.MediaTimeout), true},
 		{"shutdown_grace", int64(c.ShutdownGrace), true},
+		{"stream_max_backlog", int64(c.StreamMaxBacklog), false},
 	} {
 		if d.v < 0 || (!d.zero && d.v == 0) {
 			bad(d.key, "must be a positive duration")
