@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,6 +198,20 @@ func testAgentProfile(t *testing.T, prof kit.AgentProfile) {
 	kit.AssertParams(t, "Hangup", h.Form, map[string]string{"HangupCauseCode": "4010", "HangupSource": "Vobiz"})
 
 	assertNoStreamProblems(t, c)
+	// 20 ms a frame, in arrival and in media.timestamp, over the whole stream (a late last
+	// frame moves the mean, so the bounds are not tight: gaps are the chunks' business).
+	all := c.Media("inbound")
+	mean, longest := kit.Cadence(all)
+	ts0, _ := strconv.ParseInt(all[0].Timestamp, 10, 64)
+	ts1, _ := strconv.ParseInt(all[len(all)-1].Timestamp, 10, 64)
+	tsMean := time.Duration(ts1-ts0) * time.Millisecond / time.Duration(len(all)-1)
+	t.Logf("%d media frames: arrival every %v on average (longest gap %v), timestamps every %v", len(all), mean, longest, tsMean)
+	if mean < 19*time.Millisecond || mean > 21500*time.Microsecond || tsMean < 19*time.Millisecond || tsMean > 21500*time.Microsecond {
+		t.Errorf("media cadence %v by arrival, %v by timestamp; want 20 ms", mean, tsMean)
+	}
+	if longest > 250*time.Millisecond {
+		t.Errorf("media frames paused for %v", longest)
+	}
 	if ms := c.Events("playedStream"); len(ms) != 1 {
 		t.Errorf("%d playedStream messages, want 1 (cp1; the voided checkpoint is never acknowledged)", len(ms))
 	}
