@@ -39,14 +39,16 @@ func startREST(t *testing.T, p *kit.Server, path string, params map[string]any) 
 // TestStreamRESTLive: start two streams on a live call, one per agent profile (μ-law 8 kHz
 // with a JSON string bidirectional, L16 16 kHz with a JSON bool); each agent gets its start
 // and the caller's audio, both agents' audio reaches the caller mixed; list and get show
-// both; stop one (204, then 404), stop all (204, twice); unknown ids and calls are 404.
+// both, and an agent's sendDTMF reaches the caller; stop one (204, then 404), stop all (204,
+// twice); unknown ids and calls are 404.
 func TestStreamRESTLive(t *testing.T) {
 	w := kit.NewApp(t)
 	w.OK("/hangup")
 	w.OK("/rest-status")
 	silentDoc(w)
 	p := suite.Start(t, kit.Options{App: w})
-	cl := kit.NewPhone(t, "127.0.0.1").CallAnswered(t, p, "14155550199", siptest.DialOptions{Send: kit.ToneSource(callerTone)})
+	// Without telephone-event the phone records the digits Parley sends (SIP INFO).
+	cl := kit.NewPhone(t, "127.0.0.1").CallAnswered(t, p, "14155550199", siptest.DialOptions{Send: kit.ToneSource(callerTone), NoTelephoneEvent: true})
 	uuid := w.WaitFor(t, "/answer", 1, 5*time.Second)[0].Form.Get("CallUUID")
 	// Parley counts the call answered once its 200 OK is acknowledged, a moment after the
 	// phone sees it; its first audio frame says it is.
@@ -99,6 +101,14 @@ func TestStreamRESTLive(t *testing.T) {
 	lv := kit.ToneLevels(cl, 500*time.Millisecond, agentTone, agentTone2)
 	if lv[agentTone] < -25 || lv[agentTone2] < -25 {
 		t.Errorf("caller hears %.1f dBFS of the μ-law agent and %.1f of the L16 agent, want both about -16", lv[agentTone], lv[agentTone2])
+	}
+
+	// The agent's sendDTMF is played on the call.
+	if err := c2.SendDTMF("1#"); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(5*time.Second, func() bool { return string(cl.InfoDigits()) == "1#" }) {
+		t.Errorf("the caller received digits %q, want the agent's 1#", string(cl.InfoDigits()))
 	}
 
 	// List and get.
