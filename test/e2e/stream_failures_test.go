@@ -231,3 +231,30 @@ func TestStreamRESTStopBlocking(t *testing.T) {
 	assertNoStreamProblems(t, c)
 	assertOneEndEach(t, streamEvents(t, sc.w, "/stream-status"))
 }
+
+// TestStreamConnectRetry: the first upgrade is refused, the retry (maxRetries=1, after the
+// 1 s backoff) connects; the streamId that never reached a socket is the one the retry uses,
+// and it gets one StartStream and one end event; no DroppedStream for the failed attempt.
+func TestStreamConnectRetry(t *testing.T) {
+	agent := kit.NewAgent(t, kit.PipecatSerializer, kit.RefuseUpgrade(http.StatusServiceUnavailable))
+	sc := startStreamCall(t, agent, map[string]string{"bidirectional": "true", "keepCallAlive": "true",
+		"contentType": kit.PipecatSerializer.ContentType, "maxRetries": "1"}, nextPlayed, nil)
+	first := agent.WaitRequests(t, 1, 10*time.Second)[0]
+	agent.SetRefuse(0)
+	c := agent.WaitConn(t, 1, 5*time.Second)
+	st := c.WaitStart(t, 5*time.Second)
+	if rs := agent.Requests(); len(rs) != 2 || rs[1].At.Sub(first.At) < 800*time.Millisecond {
+		t.Errorf("%d upgrade requests, the retry %v after the first; want 2, after the 1 s backoff", len(rs), rs[len(rs)-1].At.Sub(first.At))
+	}
+	c.WaitMedia(t, "inbound", 10, 5*time.Second)
+	endAt := time.Now()
+	if err := c.End(); err != nil {
+		t.Fatal(err)
+	}
+	sc.assertNextRan(t, endAt)
+	rs := streamEvents(t, sc.w, "/stream-status")
+	if got := eventNames(rs); len(got) != 2 || rs[0].Form.Get("Event") != "StartStream" || rs[1].Form.Get("Event") != "DroppedStream" ||
+		rs[0].Form.Get("StreamID") != st.StreamID || rs[1].Form.Get("StreamID") != st.StreamID {
+		t.Errorf("callbacks %v, want StartStream and DroppedStream of %s", got, st.StreamID)
+	}
+}
