@@ -143,7 +143,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	wsBase.ForceAttemptHTTP2 = false
 	wsBase.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	wsClient := &http.Client{Transport: s.fetch.Transport(wsBase)}
-	s.streams.Configure = func(_ *call.Call, c *stream.Config) { c.HTTPClient = wsClient }
+	maxBacklog := cfg.StreamMaxBacklog
+	s.streams.Configure = func(_ *call.Call, c *stream.Config) {
+		c.HTTPClient = wsClient
+		c.MaxBacklog = maxBacklog
+	}
 	s.runner.Streams = s.streams
 	s.runner.MaxAnswered = cfg.MaxCallDuration
 	s.sipGuard = newSIPGuard(cfg, s)

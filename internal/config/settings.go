@@ -129,6 +129,8 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.MaxCallDuration, err = parseDuration(v); return }},
 	{key: "cdr_retention", def: "2160h", help: "how long records of ended calls are kept (2160h = 90 days; 0 = forever)",
 		set: func(c *Config, v string) (err error) { c.CDRRetention, err = parseDuration(v); return }},
+	{key: "stream_max_backlog", def: "40s", help: "outgoing media an audio stream's app may leave unread before the stream is dropped",
+		set: func(c *Config, v string) (err error) { c.StreamMaxBacklog, err = parseDuration(v); return }},
 	{key: "shutdown_grace", def: "30s", help: "how long live calls may go on after SIGINT/SIGTERM",
 		set: func(c *Config, v string) (err error) { c.ShutdownGrace, err = parseDuration(v); return }},
 	{key: "tts_command", def: "espeak-ng", help: "espeak-ng program used for <Speak>",

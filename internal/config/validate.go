@@ -87,6 +87,7 @@ func (c *Config) Validate() error {
 		{"http_idle_timeout", int64(c.HTTPIdleTimeout), false},
 		{"max_call_duration", int64(c.MaxCallDuration), false},
 		{"cdr_retention", int64(c.CDRRetention), true},
+		{"stream_max_backlog", int64(c.StreamMaxBacklog), false},
 	} {
 		if d.v < 0 || (!d.zero && d.v == 0) {
 			bad(d.key, "must be a positive duration")
