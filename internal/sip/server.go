@@ -87,6 +87,8 @@ type Server struct {
 	now    func() time.Time // the clock of registrations and nonces; tests move it
 	regMu  sync.Mutex
 	regs   registrations
+
+	traffic traffic // requests and responses by method and status (metrics.go)
 }
 
 // dialogLeg is a leg that in-dialog requests from the far end are routed to.
@@ -216,14 +218,14 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.tcpClient, _ = sipgo.NewClient(ua, sipgo.WithClientLogger(s.log))
 
-	s.srv.OnInvite(s.onInvite)
-	s.srv.OnAck(s.onAck)
-	s.srv.OnBye(s.onBye)
-	s.srv.OnCancel(s.onCancel)
-	s.srv.OnOptions(s.onOptions)
-	s.srv.OnInfo(s.onInfo)
-	s.srv.OnUpdate(s.onUpdate)
-	s.srv.OnRegister(s.onRegister)
+	s.srv.OnInvite(s.counted(s.onInvite))
+	s.srv.OnAck(s.counted(s.onAck))
+	s.srv.OnBye(s.counted(s.onBye))
+	s.srv.OnCancel(s.counted(s.onCancel))
+	s.srv.OnOptions(s.counted(s.onOptions))
+	s.srv.OnInfo(s.counted(s.onInfo))
+	s.srv.OnUpdate(s.counted(s.onUpdate))
+	s.srv.OnRegister(s.counted(s.onRegister))
 
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.serveWG.Add(3)
