@@ -51,6 +51,7 @@ type Server struct {
 	conf       *conference.Manager
 	synth      flow.Synthesizer
 	calls      *call.Registry
+	metrics    *metrics
 	sip        *sip.Server
 	httpSrv    *http.Server
 	httpLn     net.Listener
@@ -80,7 +81,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, stdout: opts.Stdout, calls: call.NewRegistry()}
+	m := newMetrics()
+	s := &Server{cfg: cfg, log: opts.Logger, stdout: opts.Stdout, metrics: m, calls: call.NewObservedRegistry(m.callEnded)}
+	m.reg.MustRegister(&serverCollector{s: s})
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory %s: %w", cfg.DataDir, err)
 	}
@@ -110,6 +113,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		HTTPOptions: httpOpts,
 		MaxAge:      cfg.WebhookMaxAge,
 		Logger:      s.log,
+		Observer:    s.metrics,
 	})
 	var synth flow.Synthesizer = tts.NewEspeak(tts.EspeakOptions{Command: cfg.TTSCommand})
 	if cfg.TTSCacheBytes > 0 {

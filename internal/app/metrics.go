@@ -2,36 +2,241 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/conference"
 )
 
-// metrics serves counters in the Prometheus text format on /metrics: live calls, mixer ticks and
-// their lateness, lost frames, pending webhooks. It is read by operators and by the load
-// scripts.
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	st := s.conf.Stats()
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	pending, err := s.store.Pending(ctx)
-	if err != nil {
-		pending = -1
+// The domain packages know nothing of Prometheus: they keep cheap counters behind Stats
+// snapshots (read here at scrape time by serverCollector) and declare observer hooks for what
+// needs a histogram (implemented here). This file is the only place that names a metric; the
+// list with meanings is in docs/operations.md.
+
+// A room hands the call's Output its jitter queue counters when the member leaves; the call's
+// end-of-call summary depends on Output implementing the room's interface.
+var _ conference.JitterQueueReporter = (*call.Output)(nil)
+
+// metrics is the server's Prometheus registry and the instruments the observer hooks feed. It
+// has its own registry (never the global default) so two Servers in one process never share a
+// figure.
+type metrics struct {
+	reg *prometheus.Registry
+
+	tick          prometheus.Histogram
+	setup         *prometheus.HistogramVec // by direction
+	jitter        prometheus.Histogram
+	webhooks      *prometheus.CounterVec   // by outcome
+	webhookTook   *prometheus.HistogramVec // by outcome
+	restRequests  *prometheus.CounterVec   // by method, route, status
+	restDurations *prometheus.HistogramVec // by method, route
+
+	// RTP packets of calls that have ended; the live calls' figures are added at scrape time.
+	ended struct{ in, out, lost atomic.Uint64 }
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.tick = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "parley_mixer_tick_seconds",
+		Help:    "Time one conference room tick took to mix its due frames (budget: 20 ms).",
+		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .02, .05},
+	})
+	m.setup = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "parley_call_setup_seconds",
+		Help:    "Time from a call's creation (INVITE received or call placed) to its answer, observed when an answered call ends.",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2, 5, 10, 20, 30, 60},
+	}, []string{"direction"})
+	m.jitter = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "parley_rtp_jitter_seconds",
+		Help:    "RFC 3550 interarrival jitter of a call's received audio, observed when the call ends.",
+		Buckets: []float64{.001, .002, .005, .01, .02, .03, .05, .1, .2},
+	})
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by outcome (delivered, retry, dropped).",
+	}, []string{"outcome"})
+	m.webhookTook = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "parley_webhook_delivery_seconds",
+		Help:    "Duration of webhook delivery attempts by outcome.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"outcome"})
+	m.restRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_http_requests_total",
+		Help: "REST API requests by method, route template and status.",
+	}, []string{"method", "route", "status"})
+	m.restDurations = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "parley_http_request_duration_seconds",
+		Help:    "REST API request durations by method and route template.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"method", "route"})
+	m.reg.MustRegister(m.tick, m.setup, m.jitter, m.webhooks, m.webhookTook, m.restRequests, m.restDurations,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// TickDuration implements conference.Observer (a lock-free histogram update).
+func (m *metrics) TickDuration(d time.Duration) { m.tick.Observe(d.Seconds()) }
+
+// Delivery implements webhook.DeliveryObserver.
+func (m *metrics) Delivery(outcome string, took time.Duration) {
+	m.webhooks.WithLabelValues(outcome).Inc()
+	m.webhookTook.WithLabelValues(outcome).Observe(took.Seconds())
+}
+
+// Request implements api.RequestObserver.
+func (m *metrics) Request(method, route string, status int, took time.Duration) {
+	m.restRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.restDurations.WithLabelValues(method, route).Observe(took.Seconds())
+}
+
+// callEnded is the call registry's observer: the call's figures are final.
+func (m *metrics) callEnded(c *call.Call) {
+	st := c.MediaStats()
+	m.ended.in.Add(st.PacketsIn)
+	m.ended.out.Add(st.PacketsOut)
+	m.ended.lost.Add(st.PacketsLost)
+	if st.PacketsIn > 0 {
+		m.jitter.Observe(st.Jitter.Seconds())
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	for _, m := range []struct {
-		name, help, kind string
-		value            int64
-	}{
-		{"parley_calls_live", "Live call legs.", "gauge", int64(s.calls.Len())},
-		{"parley_conference_rooms_live", "Conference rooms with members.", "gauge", int64(st.RoomsLive)},
-		{"parley_mixer_ticks_total", "Mixer ticks run.", "counter", st.Ticks},
-		{"parley_mixer_late_ticks_total", "Mixer ticks run late to catch up.", "counter", st.LateTicks},
-		{"parley_mixer_skipped_ticks_total", "Mixer ticks dropped because a room fell too far behind.", "counter", st.SkippedTicks},
-		{"parley_mixer_frames_lost_total", "Member frames missing when mixed (jitter queue starved).", "counter", st.FramesLost},
-		{"parley_mixer_write_errors_total", "Failed RTP writes from the mixer.", "counter", st.WriteErrors},
-		{"parley_webhooks_pending", "Notifications waiting in the outbox.", "gauge", int64(pending)},
-	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.kind, m.name, m.value)
+	if at := c.AnswerTime(); !at.IsZero() {
+		m.setup.WithLabelValues(string(c.Identity().Direction)).Observe(at.Sub(c.Identity().Created).Seconds())
 	}
 }
+
+// serverCollector reads the domain packages' Stats snapshots at scrape time.
+type serverCollector struct {
+	s *Server
+
+	// RTP counters are the ended calls' totals plus the live calls' figures; a call that has
+	// just ended is briefly in neither, so the last value sent is kept and never undercut
+	// (a counter that went down would read as a reset).
+	mu       sync.Mutex
+	rtpFloor [3]float64
+}
+
+var (
+	descCallsLive     = prometheus.NewDesc("parley_calls_live", "Live call legs.", nil, nil)
+	descAccountCalls  = prometheus.NewDesc("parley_account_calls_live", "Live call legs by account.", []string{"account"}, nil)
+	descRoomsLive     = prometheus.NewDesc("parley_conference_rooms_live", "Conference rooms with members.", nil, nil)
+	descMembersLive   = prometheus.NewDesc("parley_conference_members_live", "Members in conference rooms.", nil, nil)
+	descTicks         = prometheus.NewDesc("parley_mixer_ticks_total", "Mixer ticks run.", nil, nil)
+	descLateTicks     = prometheus.NewDesc("parley_mixer_late_ticks_total", "Mixer ticks run late to catch up.", nil, nil)
+	descSkippedTicks  = prometheus.NewDesc("parley_mixer_skipped_ticks_total", "Mixer ticks dropped because a room fell too far behind.", nil, nil)
+	descFramesLost    = prometheus.NewDesc("parley_mixer_frames_lost_total", "Member frames missing when mixed (jitter queue starved).", nil, nil)
+	descWriteErrors   = prometheus.NewDesc("parley_mixer_write_errors_total", "Failed RTP writes from the mixer.", nil, nil)
+	descRecDropped    = prometheus.NewDesc("parley_recording_frames_dropped_total", "Conference recording frames dropped because the writer fell behind (counted when a recording stops).", nil, nil)
+	descJQDropped     = prometheus.NewDesc("parley_jitter_queue_dropped_frames_total", "Frames dropped by members' jitter queues because they were full (counted when a member leaves).", nil, nil)
+	descJQStarved     = prometheus.NewDesc("parley_jitter_queue_starved_total", "Times a member's jitter queue ran dry after audio had flowed (counted when a member leaves).", nil, nil)
+	descRTPIn         = prometheus.NewDesc("parley_rtp_packets_in_total", "RTP packets received by call legs.", nil, nil)
+	descRTPOut        = prometheus.NewDesc("parley_rtp_packets_out_total", "RTP packets sent by call legs.", nil, nil)
+	descRTPLost       = prometheus.NewDesc("parley_rtp_packets_lost_total", "RTP packets the far ends' sequence numbers say never arrived.", nil, nil)
+	descSIPRequests   = prometheus.NewDesc("parley_sip_requests_total", "SIP requests received by method.", []string{"method"}, nil)
+	descSIPResponses  = prometheus.NewDesc("parley_sip_responses_total", "SIP responses sent by request method and status code.", []string{"method", "code"}, nil)
+	descPending       = prometheus.NewDesc("parley_webhooks_pending", "Notifications waiting in the outbox (its depth); -1 when the store could not be read.", nil, nil)
+	descOldestPending = prometheus.NewDesc("parley_webhook_outbox_oldest_age_seconds", "Age of the oldest notification waiting in the outbox; 0 when it is empty.", nil, nil)
+)
+
+func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCallsLive, descAccountCalls, descRoomsLive, descMembersLive,
+		descTicks, descLateTicks, descSkippedTicks, descFramesLost, descWriteErrors, descRecDropped,
+		descJQDropped, descJQStarved, descRTPIn, descRTPOut, descRTPLost, descSIPRequests, descSIPResponses,
+		descPending, descOldestPending} {
+		ch <- d
+	}
+}
+
+func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+
+	live := s.calls.All()
+	gauge(descCallsLive, float64(len(live)))
+	byAccount := map[string]int{}
+	var rtp [3]float64
+	for _, cl := range live {
+		byAccount[cl.Identity().AccountID]++
+		st := cl.MediaStats()
+		rtp[0] += float64(st.PacketsIn)
+		rtp[1] += float64(st.PacketsOut)
+		rtp[2] += float64(st.PacketsLost)
+	}
+	for _, a := range s.cfg.Accounts {
+		byAccount[a.AuthID] += 0 // every configured account, also at zero
+	}
+	for acct, n := range byAccount {
+		gauge(descAccountCalls, float64(n), acct)
+	}
+	m := s.metrics
+	rtp[0] += float64(m.ended.in.Load())
+	rtp[1] += float64(m.ended.out.Load())
+	rtp[2] += float64(m.ended.lost.Load())
+	c.mu.Lock()
+	for i := range rtp {
+		rtp[i] = max(rtp[i], c.rtpFloor[i])
+		c.rtpFloor[i] = rtp[i]
+	}
+	c.mu.Unlock()
+	counter(descRTPIn, rtp[0])
+	counter(descRTPOut, rtp[1])
+	counter(descRTPLost, rtp[2])
+
+	st := s.conf.Stats()
+	gauge(descRoomsLive, float64(st.RoomsLive))
+	gauge(descMembersLive, float64(st.MembersLive))
+	counter(descTicks, float64(st.Ticks))
+	counter(descLateTicks, float64(st.LateTicks))
+	counter(descSkippedTicks, float64(st.SkippedTicks))
+	counter(descFramesLost, float64(st.FramesLost))
+	counter(descWriteErrors, float64(st.WriteErrors))
+	counter(descRecDropped, float64(st.RecordingFramesDropped))
+	counter(descJQDropped, float64(st.JitterDropped))
+	counter(descJQStarved, float64(st.JitterStarved))
+
+	sipStats := s.sip.TrafficStats()
+	for method, n := range sipStats.Requests {
+		counter(descSIPRequests, float64(n), method)
+	}
+	for k, n := range sipStats.Responses {
+		counter(descSIPResponses, float64(n), k.Method, strconv.Itoa(k.Code))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pending, oldest, err := s.store.Backlog(ctx)
+	if err != nil {
+		s.log.Warn("metrics: reading the webhook outbox failed", "err", err)
+		gauge(descPending, -1)
+		return
+	}
+	gauge(descPending, float64(pending))
+	age := 0.0
+	if !oldest.IsZero() {
+		age = max(0, time.Since(oldest).Seconds())
+	}
+	gauge(descOldestPending, age)
+}
+
+// metricsHandler serves the registry in the Prometheus text format (or OpenMetrics when asked)
+// on /metrics. It needs no credentials (see docs/operations.md).
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s}})
+}
+
+// slogErrorLog hands promhttp's errors to the server's logger.
+type slogErrorLog struct{ s *Server }
+
+func (l slogErrorLog) Println(v ...any) { l.s.log.Error("metrics: scrape failed", "err", v) }
