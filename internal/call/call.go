@@ -311,7 +311,7 @@ func (c *Call) finish(cause Cause, source string, signal func(prev State)) {
 			signal(prev)
 		}
 		c.media.stop()
-		c.logSummary(*c.outcome, cause, source)
+		c.summarize(*c.outcome, cause, source)
 		close(c.ended)
 	})
 }

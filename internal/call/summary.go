@@ -24,6 +24,36 @@ func (o *Output) JitterQueueStats(st media.JitterStats) {
 	o.c.jq.starved.Add(st.Starved)
 }
 
+// summaryWait bounds how long the summary waits for a room or bridge to give the output back.
+const summaryWait = 2 * time.Second
+
+// summarize logs the end-of-call summary: at once, or, while a conference room (or a Dial
+// bridge) still owns the call's output, once it gives it back. A room reports the member's
+// jitter queue before it releases the output, and a call hung up by the far end ends before
+// its member has left the room.
+func (c *Call) summarize(out Outcome, cause Cause, source string) {
+	m := c.media
+	m.outMu.Lock()
+	given := m.given
+	if !m.taken {
+		given = nil
+	}
+	m.outMu.Unlock()
+	if given == nil {
+		c.logSummary(out, cause, source)
+		return
+	}
+	go func() {
+		t := time.NewTimer(summaryWait)
+		defer t.Stop()
+		select {
+		case <-given:
+		case <-t.C:
+		}
+		c.logSummary(out, cause, source)
+	}()
+}
+
 // logSummary writes the one line that sums up a call's media when it ends: what was sent and
 // received, what the network lost and how much it jittered (RTP, from the leg), and what our
 // own jitter queues dropped or ran dry on. One grep for "call ended" tells a network problem

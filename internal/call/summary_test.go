@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,4 +80,55 @@ func TestEndOfCallSummary(t *testing.T) {
 	if st := c.MediaStats(); l["rtp_out"] != float64(st.PacketsOut) || st.PacketsOut == 0 {
 		t.Errorf("rtp_out = %v, leg says %d", l["rtp_out"], st.PacketsOut)
 	}
+}
+
+// TestSummaryWaitsForTheRoom: a call the far end hangs up while it is in a room ends before its
+// member has left; the summary waits for the room to report and give the output back.
+func TestSummaryWaitsForTheRoom(t *testing.T) {
+	var buf syncBuffer
+	leg := calltest.NewLeg()
+	c := New(Identity{AccountID: "MA_TEST", Direction: Inbound}, leg,
+		Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err := c.Answer(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.TakeOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leg.End(EndedRemoteBye)
+	<-c.Done()
+	if strings.Contains(buf.String(), "call ended") {
+		t.Fatal("summary logged while the room still owned the output")
+	}
+	out.JitterQueueStats(media.JitterStats{Pushed: 7, Dropped: 2, Starved: 1})
+	out.Release()
+	deadline := time.Now().Add(time.Second)
+	for !strings.Contains(buf.String(), "call ended") {
+		if time.Now().After(deadline) {
+			t.Fatal("no summary after the output was released")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b := bytes.NewBufferString(buf.String())
+	if l := endLine(t, b); l["jq_frames_in"] != 7.0 || l["jq_dropped"] != 2.0 || l["source"] != "Caller" {
+		t.Errorf("call ended line = %v, want the room's figures and the caller as source", l)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
