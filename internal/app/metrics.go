@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/conference"
+	"github.com/parley-voice/parley/internal/webhook"
 )
 
 // The domain packages know nothing of Prometheus: they keep cheap counters behind Stats
@@ -78,6 +79,9 @@ func newMetrics() *metrics {
 		Help:    "REST API request durations by method and route template.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"method", "route"})
+	for _, o := range []string{webhook.OutcomeDelivered, webhook.OutcomeRetry, webhook.OutcomeDropped} {
+		m.webhooks.WithLabelValues(o) // served at 0 before the first attempt
+	}
 	m.reg.MustRegister(m.tick, m.setup, m.jitter, m.webhooks, m.webhookTook, m.restRequests, m.restDurations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

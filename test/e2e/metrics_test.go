@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/parley-voice/parley/test/kit"
 )
+
+var metricNameRE = regexp.MustCompile(`\b(?:parley|process|go)_[a-z_]+[a-z]\b`)
 
 // scrape reads /metrics through the Prometheus text parser.
 func scrape(t *testing.T, p *kit.Server) map[string]*dto.MetricFamily {
@@ -86,7 +90,7 @@ func logLine(t *testing.T, logs, msg, key, value string) map[string]any {
 // the end-of-call and member-exit log lines carry their media figures.
 func TestMetricsMoveDuringACall(t *testing.T) {
 	w := kit.NewApp(t)
-	w.XML("/answer", `<Response><Speak>Welcome.</Speak><Conference beep="false" callbackUrl="/events">Metrics</Conference></Response>`)
+	w.XML("/answer", `<Response><Speak>Welcome.</Speak><Conference beep="false" stayAlone="true" callbackUrl="/events">Metrics</Conference></Response>`)
 	w.OK("/events")
 	w.OK("/hangup")
 	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_LOG_FORMAT": "json"}})
@@ -177,6 +181,20 @@ func TestMetricsMoveDuringACall(t *testing.T) {
 	duringIs("parley_account_calls_live", 2, "account", kit.AuthID)
 	if v, _ := sample(after, "parley_calls_live"); v != 0 {
 		t.Errorf("parley_calls_live = %v after the calls ended", v)
+	}
+
+	// The dashboard and the operations guide name only metrics that exist.
+	for _, doc := range []string{"../../docs/grafana-dashboard.json", "../../docs/operations.md"} {
+		raw, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range metricNameRE.FindAllString(string(raw), -1) {
+			base := strings.TrimSuffix(name, "_bucket")
+			if _, ok := after[base]; !ok {
+				t.Errorf("%s names %s, which /metrics does not serve", doc, name)
+			}
+		}
 	}
 
 	// One media summary per call and per member, with the figures filled in.
