@@ -51,7 +51,6 @@ type Server struct {
 	conf       *conference.Manager
 	synth      flow.Synthesizer
 	calls      *call.Registry
-	metrics    *metrics
 	sip        *sip.Server
 	httpSrv    *http.Server
 	httpLn     net.Listener
@@ -67,6 +66,8 @@ type Server struct {
 	runCtx    context.Context
 	cancelRun context.CancelFunc
 	bg        sync.WaitGroup // background loops (dispatcher)
+
+	metrics *metrics // the Prometheus registry and the instruments the hooks feed
 }
 
 // New builds a Server from the configuration: it prepares the data directory, opens the store

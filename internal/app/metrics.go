@@ -116,7 +116,9 @@ func (m *metrics) callEnded(c *call.Call) {
 	}
 }
 
-// serverCollector reads the domain packages' Stats snapshots at scrape time.
+// serverCollector reads the domain packages' Stats snapshots at scrape time. It is an
+// unchecked collector (Describe sends nothing): the series are the rows of Collect's tables,
+// so adding one is one row.
 type serverCollector struct {
 	s *Server
 
@@ -124,114 +126,99 @@ type serverCollector struct {
 	// just ended is briefly in neither, so the last value sent is kept and never undercut
 	// (a counter that went down would read as a reset).
 	mu       sync.Mutex
-	rtpFloor [3]float64
+	rtpFloor [3]int64
 }
 
-var (
-	descCallsLive     = prometheus.NewDesc("parley_calls_live", "Live call legs.", nil, nil)
-	descAccountCalls  = prometheus.NewDesc("parley_account_calls_live", "Live call legs by account.", []string{"account"}, nil)
-	descRoomsLive     = prometheus.NewDesc("parley_conference_rooms_live", "Conference rooms with members.", nil, nil)
-	descMembersLive   = prometheus.NewDesc("parley_conference_members_live", "Members in conference rooms.", nil, nil)
-	descTicks         = prometheus.NewDesc("parley_mixer_ticks_total", "Mixer ticks run.", nil, nil)
-	descLateTicks     = prometheus.NewDesc("parley_mixer_late_ticks_total", "Mixer ticks run late to catch up.", nil, nil)
-	descSkippedTicks  = prometheus.NewDesc("parley_mixer_skipped_ticks_total", "Mixer ticks dropped because a room fell too far behind.", nil, nil)
-	descFramesLost    = prometheus.NewDesc("parley_mixer_frames_lost_total", "Member frames missing when mixed (jitter queue starved).", nil, nil)
-	descWriteErrors   = prometheus.NewDesc("parley_mixer_write_errors_total", "Failed RTP writes from the mixer.", nil, nil)
-	descRecDropped    = prometheus.NewDesc("parley_recording_frames_dropped_total", "Conference recording frames dropped because the writer fell behind (counted when a recording stops).", nil, nil)
-	descJQDropped     = prometheus.NewDesc("parley_jitter_queue_dropped_frames_total", "Frames dropped by members' jitter queues because they were full (counted when a member leaves).", nil, nil)
-	descJQStarved     = prometheus.NewDesc("parley_jitter_queue_starved_total", "Times a member's jitter queue ran dry after audio had flowed (counted when a member leaves).", nil, nil)
-	descRTPIn         = prometheus.NewDesc("parley_rtp_packets_in_total", "RTP packets received by call legs.", nil, nil)
-	descRTPOut        = prometheus.NewDesc("parley_rtp_packets_out_total", "RTP packets sent by call legs.", nil, nil)
-	descRTPLost       = prometheus.NewDesc("parley_rtp_packets_lost_total", "RTP packets the far ends' sequence numbers say never arrived.", nil, nil)
-	descSIPRequests   = prometheus.NewDesc("parley_sip_requests_total", "SIP requests received by method.", []string{"method"}, nil)
-	descSIPResponses  = prometheus.NewDesc("parley_sip_responses_total", "SIP responses sent by request method and status code.", []string{"method", "code"}, nil)
-	descPending       = prometheus.NewDesc("parley_webhooks_pending", "Notifications waiting in the outbox (its depth); -1 when the store could not be read.", nil, nil)
-	descOldestPending = prometheus.NewDesc("parley_webhook_outbox_oldest_age_seconds", "Age of the oldest notification waiting in the outbox; 0 when it is empty.", nil, nil)
-)
+// Describe implements prometheus.Collector; see serverCollector.
+func (c *serverCollector) Describe(chan<- *prometheus.Desc) {}
 
-func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCallsLive, descAccountCalls, descRoomsLive, descMembersLive,
-		descTicks, descLateTicks, descSkippedTicks, descFramesLost, descWriteErrors, descRecDropped,
-		descJQDropped, descJQStarved, descRTPIn, descRTPOut, descRTPLost, descSIPRequests, descSIPResponses,
-		descPending, descOldestPending} {
-		ch <- d
-	}
-}
-
+// Collect implements prometheus.Collector.
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
-
-	live := s.calls.All()
-	gauge(descCallsLive, float64(len(live)))
-	byAccount := map[string]int{}
-	var rtp [3]float64
-	for _, cl := range live {
-		byAccount[cl.Identity().AccountID]++
-		st := cl.MediaStats()
-		rtp[0] += float64(st.PacketsIn)
-		rtp[1] += float64(st.PacketsOut)
-		rtp[2] += float64(st.PacketsLost)
-	}
-	for _, a := range s.cfg.Accounts {
-		byAccount[a.AuthID] += 0 // every configured account, also at zero
-	}
-	for acct, n := range byAccount {
-		gauge(descAccountCalls, float64(n), acct)
-	}
-	m := s.metrics
-	rtp[0] += float64(m.ended.in.Load())
-	rtp[1] += float64(m.ended.out.Load())
-	rtp[2] += float64(m.ended.lost.Load())
-	c.mu.Lock()
-	for i := range rtp {
-		rtp[i] = max(rtp[i], c.rtpFloor[i])
-		c.rtpFloor[i] = rtp[i]
-	}
-	c.mu.Unlock()
-	counter(descRTPIn, rtp[0])
-	counter(descRTPOut, rtp[1])
-	counter(descRTPLost, rtp[2])
-
 	st := s.conf.Stats()
-	gauge(descRoomsLive, float64(st.RoomsLive))
-	gauge(descMembersLive, float64(st.MembersLive))
-	counter(descTicks, float64(st.Ticks))
-	counter(descLateTicks, float64(st.LateTicks))
-	counter(descSkippedTicks, float64(st.SkippedTicks))
-	counter(descFramesLost, float64(st.FramesLost))
-	counter(descWriteErrors, float64(st.WriteErrors))
-	counter(descRecDropped, float64(st.RecordingFramesDropped))
-	counter(descJQDropped, float64(st.JitterDropped))
-	counter(descJQStarved, float64(st.JitterStarved))
-
-	sipStats := s.sip.TrafficStats()
-	for method, n := range sipStats.Requests {
-		counter(descSIPRequests, float64(n), method)
-	}
-	for k, n := range sipStats.Responses {
-		counter(descSIPResponses, float64(n), k.Method, strconv.Itoa(k.Code))
-	}
-
+	live := s.calls.All()
+	rtp := c.rtpTotals(live)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	pending, oldest, err := s.store.Backlog(ctx)
 	if err != nil {
 		s.log.Warn("metrics: reading the webhook outbox failed", "err", err)
-		gauge(descPending, -1)
-		return
+		pending = -1
 	}
-	gauge(descPending, float64(pending))
+	for _, m := range []struct {
+		name, help, kind string
+		value            int64
+	}{
+		{"parley_calls_live", "Live call legs.", "gauge", int64(len(live))},
+		{"parley_conference_rooms_live", "Conference rooms with members.", "gauge", int64(st.RoomsLive)},
+		{"parley_conference_members_live", "Members in conference rooms.", "gauge", int64(st.MembersLive)},
+		{"parley_mixer_ticks_total", "Mixer ticks run.", "counter", st.Ticks},
+		{"parley_mixer_late_ticks_total", "Mixer ticks run late to catch up.", "counter", st.LateTicks},
+		{"parley_mixer_skipped_ticks_total", "Mixer ticks dropped because a room fell too far behind.", "counter", st.SkippedTicks},
+		{"parley_mixer_frames_lost_total", "Member frames missing when mixed (jitter queue starved).", "counter", st.FramesLost},
+		{"parley_mixer_write_errors_total", "Failed RTP writes from the mixer.", "counter", st.WriteErrors},
+		{"parley_recording_frames_dropped_total", "Conference recording frames dropped because the writer fell behind (counted when a recording stops).", "counter", st.RecordingFramesDropped},
+		{"parley_jitter_queue_dropped_frames_total", "Frames dropped by members' jitter queues because they were full (counted when a member leaves).", "counter", st.JitterDropped},
+		{"parley_jitter_queue_starved_total", "Times a member's jitter queue ran dry after audio had flowed (counted when a member leaves).", "counter", st.JitterStarved},
+		{"parley_rtp_packets_in_total", "RTP packets received by call legs.", "counter", rtp[0]},
+		{"parley_rtp_packets_out_total", "RTP packets sent by call legs.", "counter", rtp[1]},
+		{"parley_rtp_packets_lost_total", "RTP packets the far ends' sequence numbers say never arrived.", "counter", rtp[2]},
+		{"parley_webhooks_pending", "Notifications waiting in the outbox (its depth); -1 when the store could not be read.", "gauge", int64(pending)},
+	} {
+		kind := prometheus.GaugeValue
+		if m.kind == "counter" {
+			kind = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(m.name, m.help, nil, nil), kind, float64(m.value))
+	}
+
 	age := 0.0
 	if !oldest.IsZero() {
 		age = max(0, time.Since(oldest).Seconds())
 	}
-	gauge(descOldestPending, age)
+	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("parley_webhook_outbox_oldest_age_seconds",
+		"Age of the oldest notification waiting in the outbox; 0 when it is empty.", nil, nil), prometheus.GaugeValue, age)
+
+	byAccount := map[string]int{}
+	for _, a := range s.cfg.Accounts {
+		byAccount[a.AuthID] = 0 // every configured account, also at zero
+	}
+	for _, cl := range live {
+		byAccount[cl.Identity().AccountID]++
+	}
+	accountCalls := prometheus.NewDesc("parley_account_calls_live", "Live call legs by account.", []string{"account"}, nil)
+	for acct, n := range byAccount {
+		ch <- prometheus.MustNewConstMetric(accountCalls, prometheus.GaugeValue, float64(n), acct)
+	}
+
+	sipStats := s.sip.TrafficStats()
+	requests := prometheus.NewDesc("parley_sip_requests_total", "SIP requests received by method.", []string{"method"}, nil)
+	for method, n := range sipStats.Requests {
+		ch <- prometheus.MustNewConstMetric(requests, prometheus.CounterValue, float64(n), method)
+	}
+	responses := prometheus.NewDesc("parley_sip_responses_total", "SIP responses sent by request method and status code.", []string{"method", "code"}, nil)
+	for k, n := range sipStats.Responses {
+		ch <- prometheus.MustNewConstMetric(responses, prometheus.CounterValue, float64(n), k.Method, strconv.Itoa(k.Code))
+	}
+}
+
+// rtpTotals adds the live calls' RTP figures to the ended calls' totals: packets in, out, lost.
+func (c *serverCollector) rtpTotals(live []*call.Call) [3]int64 {
+	m := c.s.metrics
+	rtp := [3]int64{int64(m.ended.in.Load()), int64(m.ended.out.Load()), int64(m.ended.lost.Load())}
+	for _, cl := range live {
+		st := cl.MediaStats()
+		rtp[0] += int64(st.PacketsIn)
+		rtp[1] += int64(st.PacketsOut)
+		rtp[2] += int64(st.PacketsLost)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range rtp {
+		rtp[i] = max(rtp[i], c.rtpFloor[i])
+		c.rtpFloor[i] = rtp[i]
+	}
+	return rtp
 }
 
 // metricsHandler serves the registry in the Prometheus text format (or OpenMetrics when asked)

@@ -63,6 +63,8 @@ type Server struct {
 	log   *slog.Logger
 	ports *portAllocator
 
+	traffic traffic // requests and responses by method and status (metrics.go)
+
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
 	udpClient *sipgo.Client
@@ -87,8 +89,6 @@ type Server struct {
 	now    func() time.Time // the clock of registrations and nonces; tests move it
 	regMu  sync.Mutex
 	regs   registrations
-
-	traffic traffic // requests and responses by method and status (metrics.go)
 }
 
 // dialogLeg is a leg that in-dialog requests from the far end are routed to.
