@@ -93,6 +93,8 @@ type Options struct {
 	Clock func() time.Time
 	// NewID returns the api_id of a response; nil means a random UUID v4. Tests may pin it.
 	NewID func() string
+	// Observer is told the route, status and duration of every request; nil means nobody.
+	Observer RequestObserver
 }
 
 // server is the http.Handler built by New.
@@ -199,18 +201,20 @@ const accountPrefix = "/Account/{auth_id}"
 // form to the router.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isOpenAPIPath(r.URL.Path) {
-		s.serveOpenAPI(w, r)
+		s.observe(w, r, nil, RouteOpenAPI, func(w http.ResponseWriter) { s.serveOpenAPI(w, r) })
 		return
 	}
 	canon, ok := normalizePath(r.URL.EscapedPath())
 	if !ok {
-		s.writeError(w, http.StatusNotFound, msgRouteNotFound)
+		s.observe(w, r, nil, RouteUnmatched, func(w http.ResponseWriter) {
+			s.writeError(w, http.StatusNotFound, msgRouteNotFound)
+		})
 		return
 	}
 	rctx := chi.NewRouteContext()
 	rctx.RoutePath = canon
 	r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx))
-	s.mux.ServeHTTP(w, r)
+	s.observe(w, r, rctx, RouteUnmatched, func(w http.ResponseWriter) { s.mux.ServeHTTP(w, r) })
 }
 
 func (s *server) routeNotFound(w http.ResponseWriter, r *http.Request) {

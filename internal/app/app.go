@@ -71,6 +71,8 @@ type Server struct {
 	runCtx    context.Context
 	cancelRun context.CancelFunc
 	bg        sync.WaitGroup // background loops (dispatcher)
+
+	metrics *metrics // the Prometheus registry and the instruments the hooks feed
 }
 
 // New builds a Server from the configuration: it prepares the data directory, opens the store
@@ -85,7 +87,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, stdout: opts.Stdout, calls: call.NewRegistry()}
+	m := newMetrics()
+	s := &Server{cfg: cfg, log: opts.Logger, stdout: opts.Stdout, metrics: m, calls: call.NewObservedRegistry(m.callEnded)}
+	m.reg.MustRegister(&serverCollector{s: s})
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory %s: %w", cfg.DataDir, err)
 	}
@@ -115,6 +119,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		HTTPOptions: httpOpts,
 		MaxAge:      cfg.WebhookMaxAge,
 		Logger:      s.log,
+		Observer:    s.metrics,
 	})
 	var synth flow.Synthesizer = tts.NewEspeak(tts.EspeakOptions{Command: cfg.TTSCommand})
 	if cfg.TTSCacheBytes > 0 {

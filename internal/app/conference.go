@@ -37,6 +37,7 @@ func (s *Server) newConferences() *conference.Manager {
 		RecordingsDir: s.cfg.RecordingsDir,
 		Sinks:         sinks,
 		Logger:        s.log,
+		Observer:      s.metrics,
 	})
 }
 

@@ -106,8 +106,9 @@ func (s *Server) httpHandler() http.Handler {
 		AuthFailures:       int(limitOrOff(float64(s.cfg.RESTAuthFailures))),
 		AuthFailureWindow:  s.cfg.RESTAuthWindow,
 		Logger:             s.log,
+		Observer:           s.metrics,
 	})
-	mux.HandleFunc("/metrics", s.metrics)
+	mux.Handle("/metrics", s.metricsHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

@@ -109,6 +109,7 @@ type Call struct {
 	ended    chan struct{}
 
 	media *mediaPath
+	jq    jitterTotals // of the rooms it was in, for the end-of-call summary
 }
 
 // callUUIDTagger is implemented by legs that log on their own (sip's): from SetCallUUID on,
@@ -315,10 +316,7 @@ func (c *Call) finish(cause Cause, source string, signal func(prev State)) {
 			signal(prev)
 		}
 		c.media.stop()
-		st := c.rtp.Stats()
-		c.log.Info("call ended", "cause", cause.Code, "cause_name", cause.Name, "source", source,
-			"rtp_in", st.PacketsIn, "rtp_out", st.PacketsOut, "rtp_lost", st.PacketsLost,
-			"jitter_ms", float64(st.Jitter)/float64(time.Millisecond))
+		c.summarize(*c.outcome, cause, source)
 		close(c.ended)
 	})
 }

@@ -14,11 +14,20 @@ type Registry struct {
 	mu    sync.Mutex
 	calls map[string]*Call
 	order []*Call // insertion order, for "oldest first" listings
+	// ended, when set, is told about every call once it has ended (its figures are final).
+	ended func(*Call)
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
 	return &Registry{calls: make(map[string]*Call)}
+}
+
+// NewObservedRegistry returns an empty registry that calls ended with each registered call
+// once it has ended, before it leaves the registry: the app folds the call's final media
+// figures into its metrics there. ended runs on its own goroutine per call; it must be quick.
+func NewObservedRegistry(ended func(*Call)) *Registry {
+	return &Registry{calls: make(map[string]*Call), ended: ended}
 }
 
 // Add registers a live call; it is removed automatically when the call ends.
@@ -29,6 +38,9 @@ func (r *Registry) Add(c *Call) {
 	r.mu.Unlock()
 	go func() {
 		<-c.Done()
+		if r.ended != nil {
+			r.ended(c)
+		}
 		r.remove(c)
 	}()
 }

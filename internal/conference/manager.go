@@ -35,6 +35,8 @@ type ManagerOptions struct {
 	NewID func() string
 	// Logger for room life and errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Observer receives mixer tick durations; nil means none are measured.
+	Observer Observer
 }
 
 // MaxSoundDuration caps enter/exit/wait sounds and private audio read into memory.
@@ -62,6 +64,7 @@ type roomKey struct{ account, name string }
 
 type counters struct {
 	ticks, lateTicks, skippedTicks, framesLost, writeErrors, recDropped atomic.Int64
+	jitterDropped, jitterStarved                                        atomic.Int64 // of members that left
 }
 
 // Stats are the mixer counters of all rooms since the Manager was made.
@@ -71,7 +74,15 @@ type Stats struct {
 	SkippedTicks int64 // ticks dropped because the room fell too far behind
 	FramesLost   int64 // member frames missing when mixed (jitter queue starved)
 	WriteErrors  int64 // failed WriteFrame calls
-	RoomsLive    int
+	// RecordingFramesDropped are room frames a recording could not keep up with (counted when
+	// the recording stops).
+	RecordingFramesDropped int64
+	// JitterDropped and JitterStarved add up the jitter queues of members that have left:
+	// frames dropped because the queue was full, and times it ran dry after flowing.
+	JitterDropped int64
+	JitterStarved int64
+	RoomsLive     int
+	MembersLive   int
 }
 
 // NewManager makes a Manager.
@@ -95,12 +106,17 @@ func NewManager(opts ManagerOptions) *Manager {
 // Stats returns the mixer counters.
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
-	n := len(m.rooms)
+	n, members := len(m.rooms), 0
+	for _, r := range m.rooms {
+		members += int(r.count.Load())
+	}
 	m.mu.Unlock()
 	return Stats{
 		Ticks: m.stats.ticks.Load(), LateTicks: m.stats.lateTicks.Load(),
 		SkippedTicks: m.stats.skippedTicks.Load(), FramesLost: m.stats.framesLost.Load(),
-		WriteErrors: m.stats.writeErrors.Load(), RoomsLive: n,
+		WriteErrors: m.stats.writeErrors.Load(), RecordingFramesDropped: m.stats.recDropped.Load(),
+		JitterDropped: m.stats.jitterDropped.Load(), JitterStarved: m.stats.jitterStarved.Load(),
+		RoomsLive: n, MembersLive: members,
 	}
 }
 

@@ -102,6 +102,8 @@ type member struct {
 	waitPos int
 
 	digits *media.DigitMatcher // digitsMatch
+
+	fig memberFigures
 }
 
 func (x *member) snapshot(now time.Time) MemberSnapshot {

@@ -24,9 +24,16 @@ func (r *room) onTick(now time.Time) {
 		r.ticks += due - maxCatchUp
 		due = maxCatchUp
 	}
+	var start time.Time
+	if r.m.opts.Observer != nil {
+		start = time.Now() // wall time even under a test clock: this measures work, not schedule
+	}
 	for range due {
 		r.ticks++
 		r.mix()
+	}
+	if r.m.opts.Observer != nil {
+		r.m.opts.Observer.TickDuration(time.Since(start))
 	}
 	r.m.stats.ticks.Add(due)
 	if due > 1 {
@@ -50,10 +57,12 @@ func (r *room) mix() {
 		if !x.input.q.Pop(x.frame[:]) {
 			if x.flowing {
 				lost++
+				x.fig.lost++
 			}
 			continue
 		}
 		x.flowing = true
+		x.fig.mixed++
 		if x.waiting || x.muted {
 			continue
 		}

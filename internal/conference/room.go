@@ -240,7 +240,7 @@ func (r *room) depart(ms []*member, reason Reason) {
 			r.members = slices.Delete(r.members, i, i+1)
 		}
 		r.count.Store(int32(len(r.members)))
-		r.log.Info("member left", "member_id", x.id, "call_uuid", x.req.Call.CallUUID, "reason", reason.String())
+		r.exitFigures(x, reason)
 		r.emit(Event{Kind: EventExit, Reason: reason, LastMember: len(r.members) == 0}, x)
 		res := Result{Reason: reason, MemberID: x.id, ConferenceName: r.key.name, ConferenceUUID: r.uuid}
 		if r.attrRec != nil {

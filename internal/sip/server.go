@@ -78,6 +78,8 @@ type Server struct {
 	log   *slog.Logger
 	ports *portAllocator
 
+	traffic traffic // requests and responses by method and status (metrics.go)
+
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
 	udpClient *sipgo.Client
@@ -242,14 +244,14 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.tcpClient, _ = sipgo.NewClient(ua, sipgo.WithClientLogger(s.log))
 
-	s.srv.OnInvite(s.onInvite)
-	s.srv.OnAck(s.onAck)
-	s.srv.OnBye(s.onBye)
-	s.srv.OnCancel(s.onCancel)
-	s.srv.OnOptions(s.onOptions)
-	s.srv.OnInfo(s.onInfo)
-	s.srv.OnUpdate(s.onUpdate)
-	s.srv.OnRegister(s.onRegister)
+	s.srv.OnInvite(s.counted(s.onInvite))
+	s.srv.OnAck(s.counted(s.onAck))
+	s.srv.OnBye(s.counted(s.onBye))
+	s.srv.OnCancel(s.counted(s.onCancel))
+	s.srv.OnOptions(s.counted(s.onOptions))
+	s.srv.OnInfo(s.counted(s.onInfo))
+	s.srv.OnUpdate(s.counted(s.onUpdate))
+	s.srv.OnRegister(s.counted(s.onRegister))
 
 	s.tcpLimit.Listener = s.tcpLn
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -371,6 +371,9 @@ type OutboxStore interface {
 	Drop(ctx context.Context, id, reason string) error
 	// Pending counts the items not yet delivered or dropped.
 	Pending(ctx context.Context) (int, error)
+	// Backlog counts the items not yet delivered or dropped and gives the CreatedAt of the
+	// oldest (zero when there is none): the depth and age of the queue, for metrics.
+	Backlog(ctx context.Context) (pending int, oldest time.Time, err error)
 	// Prune deletes delivered and dropped items finished before the cutoff and returns how
 	// many.
 	Prune(ctx context.Context, olderThan time.Time) (int, error)

@@ -53,6 +53,8 @@ type DispatcherOptions struct {
 	Now func() time.Time
 	// Rand returns a number in [0, 1) for the jitter; default math/rand/v2.Float64.
 	Rand func() float64
+	// Observer is told the outcome and latency of every attempt; nil means nobody.
+	Observer DeliveryObserver
 }
 
 // Dispatcher delivers notifications from an Outbox: every attempt signed with the account's
@@ -408,6 +410,7 @@ func (d *Dispatcher) consider(ctx context.Context, p *pass, n Notification, from
 		d.inflight[n.ID] = struct{}{} // so no other loop starts it meanwhile
 		d.mu.Unlock()
 		d.drop(ctx, n, "undelivered after webhook_max_age")
+		d.observe(OutcomeDropped, 0)
 		d.ended(n, false)
 		p.starts++
 		return false
@@ -474,10 +477,13 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notification) {
 	token, ok := d.tokens(n.AuthID)
 	if !ok {
 		d.drop(ctx, n, fmt.Sprintf("unknown account %q", n.AuthID))
+		d.observe(OutcomeDropped, 0)
 		return
 	}
 	hdr := http.Header{HeaderDeliveryID: {n.ID}}
+	began := time.Now()
 	rep, err := d.s.attempt(ctx, n.Method, n.URL, n.Params, token, hdr, 0)
+	took := time.Since(began)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	if err == nil && rep.status >= 200 && rep.status <= 299 {
@@ -486,6 +492,7 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notification) {
 			return
 		}
 		log.Debug("webhook delivered", "attempts", n.Attempts+1)
+		d.observe(OutcomeDelivered, took)
 		return
 	}
 	if ctx.Err() != nil {
@@ -497,12 +504,14 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notification) {
 	}
 	if errors.Is(err, errPermanent) {
 		d.drop(ctx, n, err.Error())
+		d.observe(OutcomeDropped, took)
 		return
 	}
 	attempts := n.Attempts + 1
 	next := d.o.Now().Add(d.backoff(attempts))
 	if next.Sub(n.CreatedAt) > d.o.MaxAge {
 		d.drop(ctx, n, "undelivered after webhook_max_age, last error: "+err.Error())
+		d.observe(OutcomeDropped, took)
 		return
 	}
 	if rerr := d.outbox.Reschedule(sctx, n.ID, attempts, next, err.Error()); rerr != nil {
@@ -510,6 +519,7 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notification) {
 		return
 	}
 	log.Warn("webhook attempt failed; will retry", "attempts", attempts, "next_attempt", next, "err", err)
+	d.observe(OutcomeRetry, took)
 }
 
 // drop removes n for good and logs why.

@@ -161,6 +161,18 @@ func (s *Store) Pending(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// Backlog counts the pending items and finds the oldest one's CreatedAt (the outbox_pending
+// index covers both).
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullInt64
+	err := s.q.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM outbox WHERE state = 0`).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("measure the outbox backlog: %w", err)
+	}
+	return n, fromNanos(oldest.Int64), nil
+}
+
 // Prune deletes delivered and dropped items finished before the cutoff.
 func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
 	res, err := s.q.ExecContext(ctx, `DELETE FROM outbox WHERE state <> 0 AND finished_at < ?`, nanos(olderThan))

@@ -258,3 +258,25 @@ func BenchmarkOutboxEnqueue(b *testing.B) {
 		}
 	}
 }
+
+func TestOutboxBacklog(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	if n, oldest, err := s.Backlog(ctx); err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("empty Backlog = %d, %v, %v; want 0, zero time", n, oldest, err)
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, id := range []string{"old", "mid", "new"} {
+		it := store.OutboxItem{ID: id, URL: "http://h/", Method: "POST", CreatedAt: t0.Add(time.Duration(i) * time.Minute), NextAttempt: t0}
+		if err := s.Enqueue(ctx, it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.MarkDelivered(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	n, oldest, err := s.Backlog(ctx)
+	if err != nil || n != 2 || !oldest.Equal(t0.Add(time.Minute)) {
+		t.Errorf("Backlog = %d, %v, %v; want 2 pending, the oldest created at %v", n, oldest, err, t0.Add(time.Minute))
+	}
+}

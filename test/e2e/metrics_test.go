@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/parley-voice/parley/test/kit"
+)
+
+var metricNameRE = regexp.MustCompile(`\b(?:parley|process|go)_[a-z_]+[a-z]\b`)
+
+// scrape reads /metrics through the Prometheus text parser.
+func scrape(t *testing.T, p *kit.Server) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(p.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: status %d", resp.StatusCode)
+	}
+	var parser expfmt.TextParser
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return fams
+}
+
+// sample adds up the series of family name whose labels include want (name=value pairs): the
+// value of a counter or gauge, the sample count of a histogram. present says whether the
+// family exists at all.
+func sample(fams map[string]*dto.MetricFamily, name string, want ...string) (v float64, present bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for i := 0; i+1 < len(want); i += 2 {
+			match = match && labels[want[i]] == want[i+1]
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			v += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			v += m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			v += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return v, true
+}
+
+// logLine returns the first JSON log line with that message whose key has that value.
+func logLine(t *testing.T, logs, msg, key, value string) map[string]any {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == msg && m[key] == value {
+			return m
+		}
+	}
+	t.Errorf("no %q log line with %s=%s", msg, key, value)
+	return nil
+}
+
+// TestMetricsMoveDuringACall: a scrape before and after two calls that hear a <Speak>, meet in
+// a conference room, get a REST request and a webhook each shows every metric family moving
+// (those that only count trouble, like lost packets or skipped ticks, are there at zero), and
+// the end-of-call and member-exit log lines carry their media figures.
+func TestMetricsMoveDuringACall(t *testing.T) {
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Speak>Welcome.</Speak><Conference beep="false" stayAlone="true" callbackUrl="/events">Metrics</Conference></Response>`)
+	w.OK("/events")
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_LOG_FORMAT": "json"}})
+	before := scrape(t, p)
+
+	cs := newCallers(400, 700)
+	for _, c := range cs {
+		c.join(t, p)
+	}
+	members(t, p, "Metrics", cs...) // the REST request
+	time.Sleep(time.Second)         // the room mixes for a while
+	during := scrape(t, p)
+	for _, c := range cs {
+		if err := c.call.Hangup(kit.Context(t, 5*time.Second)); err != nil {
+			t.Fatalf("hang up %s: %v", c.name, err)
+		}
+	}
+	w.WaitFor(t, "/hangup", 2, 10*time.Second)
+	// The dispatcher counts a delivery after the customer answered: poll for it.
+	var after map[string]*dto.MetricFamily
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after = scrape(t, p)
+		if v, _ := sample(after, "parley_webhook_deliveries_total", "outcome", "delivered"); v >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	grew := func(name string, by float64, labels ...string) {
+		t.Helper()
+		b, _ := sample(before, name, labels...)
+		a, ok := sample(after, name, labels...)
+		if !ok {
+			t.Errorf("%s is missing from /metrics", name)
+			return
+		}
+		if a-b < by {
+			t.Errorf("%s%v went from %v to %v, want it to grow by at least %v", name, labels, b, a, by)
+		}
+	}
+	there := func(name string) {
+		t.Helper()
+		if _, ok := sample(after, name); !ok {
+			t.Errorf("%s is missing from /metrics", name)
+		}
+	}
+	duringIs := func(name string, want float64, labels ...string) {
+		t.Helper()
+		if v, _ := sample(during, name, labels...); v != want {
+			t.Errorf("during the call %s%v = %v, want %v", name, labels, v, want)
+		}
+	}
+
+	// SIP by method and code; set-up latency.
+	grew("parley_sip_requests_total", 2, "method", "INVITE")
+	grew("parley_sip_requests_total", 2, "method", "BYE")
+	grew("parley_sip_responses_total", 2, "method", "INVITE", "code", "200")
+	grew("parley_sip_responses_total", 2, "method", "BYE", "code", "200")
+	grew("parley_call_setup_seconds", 2, "direction", "inbound")
+	// RTP and the jitter queues.
+	grew("parley_rtp_packets_in_total", 50)
+	grew("parley_rtp_packets_out_total", 50)
+	there("parley_rtp_packets_lost_total")
+	grew("parley_rtp_jitter_seconds", 2)
+	there("parley_jitter_queue_dropped_frames_total")
+	there("parley_jitter_queue_starved_total")
+	// The mixer, its rooms and members.
+	grew("parley_mixer_tick_seconds", 25)
+	grew("parley_mixer_ticks_total", 25)
+	there("parley_mixer_late_ticks_total")
+	there("parley_mixer_skipped_ticks_total")
+	there("parley_mixer_frames_lost_total")
+	there("parley_mixer_write_errors_total")
+	duringIs("parley_conference_rooms_live", 1)
+	duringIs("parley_conference_members_live", 2)
+	there("parley_recording_frames_dropped_total")
+	// Webhooks: two ConferenceEnter/Exit pairs and two hangups, at least 4 delivered by now.
+	grew("parley_webhook_deliveries_total", 4, "outcome", "delivered")
+	grew("parley_webhook_delivery_seconds", 4, "outcome", "delivered")
+	there("parley_webhooks_pending")
+	there("parley_webhook_outbox_oldest_age_seconds")
+	// REST by route template and status.
+	grew("parley_http_requests_total", 1, "method", "GET", "route", "/Account/{auth_id}/Conference/{name}", "status", "200")
+	grew("parley_http_request_duration_seconds", 1, "method", "GET", "route", "/Account/{auth_id}/Conference/{name}")
+	// Live calls, in all and per account.
+	duringIs("parley_calls_live", 2)
+	duringIs("parley_account_calls_live", 2, "account", kit.AuthID)
+	if v, _ := sample(after, "parley_calls_live"); v != 0 {
+		t.Errorf("parley_calls_live = %v after the calls ended", v)
+	}
+
+	// The dashboard and the operations guide name only metrics that exist.
+	for _, doc := range []string{"../../docs/grafana-dashboard.json", "../../docs/operations.md"} {
+		raw, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range metricNameRE.FindAllString(string(raw), -1) {
+			base := strings.TrimSuffix(name, "_bucket")
+			if _, ok := after[base]; !ok {
+				t.Errorf("%s names %s, which /metrics does not serve", doc, name)
+			}
+		}
+	}
+
+	// One media summary per call and per member, with the figures filled in.
+	logs := p.Logs()
+	ended := 0
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) != nil || m["msg"] != "call ended" {
+			continue
+		}
+		ended++
+		for _, k := range []string{"call_uuid", "rtp_in", "rtp_out", "rtp_lost", "loss_pct", "jitter_ms", "jq_frames_in", "jq_dropped", "jq_starved"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("call ended line lacks %s: %v", k, m)
+			}
+		}
+		if in, _ := m["jq_frames_in"].(float64); in < 25 {
+			t.Errorf("call ended line: jq_frames_in %v, want the room's frames (>= 25)", m["jq_frames_in"])
+		}
+		if uuid, _ := m["call_uuid"].(string); uuid != "" {
+			l := logLine(t, logs, "member left", "call_uuid", uuid)
+			if l != nil && (l["conference"] != "Metrics" || l["member_id"] == nil || l["frames_mixed"].(float64) < 25) {
+				t.Errorf("member left line = %v, want conference Metrics, a member_id and the frames mixed", l)
+			}
+		}
+	}
+	if ended != 2 {
+		t.Errorf("%d call ended lines, want 2", ended)
+	}
+}
