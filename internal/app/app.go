@@ -142,6 +142,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	wsClient := &http.Client{Transport: s.fetch.Transport(wsBase)}
 	s.streams.Configure = func(_ *call.Call, c *stream.Config) { c.HTTPClient = wsClient }
 	s.runner.Streams = s.streams
+	if s.runner.Speech, err = newSpeech(cfg, s.docs); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.sip, err = sip.New(sip.Options{
 		ListenAddr:   s.cfg.SIPAddr,
 		PublicIP:     s.cfg.PublicIP,

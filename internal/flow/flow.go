@@ -76,6 +76,8 @@ type Runner struct {
 	TrackLeg LegTracker
 	// Streams runs <Stream>; nil means the element is skipped with a warning.
 	Streams *Streams
+	// Speech recognises speech in <Gather>; nil means no recogniser (calls-more.md §C.5).
+	Speech *Speech
 
 	mu   sync.Mutex
 	runs map[string]*run // documents running now, by CallUUID (for transfers)
@@ -123,6 +125,7 @@ type run struct {
 	fetches       int // document fetches since the last blocking element
 	scheduleTimer *time.Timer
 	dialRecord    *vxml.Record // a <Record startOnDialAnswer> waiting for the next <Dial>
+	speechWarned  bool         // the call's one "speech is not recognised" warning was given
 
 	// ctx is the running element's context: the call's, cancelled early by a transfer.
 	ctx context.Context
