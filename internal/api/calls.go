@@ -66,6 +66,8 @@ type MakeCallParams struct {
 	RingTimeout time.Duration
 	// SIPHeaders go on the INVITE in this order; Name already carries the "X-PH-" prefix.
 	SIPHeaders []SIPHeader
+	// MachineDetection is nil when machine_detection is off.
+	MachineDetection *MachineDetection
 }
 
 // SIPHeader is one header of MakeCallParams.SIPHeaders.
@@ -212,6 +214,7 @@ func (s *server) makeCall(w http.ResponseWriter, r *http.Request, q *request) er
 		}
 		p.SIPHeaders = hs
 	}
+	p.MachineDetection = b.machineDetection()
 	if b.err != nil {
 		return b.err
 	}
