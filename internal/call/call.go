@@ -106,6 +106,8 @@ type Call struct {
 	ended    chan struct{}
 
 	media *mediaPath
+
+	machine machineResult // answering-machine detection's answer (machine.go)
 }
 
 // callUUIDTagger is implemented by legs that log on their own (sip's): from SetCallUUID on,
