@@ -85,6 +85,9 @@ const (
 	speechFinishLimit  = 10 * time.Second       // wait for the final hypothesis after the audio
 	defaultAutoEnd     = 1500 * time.Millisecond
 	defaultInterimStep = 250 * time.Millisecond
+	// silentLinkMargin is added to speechEndTimeout when it is measured in wall time because
+	// no packets come: late packets must not end speech early.
+	silentLinkMargin = 500 * time.Millisecond
 )
 
 // speechCapture is the speech side of one Gather: the caller's received audio goes to the
@@ -147,10 +150,25 @@ func (s *speechCapture) listen(ctx context.Context, endAfter time.Duration, clai
 	frame := make([]int16, media.SampleRate/50)
 	speaking := false
 	var since time.Duration
+	// A far end that stops sending packets in silence (no comfort noise) feeds no silent
+	// frames: speech then also ends after endAfter of wall time without voice.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var lastVoice time.Time
+	end := func() {
+		s.removeTap()
+		close(s.ended)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			if speaking && time.Since(lastVoice) >= endAfter+silentLinkMargin {
+				end()
+				return
+			}
+			continue
 		case <-s.ring.Ready():
 		}
 		for {
@@ -168,9 +186,11 @@ func (s *speechCapture) listen(ctx context.Context, endAfter time.Duration, clai
 				speaking, since = true, vd.Elapsed()
 				close(s.started)
 			}
+			if vd.VoicedRun() > 0 {
+				lastVoice = time.Now()
+			}
 			if speaking && (vd.SilentRun() >= endAfter || vd.Elapsed()-since >= maxSpeechCapture) {
-				s.removeTap()
-				close(s.ended)
+				end()
 				return
 			}
 		}

@@ -317,3 +317,18 @@ func TestGatherInterimResultsInOrder(t *testing.T) {
 		t.Errorf("last partial %v", p)
 	}
 }
+
+func TestGatherSpeechEndsWhenPacketsStop(t *testing.T) {
+	rec := &fakeRecognizer{answer: SpeechHypothesis{Text: "yes", Confidence: 0.7}}
+	h := speechHarness(t, map[string]string{
+		"/answer": `<Response><Gather inputType="speech" action="/got"/></Response>`,
+		"/got":    `<Response><Hangup/></Response>`,
+	}, rec)
+	h.start("")
+	time.Sleep(200 * time.Millisecond)
+	say(h, 400*time.Millisecond, 0) // then nothing at all: a far end without comfort noise
+	h.wait(t)
+	if got := h.web.requestsTo("/got"); len(got) != 1 || got[0].Params.Get("Speech") != "yes" {
+		t.Fatalf("action %+v", got)
+	}
+}
