@@ -1,12 +1,14 @@
 package flow
 
 import (
+	"context"
 	"strconv"
 	"time"
 
 	"github.com/parley-voice/parley/internal/amd"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/vxml"
 )
 
 // MachineDetection is answering-machine detection on an API call (calls-more.md §D).
@@ -25,8 +27,8 @@ type MachineDetection struct {
 const amdGrace = time.Second
 
 // detectMachine runs the detector on the call's received audio until it decides, the window
-// (plus amdGrace) passes, or the call ends (ok false).
-func detectMachine(c *call.Call, p amd.Params) (v amd.Verdict, ok bool) {
+// (plus amdGrace) passes, or ctx ends (ok false).
+func detectMachine(ctx context.Context, c *call.Call, p amd.Params) (v amd.Verdict, ok bool) {
 	d, err := amd.New(p)
 	if err != nil {
 		// The API checked the ranges (§D.1): this is a bug, and a person is the safe answer.
@@ -41,7 +43,7 @@ func detectMachine(c *call.Call, p amd.Params) (v amd.Verdict, ok bool) {
 	frame := make([]int16, media.FrameSamples)
 	for {
 		select {
-		case <-c.Context().Done():
+		case <-ctx.Done():
 			return v, false
 		case <-limit.C:
 			return amd.Verdict{Result: amd.Human, Reason: amd.ReasonNotSure, At: p.Time}, true
@@ -59,39 +61,68 @@ func detectMachine(c *call.Call, p amd.Params) (v amd.Verdict, ok bool) {
 	}
 }
 
-// runMachineDetection applies §D.3 (synchronous) or starts §D.4 (asynchronous) on an answered
-// API call. It reports whether the document is to run: false when the call ended or was hung
-// up as a machine.
-func (r *Runner) runMachineDetection(c *call.Call, md *MachineDetection) bool {
-	if md.URL != "" {
-		go func() {
-			v, ok := detectMachine(c, md.Params)
+// startMachineDetection sets up §D.3 (synchronous: the session's analysis step, run before
+// answer_url and ended by a transfer) or starts §D.4 (asynchronous) on an answered API call.
+func (r *Runner) startMachineDetection(o *Outbound) {
+	c, md := o.Call, o.MachineDetection
+	if md.URL == "" {
+		o.analyse = func(ctx context.Context) bool {
+			v, ok := detectMachine(ctx, c, md.Params)
 			if !ok {
-				return // the call ended first: nothing is sent (§D.4)
+				return c.Context().Err() == nil // a transfer ended the analysis: no Machine
 			}
 			r.machineDecided(c, md, v)
-			p := CallParams(c, "MachineDetection")
-			p.Set("IfMachine", "continue")
-			if md.Hangup {
-				p.Set("IfMachine", "hangup")
-			}
-			r.notifyCall(c, md.URL, md.Method, p) // queued before the hangup below
 			if v.Result == amd.Machine && md.Hangup {
 				c.Hangup(call.CauseMachineDetected, call.SourceVobiz, 0)
+				return false
 			}
-		}()
-		return true
+			return true
+		}
+		return
 	}
-	v, ok := detectMachine(c, md.Params)
-	if !ok {
-		return false
+	go func() {
+		v, ok := detectMachine(c.Context(), c, md.Params)
+		if !ok {
+			return // the call ended first: nothing is sent (§D.4)
+		}
+		r.machineDecided(c, md, v)
+		p := CallParams(c, "MachineDetection")
+		p.Set("IfMachine", "continue")
+		if md.Hangup {
+			p.Set("IfMachine", "hangup")
+		}
+		r.notifyCall(c, md.URL, md.Method, p) // queued before the hangup below
+		if v.Result == amd.Machine && md.Hangup {
+			c.Hangup(call.CauseMachineDetected, call.SourceVobiz, 0)
+		}
+	}()
+}
+
+// startDocument fetches the first document: answer_url, after the analysis step when there is
+// one. A transfer during the analysis fetches its URL instead (calls-more.md §B).
+func (x *run) startDocument() (*vxml.Document, error) {
+	if x.s.analyse == nil {
+		return x.fetchAnswer()
 	}
-	r.machineDecided(c, md, v)
-	if v.Result == amd.Machine && md.Hangup {
-		c.Hangup(call.CauseMachineDetected, call.SourceVobiz, 0)
-		return false
+	ctx, cancel := context.WithCancel(x.c.Context())
+	x.mu.Lock()
+	x.ctx, x.cancelElem = ctx, cancel
+	x.mu.Unlock()
+	proceed := x.s.analyse(ctx)
+	cancel()
+	x.mu.Lock()
+	x.ctx = x.c.Context() // the fetch below is not abandonable: runElements takes over
+	x.mu.Unlock()
+	if x.c.Context().Err() != nil {
+		return nil, errCallEnded
 	}
-	return true
+	if t := x.takeTransfer(); t != nil {
+		return x.fetchTransfer(t)
+	}
+	if !proceed {
+		return nil, errCallEnded
+	}
+	return x.fetchAnswer()
 }
 
 func (r *Runner) machineDecided(c *call.Call, md *MachineDetection, v amd.Verdict) {

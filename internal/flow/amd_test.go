@@ -165,3 +165,29 @@ func TestMachineDetectionAsynchronous(t *testing.T) {
 		})
 	}
 }
+
+func TestTransferDuringSynchronousAnalysis(t *testing.T) {
+	h := outboundHarness(t, map[string]string{
+		"/answer": `<Response><Hangup/></Response>`,
+		"/xfer":   `<Response><Hangup/></Response>`,
+	})
+	h.startOutbound(&MachineDetection{Params: amd.DefaultParams(), Hangup: true})
+	go callee(h, 0, 3*time.Second) // silence: a machine by initial silence, if the analysis ran on
+	time.Sleep(500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := h.runner.Transfer(ctx, h.call.UUID(), base+"/xfer", "POST"); err != nil {
+		t.Fatalf("transfer during analysis: %v", err)
+	}
+	o := h.wait(t)
+	if len(h.web.requestsTo("/answer")) != 0 {
+		t.Error("answer_url requested after a transfer during analysis")
+	}
+	x := h.web.requestsTo("/xfer")
+	if len(x) != 1 || x[0].Params.Get("Event") != "Transfer" || x[0].Params.Has("Machine") {
+		t.Fatalf("transfer requests %+v", x)
+	}
+	if o.Cause.Code == 9100 || HangupParams(h.call).Has("Machine") {
+		t.Errorf("analysis not ended by the transfer: %+v", o)
+	}
+}

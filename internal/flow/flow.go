@@ -102,6 +102,10 @@ type Session struct {
 	AnswerMethod   string
 	FallbackURL    string
 	FallbackMethod string
+
+	// analyse, when set, runs before the answer URL is fetched (synchronous answering-machine
+	// detection, amd.go); false means the call is over. A transfer cancels its ctx.
+	analyse func(ctx context.Context) bool
 }
 
 // stop tells the element loop to end the document with this cause (the call is hung up).
@@ -156,7 +160,7 @@ func (r *Runner) Run(s *Session) {
 			x.scheduleTimer.Stop()
 		}
 	}()
-	doc, err := x.fetchAnswer()
+	doc, err := x.startDocument()
 	if err == nil {
 		err = x.execute(doc)
 	}

@@ -174,8 +174,8 @@ func (r *Runner) RunOutbound(a *Attempt, o *Outbound) {
 	if o.SendDigits != "" && !digitsSent {
 		_ = c.SendDigits(c.Context(), o.SendDigits, false)
 	}
-	if o.MachineDetection != nil && !r.runMachineDetection(c, o.MachineDetection) {
-		return
+	if o.MachineDetection != nil {
+		r.startMachineDetection(o)
 	}
 	r.Run(&o.Session)
 }
