@@ -93,7 +93,7 @@ collect:
 			break collect
 		case <-speechStarted:
 			inputType = "speech" // a no match, unless a transcript comes back
-			h, err, ok := speech.result(ctx)
+			h, ok, err := speech.result(ctx)
 			if !ok {
 				return nil, errCallEnded
 			}

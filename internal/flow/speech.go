@@ -204,20 +204,20 @@ func (s *speechCapture) stop() {
 }
 
 // result waits for the end of the capture and returns the final hypothesis; ok is false when
-// the call ended first.
-func (s *speechCapture) result(ctx context.Context) (h SpeechHypothesis, err error, ok bool) {
+// the call ended first, err is the recogniser's failure.
+func (s *speechCapture) result(ctx context.Context) (h SpeechHypothesis, ok bool, err error) {
 	select {
 	case <-ctx.Done():
-		return h, nil, false
+		return h, false, nil
 	case <-s.ended:
 	}
 	fctx, cancel := context.WithTimeout(ctx, speechFinishLimit)
 	defer cancel()
 	h, err = s.rec.Finish(fctx)
 	if ctx.Err() != nil {
-		return h, nil, false
+		return h, false, nil
 	}
-	return h, err, true
+	return h, true, err
 }
 
 // sendInterims posts changed partial hypotheses to the Gather's interim callback (§C.4): at
