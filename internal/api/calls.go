@@ -70,6 +70,8 @@ type MakeCallParams struct {
 	SIPHeaders []SIPHeader
 	// SourceIP is the address of the REST client that made the request (the CDR's source_ip).
 	SourceIP string
+	// MachineDetection is nil when machine_detection is off.
+	MachineDetection *MachineDetection
 }
 
 // SIPHeader is one header of MakeCallParams.SIPHeaders.
@@ -216,6 +218,7 @@ func (s *server) makeCall(w http.ResponseWriter, r *http.Request, q *request) er
 		}
 		p.SIPHeaders = hs
 	}
+	p.MachineDetection = b.machineDetection()
 	if b.err != nil {
 		return b.err
 	}

@@ -65,7 +65,6 @@ func TestMakeCallValidation(t *testing.T) {
 		{"sip_headers bad name", `{` + minimalCall + `,"sip_headers":"a_b=1"}`, "invalid value for parameter: sip_headers"},
 		{"sip_headers empty item", `{` + minimalCall + `,"sip_headers":"a=1,,b=2"}`, "invalid value for parameter: sip_headers"},
 		{"sip_headers control", `{` + minimalCall + `,"sip_headers":"a=1\r\nVia: x"}`, "invalid value for parameter: sip_headers"},
-		{"machine_detection ignored", `{` + minimalCall + `,"machine_detection":"bogus","machine_detection_time":"x"}`, ""},
 		{"table order: caller_name before time_limit", `{` + minimalCall + `,"time_limit":0,"caller_name":"` + strings.Repeat("a", 51) + `"}`, "invalid value for parameter: caller_name"},
 		{"table order: ring before hangup", `{` + minimalCall + `,"hangup_url":"x","ring_method":"x"}`, "invalid value for parameter: ring_method"},
 		{"table order: from before to", `{"from":"a b","to":"c d"}`, "invalid value for parameter: from"},

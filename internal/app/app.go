@@ -156,6 +156,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.runner.Streams = s.streams
 	s.runner.MaxAnswered = cfg.MaxCallDuration
 	s.sipGuard = newSIPGuard(cfg, s)
+	if s.runner.Speech, err = newSpeech(cfg, s.docs); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.sip, err = sip.New(sip.Options{
 		Guard:                s.sipGuard,
 		MaxPending:           cfg.SIP.MaxPending,

@@ -148,6 +148,7 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 					FallbackURL: p.FallbackURL, FallbackMethod: p.FallbackMethod},
 				RingURL: p.RingURL, RingMethod: p.RingMethod, SendDigits: p.SendDigits, SendOnPreanswer: p.SendOnPreanswer,
 				TimeLimit: p.TimeLimit, HangupOnRing: p.HangupOnRing,
+				MachineDetection: s.machineDetection(p.MachineDetection),
 			})
 		}
 		<-c.Done()

@@ -110,6 +110,8 @@ type Call struct {
 
 	media *mediaPath
 	jq    jitterTotals // of the rooms it was in, for the end-of-call summary
+
+	machine machineResult // answering-machine detection's answer (machine.go)
 }
 
 // callUUIDTagger is implemented by legs that log on their own (sip's): from SetCallUUID on,

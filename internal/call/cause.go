@@ -48,6 +48,7 @@ var (
 	CauseInvalidTransferXML = Cause{8013, "Invalid Transfer XML", "NORMAL_CLEARING"}
 	CauseInvalidRedirectXML = Cause{8014, "Invalid Redirect XML", "NORMAL_CLEARING"}
 	CauseLostRace           = Cause{9000, "Lost Race", "LOSE_RACE"}
+	CauseMachineDetected    = Cause{9100, "Machine Detected", "NORMAL_CLEARING"} // calls-more.md §G
 	CauseConfirmKeyFailed   = Cause{9110, "Confirm Key Challenge Failed", "NORMAL_CLEARING"}
 	CauseUnknown            = Cause{0, "Unknown", "UNKNOWN"}
 )

@@ -78,6 +78,8 @@ type Runner struct {
 	Streams *Streams
 	// MaxAnswered caps the answered duration of <Dial> B legs (call.Options.MaxAnswered).
 	MaxAnswered time.Duration
+	// Speech recognises speech in <Gather>; nil means no recogniser (calls-more.md §C.5).
+	Speech *Speech
 
 	mu   sync.Mutex
 	runs map[string]*run // documents running now, by CallUUID (for transfers)
@@ -102,6 +104,10 @@ type Session struct {
 	AnswerMethod   string
 	FallbackURL    string
 	FallbackMethod string
+
+	// analyse, when set, runs before the answer URL is fetched (synchronous answering-machine
+	// detection, amd.go); false means the call is over. A transfer cancels its ctx.
+	analyse func(ctx context.Context) bool
 }
 
 // stop tells the element loop to end the document with this cause (the call is hung up).
@@ -125,6 +131,7 @@ type run struct {
 	fetches       int // document fetches since the last blocking element
 	scheduleTimer *time.Timer
 	dialRecord    *vxml.Record // a <Record startOnDialAnswer> waiting for the next <Dial>
+	speechWarned  bool         // the call's one "speech is not recognised" warning was given
 
 	// ctx is the running element's context: the call's, cancelled early by a transfer.
 	ctx context.Context
@@ -155,7 +162,7 @@ func (r *Runner) Run(s *Session) {
 			x.scheduleTimer.Stop()
 		}
 	}()
-	doc, err := x.fetchAnswer()
+	doc, err := x.startDocument()
 	if err == nil {
 		err = x.execute(doc)
 	}

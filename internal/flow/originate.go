@@ -141,6 +141,8 @@ type Outbound struct {
 	SendOnPreanswer     bool
 	TimeLimit           time.Duration
 	HangupOnRing        *time.Duration
+	// MachineDetection is nil when machine_detection is off.
+	MachineDetection *MachineDetection
 }
 
 // RunOutbound follows an API call from INVITE to hangup: ring_url on the first ring, the answer
@@ -171,6 +173,9 @@ func (r *Runner) RunOutbound(a *Attempt, o *Outbound) {
 	}
 	if o.SendDigits != "" && !digitsSent {
 		_ = c.SendDigits(c.Context(), o.SendDigits, false)
+	}
+	if o.MachineDetection != nil {
+		r.startMachineDetection(o)
 	}
 	r.Run(&o.Session)
 }

@@ -41,6 +41,9 @@ func CallParams(c *call.Call, event string) url.Values {
 	if event != "" {
 		v.Set("Event", event)
 	}
+	if m := machineParam(c); m != "" {
+		v.Set("Machine", m)
+	}
 	return v
 }
 

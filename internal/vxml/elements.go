@@ -124,9 +124,7 @@ func (p *parser) preAnswer(n *node) (Element, error) {
 }
 
 func (p *parser) gather(n *node) (Element, error) {
-	a := p.attrs(n, "speechEndTimeout", "speechModel", "hints", "language", "profanityFilter",
-		"interimSpeechResultsCallback", "interimSpeechResultsCallbackMethod", "log",
-		"validDigits", "retries", "playBeep", "invalidDigitsSound")
+	a := p.attrs(n, "validDigits", "retries", "playBeep", "invalidDigitsSound")
 	e := &Gather{Line: n.line, Action: a.url("action"), Method: a.method("method")}
 	e.InputType = a.inputType(pick(a, "inputType", "type"))
 	e.ExecutionTimeout = a.seconds(pick(a, "executionTimeout", "timeout"), 15, 5, 60)
@@ -139,6 +137,27 @@ func (p *parser) gather(n *node) (Element, error) {
 	e.FinishOnKey = a.key("finishOnKey", "#")
 	e.NumDigits = a.integer("numDigits", 32, 1, 32)
 	e.Redirect = a.boolean("redirect", true)
+	if v, ok := a.lookup("speechEndTimeout"); ok && !strings.EqualFold(strings.TrimSpace(v), "auto") {
+		e.SpeechEndTimeout = a.seconds("speechEndTimeout", 0, 2, 10) // below 2 → 0 = auto
+	}
+	e.Language = "en-US"
+	if v, ok := a.lookup("language"); ok && strings.TrimSpace(v) != "" {
+		e.Language = strings.TrimSpace(v)
+	}
+	e.SpeechModel = "default"
+	if v, ok := a.lookup("speechModel"); ok {
+		if m, ok := matchEnum(strings.TrimSpace(v), SpeechModels); ok {
+			e.SpeechModel = m
+		} else {
+			// Advisory (§C.1): a bad hint must not end the call.
+			a.warn("speechModel", "%q is not one of %s; using default", clip(v), strings.Join(SpeechModels, ", "))
+		}
+	}
+	e.Hints = a.hints("hints")
+	e.ProfanityFilter = a.boolean("profanityFilter", false)
+	e.InterimURL = a.url("interimSpeechResultsCallback")
+	e.InterimMethod = a.method("interimSpeechResultsCallbackMethod")
+	e.Log = a.boolean("log", true)
 	if err := a.done(); err != nil {
 		return nil, err
 	}
@@ -148,6 +167,33 @@ func (p *parser) gather(n *node) (Element, error) {
 	}
 	e.Children = kids
 	return e, nil
+}
+
+// hints reads a comma-separated list of phrases within the limits of §C.1: empty items are
+// ignored, excess phrases (too long, too many, too many characters) dropped with a warning.
+func (a *attrs) hints(name string) []string {
+	v, ok := a.lookup(name)
+	if !ok {
+		return nil
+	}
+	var out []string
+	total, dropped := 0, 0
+	for _, h := range strings.Split(v, ",") {
+		h = strings.TrimSpace(h)
+		switch n := utf8.RuneCountInString(h); {
+		case n == 0:
+		case n > MaxHintLength || len(out) >= MaxHints || total+n > MaxHintCharacters:
+			dropped++
+		default:
+			out = append(out, h)
+			total += n
+		}
+	}
+	if dropped > 0 {
+		a.warn(name, "%d phrase(s) dropped: at most %d phrases of %d characters, %d characters in all",
+			dropped, MaxHints, MaxHintLength, MaxHintCharacters)
+	}
+	return out
 }
 
 // pick returns the contract's attribute name when present, else its Plivo alias; the alias is

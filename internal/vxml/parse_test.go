@@ -101,7 +101,8 @@ func wait(mod ...func(*Wait)) *Wait {
 
 func gather(mod ...func(*Gather)) *Gather {
 	g := &Gather{Line: 1, Method: MethodPost, InputType: "dtmf", ExecutionTimeout: 15 * time.Second,
-		DigitEndTimeout: 5 * time.Second, FinishOnKey: "#", NumDigits: 32, Redirect: true}
+		DigitEndTimeout: 5 * time.Second, FinishOnKey: "#", NumDigits: 32, Redirect: true,
+		Language: "en-US", SpeechModel: "default", InterimMethod: MethodPost, Log: true}
 	for _, m := range mod {
 		m(g)
 	}
@@ -450,7 +451,23 @@ func TestGather(t *testing.T) {
 		{name: "numDigits one", frag: `<Gather numDigits="1"/>`, want: []Element{gather(func(g *Gather) { g.NumDigits = 1 })}},
 		{name: "redirect not boolean", frag: `<Gather redirect="1"/>`, err: "not a boolean"},
 		{name: "action not http", frag: `<Gather action="mailto:a@b"/>`, err: "not an http or https URL"},
-		{name: "ignored attributes silent", frag: `<Gather speechModel="x" hints="a,b" language="de-DE" log="true" validDigits="123" retries="2" playBeep="true"/>`, want: []Element{gather()}},
+		{name: "ignored attributes silent", frag: `<Gather validDigits="123" retries="2" playBeep="true" invalidDigitsSound="x"/>`, want: []Element{gather()}},
+		{name: "speech attributes", frag: `<Gather inputType="speech" speechEndTimeout="3" language="de-DE" speechModel="Phone_Call" hints=" yes , no,, sales " profanityFilter="TRUE" interimSpeechResultsCallback="/partial" interimSpeechResultsCallbackMethod="get" log="false"/>`,
+			want: []Element{gather(func(g *Gather) {
+				g.InputType, g.SpeechEndTimeout, g.Language, g.SpeechModel = "speech", 3*time.Second, "de-DE", "phone_call"
+				g.Hints, g.ProfanityFilter, g.InterimURL, g.InterimMethod, g.Log = []string{"yes", "no", "sales"}, true, "https://app.example.com/partial", MethodGet, false
+			})}},
+		{name: "speechEndTimeout auto", frag: `<Gather speechEndTimeout="Auto"/>`, want: []Element{gather()}},
+		{name: "speechEndTimeout clamped", frag: `<Gather speechEndTimeout="30"/>`, want: []Element{gather(func(g *Gather) { g.SpeechEndTimeout = 10 * time.Second })}, warning: "using 10"},
+		{name: "speechEndTimeout below minimum is auto", frag: `<Gather speechEndTimeout="1"/>`, want: []Element{gather()}, warning: "below the minimum"},
+		{name: "speechEndTimeout word", frag: `<Gather speechEndTimeout="soon"/>`, err: "not a whole number"},
+		{name: "unknown speechModel is default", frag: `<Gather speechModel="x"/>`, want: []Element{gather()}, warning: "using default"},
+		{name: "any language tag", frag: `<Gather language="yue-Hant-HK"/>`, want: []Element{gather(func(g *Gather) { g.Language = "yue-Hant-HK" })}},
+		{name: "long hint dropped", frag: `<Gather hints="ok,` + strings.Repeat("x", 101) + `"/>`, want: []Element{gather(func(g *Gather) { g.Hints = []string{"ok"} })}, warning: "1 phrase(s) dropped"},
+		{name: "profanityFilter not boolean", frag: `<Gather profanityFilter="yes"/>`, err: "not a boolean"},
+		{name: "log not boolean", frag: `<Gather log="no"/>`, err: "not a boolean"},
+		{name: "interim callback not http", frag: `<Gather interimSpeechResultsCallback="ftp://x/y"/>`, err: "not an http or https URL"},
+		{name: "interim method bad", frag: `<Gather interimSpeechResultsCallbackMethod="PUT"/>`, err: "is not one of GET, POST"},
 	})
 }
 

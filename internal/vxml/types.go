@@ -1,6 +1,9 @@
 package vxml
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // MaxDocumentSize is the largest document Parse accepts, in bytes (§7.14).
 const MaxDocumentSize = 102400
@@ -134,9 +137,43 @@ type Gather struct {
 	NumDigits int
 	// Redirect makes the action's document replace the rest of this one.
 	Redirect bool
+	// SpeechEndTimeout is the silence after speech that ends recognition (2–10 s); 0 means
+	// "auto" (the server's asr_auto_end_ms).
+	SpeechEndTimeout time.Duration
+	// Language is the recognition language, a BCP-47 tag (default en-US). Any tag is accepted.
+	Language string
+	// SpeechModel is default, command_and_search, phone_call or telephony (advisory).
+	SpeechModel string
+	// Hints are the phrases of hints, trimmed, empty items dropped (at most 500 of at most 100
+	// characters, 10 000 characters in all).
+	Hints []string
+	// ProfanityFilter masks profane words in the results.
+	ProfanityFilter bool
+	// InterimURL is the absolute URL of interimSpeechResultsCallback, or "".
+	InterimURL string
+	// InterimMethod is the method for InterimURL.
+	InterimMethod string
+	// Log false keeps the digits and speech out of logs and the call's warnings.
+	Log bool
 	// Children are the prompts: *Speak, *Play and *Wait elements only.
 	Children []Element
 }
+
+// Gather hint limits of calls-more.md §C.1.
+const (
+	MaxHints          = 500
+	MaxHintLength     = 100
+	MaxHintCharacters = 10000
+)
+
+// SpeechModels are the values of <Gather speechModel>.
+var SpeechModels = []string{"default", "command_and_search", "phone_call", "telephony"}
+
+// HasDTMF reports whether the Gather collects digits.
+func (g *Gather) HasDTMF() bool { return strings.Contains(g.InputType, "dtmf") }
+
+// HasSpeech reports whether the Gather recognises speech.
+func (g *Gather) HasSpeech() bool { return strings.Contains(g.InputType, "speech") }
 
 // Dial calls one or more destinations and bridges the first to answer (§7.12).
 type Dial struct {
