@@ -45,15 +45,22 @@ func (r *room) mix() {
 	bus := &r.bus
 	clear(bus[:])
 	var lost int64
+	r.talkChanged = r.talkChanged[:0]
 	for _, x := range r.members {
 		x.heard = false
 		if !x.input.q.Pop(x.frame[:]) {
 			if x.flowing {
 				lost++
 			}
+			if x.talk.feed(0) {
+				r.talkChanged = append(r.talkChanged, x)
+			}
 			continue
 		}
 		x.flowing = true
+		if x.talk.feed(frameLevel(&x.frame)) {
+			r.talkChanged = append(r.talkChanged, x)
+		}
 		if x.waiting || x.muted {
 			continue
 		}
@@ -64,6 +71,9 @@ func (r *room) mix() {
 	}
 	if lost > 0 {
 		r.m.stats.framesLost.Add(lost)
+	}
+	for _, x := range r.talkChanged {
+		r.emit(Event{Kind: EventTalking, Talking: x.talk.talking}, x)
 	}
 	if len(r.sounds) > 0 {
 		r.mixSounds()
