@@ -22,6 +22,7 @@ import (
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/conference"
 	"github.com/parley-voice/parley/internal/config"
+	"github.com/parley-voice/parley/internal/console"
 	"github.com/parley-voice/parley/internal/flow"
 	"github.com/parley-voice/parley/internal/sip"
 	"github.com/parley-voice/parley/internal/store"
@@ -52,6 +53,7 @@ type Server struct {
 	synth      flow.Synthesizer
 	calls      *call.Registry
 	sip        *sip.Server
+	console    *console.Console
 	httpSrv    *http.Server
 	httpLn     net.Listener
 	routes     *routes
@@ -147,6 +149,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.runner.Dialer = s.sip
+	s.console = s.newConsole()
 	return s, nil
 }
 

@@ -14,6 +14,25 @@ type Registry struct {
 	mu    sync.Mutex
 	calls map[string]*Call
 	order []*Call // insertion order, for "oldest first" listings
+	// onChange, when set, hears of every call added or removed (its account), outside the lock.
+	onChange func(accountID string)
+}
+
+// OnChange sets a function told the account of every call that starts or ends (live views
+// such as the console). It must not block; set it before calls are added.
+func (r *Registry) OnChange(fn func(accountID string)) {
+	r.mu.Lock()
+	r.onChange = fn
+	r.mu.Unlock()
+}
+
+func (r *Registry) changed(c *Call) {
+	r.mu.Lock()
+	fn := r.onChange
+	r.mu.Unlock()
+	if fn != nil {
+		fn(c.id.AccountID)
+	}
 }
 
 // NewRegistry returns an empty registry.
@@ -27,9 +46,11 @@ func (r *Registry) Add(c *Call) {
 	r.calls[c.UUID()] = c
 	r.order = append(r.order, c)
 	r.mu.Unlock()
+	r.changed(c)
 	go func() {
 		<-c.Done()
 		r.remove(c)
+		r.changed(c)
 	}()
 }
 
