@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley needs at run time and in tests, only when missing.
 # espeak-ng: text-to-speech; sip-tester: SIPp (interoperability and load scenarios);
-# lame: MP3 encoding of recordings; sox: audio tooling used by test fixtures.
+# lame: MP3 encoding of recordings; sox: audio tooling used by test fixtures; chromium: the
+# headless browser that drives the web console in its end-to-end test.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 if [ "${1:-}" = "test" ]; then
   command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
   command -v sox >/dev/null 2>&1 || need+=(sox)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 command -v lame >/dev/null 2>&1 || need+=(lame)
 

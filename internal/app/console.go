@@ -184,8 +184,11 @@ func (d consoleDeliveries) Recent(ctx context.Context, acct string, limit int) (
 		if v.Event == "" && r.Params.Has("HangupCause") {
 			v.Event = "Hangup"
 		}
-		if r.State == store.OutboxPending {
+		switch r.State {
+		case store.OutboxPending:
 			v.NextAttempt = r.NextAttempt
+		case store.OutboxDelivered:
+			v.Attempts++ // the outbox counts failed attempts; the one that succeeded is not among them
 		}
 		out[i] = v
 	}

@@ -92,8 +92,9 @@ async function act(body) {
   if (await post("/console/api/action", body)) refreshSoon();
 }
 
-// load reads a snapshot and renders it; false when not signed in.
-async function load() {
+// load reads a snapshot and renders it (only the calls' table with callsOnly); false when not
+// signed in.
+async function load(callsOnly) {
   let res;
   try {
     res = await fetch("/console/api/snapshot", { credentials: "same-origin" });
@@ -109,7 +110,7 @@ async function load() {
   state.snapshot = snap;
   $("#who").textContent = snap.auth_id;
   $("#errors").textContent = (snap.errors || []).join("; ");
-  render(snap);
+  if (callsOnly === true) renderCalls(snap.calls); else render(snap);
   show("console");
   return true;
 }
@@ -171,7 +172,7 @@ function ticker(iso) {
 }
 
 function flag(name, on) {
-  return el("span", { class: "flag" + (on ? " on" : ""), text: name });
+  return on ? el("span", { class: "flag on", text: name }) : null;
 }
 
 function render(snap) {
@@ -209,11 +210,12 @@ function renderRooms(rooms) {
         class: "member" + (m.talking ? " talking" : ""), "data-member": member, "data-room": room,
         "data-from": m.from, "data-talking": m.talking ? "true" : "false",
       },
-        el("td", { class: "who" }, el("span", { class: "dot", title: m.talking ? "talking" : "quiet" }), m.from),
+        el("td", { class: "who" }, el("span", { class: "dot", title: m.talking ? "talking" : "quiet" }), m.from,
+          el("span", { class: "id", text: " #" + member })),
         el("td", { text: m.caller_name }),
         el("td", { text: m.direction }),
         el("td", {}, clock(m.joined), " (", ticker(m.joined), ")"),
-        el("td", {}, flag("muted", m.muted), flag("deaf", m.deaf), m.waiting ? flag("waiting", true) : null),
+        el("td", {}, flag("muted", m.muted), flag("deaf", m.deaf), flag("waiting", m.waiting)),
         el("td", {},
           btn("Kick", "kick"),
           m.muted ? btn("Unmute", "unmute") : btn("Mute", "mute"),
@@ -286,12 +288,13 @@ function renderRecordings(rs) {
 }
 
 // Durations count on the page; the server is asked again only when something changes, and
-// every ten seconds while calls are live, for their media figures.
+// every ten seconds while calls are live, for their media figures (the calls' table only:
+// rooms change by events).
 setInterval(() => {
   for (const e of document.querySelectorAll("[data-since]")) e.textContent = since(e.dataset.since);
 }, 1000);
 setInterval(() => {
-  if (state.csrf && state.snapshot && state.snapshot.calls.length) load();
+  if (state.csrf && state.snapshot && state.snapshot.calls.length) load(true);
 }, 10000);
 
 document.addEventListener("DOMContentLoaded", () => {
