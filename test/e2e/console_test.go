@@ -130,6 +130,33 @@ func TestConsole(t *testing.T) {
 	}
 	membersAs(t, p, kit.AuthID, kit.AuthToken, "Lobby", 1)
 
+	// Record the room from the page, play the file through the console, delete it.
+	lobby := `.room[data-room="Lobby"] `
+	must(t, "click Record", chromedp.Do(ctx, chromedp.Click(chromedp.CSS(lobby+`button[data-act="record"]`))))
+	time.Sleep(1500 * time.Millisecond)
+	must(t, "click Stop recording", chromedp.Do(ctx, chromedp.Click(chromedp.CSS(lobby+`button[data-act="stop-record"]`))))
+	recRow := `document.querySelector("#recordings tr[data-recording]")`
+	waitTrue(t, ctx, "the recording listed", recRow+` !== null`, 10*time.Second)
+	recID := eval[string](t, ctx, recRow+`.dataset.recording`)
+	if st := evalStatus(t, ctx, "/console/recording?id="+url.QueryEscape(recID)); st != 200 {
+		t.Errorf("the recording's audio: %d, want 200", st)
+	}
+	if st := evalStatus(t, ctx, "/console/recording?id=nosuch"); st != 404 {
+		t.Errorf("an unknown recording: %d, want 404", st)
+	}
+	eval[bool](t, ctx, `(window.confirm = () => true, true)`)
+	must(t, "click Delete", chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#recordings tr[data-recording] button[data-act="delete-recording"]`))))
+	waitTrue(t, ctx, "the recording deleted", recRow+` === null`, 10*time.Second)
+	if st := evalStatus(t, ctx, "/console/recording?id="+url.QueryEscape(recID)); st != 404 {
+		t.Errorf("the deleted recording's audio: %d, want 404", st)
+	}
+
+	// Hang up the last call from the calls table: the server ends it.
+	callUUID := eval[string](t, ctx, row(talker)+`.dataset.call`)
+	must(t, "click Hang up", chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#calls tr[data-call="`+callUUID+`"] button[data-act="hangup-call"]`))))
+	kit.WaitEnd(t, talker.call, 10*time.Second)
+	waitTrue(t, ctx, "no live conference left", `document.querySelector("#rooms").textContent.includes("No live conference")`, 10*time.Second)
+
 	// A wrong token gets no session from a plain client either.
 	res, err := http.PostForm(p.HTTP+"/console/login", url.Values{"auth_id": {authIDB}, "auth_token": {authTokenB + "x"}})
 	must(t, "sign-in with a wrong token", err)

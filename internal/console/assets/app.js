@@ -207,7 +207,7 @@ function renderRooms(rooms) {
       const btn = (label, act1, extra) => el("button", Object.assign({ type: "button", "data-act": act1, "data-member": member,
         onclick: () => act({ do: act1, room, member }) }, extra || {}), label);
       body.append(el("tr", {
-        class: "member" + (m.talking ? " talking" : ""), "data-member": member, "data-room": room,
+        class: "member" + (m.talking ? " talking" : ""), "data-member": member, "data-room": room, "data-call": m.call_uuid,
         "data-from": m.from, "data-talking": m.talking ? "true" : "false",
       },
         el("td", { class: "who" }, el("span", { class: "dot", title: m.talking ? "talking" : "quiet" }), m.from,
