@@ -58,15 +58,23 @@ func (r *room) mix() {
 			continue
 		}
 		x.flowing = true
-		if x.talk.feed(frameLevel(&x.frame)) {
-			r.talkChanged = append(r.talkChanged, x)
-		}
+		var level int
 		if x.waiting || x.muted {
-			continue
+			level = frameLevel(&x.frame)
+		} else {
+			// Sum into the bus and measure the level in the same pass.
+			x.heard = true
+			var sum int32
+			for i, s := range &x.frame {
+				v := int32(s)
+				bus[i] += v
+				m := v >> 31
+				sum += (v ^ m) - m
+			}
+			level = int(sum) / media.FrameSamples
 		}
-		x.heard = true
-		for i, s := range &x.frame {
-			bus[i] += int32(s)
+		if x.talk.feed(level) {
+			r.talkChanged = append(r.talkChanged, x)
 		}
 	}
 	if lost > 0 {

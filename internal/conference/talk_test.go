@@ -79,3 +79,15 @@ func TestTalkingFlagAndEvents(t *testing.T) {
 		t.Errorf("talking events %+v, want a second one that ends talking", evs)
 	}
 }
+
+// BenchmarkTalkDetection is the talk detection's share of a member's tick.
+func BenchmarkTalkDetection(b *testing.B) {
+	var f [media.FrameSamples]int16
+	for i := range f {
+		f[i] = int16(i*37%2000 - 1000)
+	}
+	var d talkDetector
+	for b.Loop() {
+		d.feed(frameLevel(&f))
+	}
+}
