@@ -91,3 +91,19 @@ func BenchmarkTalkDetection(b *testing.B) {
 		d.feed(frameLevel(&f))
 	}
 }
+
+// A muted member who talks is still marked talking (the room does not hear it; the operator
+// sees that it speaks into a muted line).
+func TestTalkingWhileMuted(t *testing.T) {
+	e := newEnv(t, ManagerOptions{})
+	a := e.join(req("R"), 400)
+	e.join(req("R"), 0)
+	if err := e.m.Mute(bg, "A", "R", IDs(a.id)); err != nil {
+		t.Fatal(err)
+	}
+	e.run(10, a)
+	s, _ := e.m.Get(bg, "A", "R")
+	if !s.Members[0].Talking || !s.Members[0].Muted {
+		t.Errorf("muted talker: talking %v muted %v, want both", s.Members[0].Talking, s.Members[0].Muted)
+	}
+}
