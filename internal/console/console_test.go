@@ -321,3 +321,42 @@ func TestOwnsFixedPaths(t *testing.T) {
 		}
 	}
 }
+
+// An event stream outlives the listener's read and write timeouts: it extends its own
+// deadlines, which the timeouts of ordinary answers would otherwise cut.
+func TestEventStreamOutlivesServerTimeouts(t *testing.T) {
+	g := newRig(t, Options{Heartbeat: 50 * time.Millisecond})
+	srv := httptest.NewUnstartedServer(g.c)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	g.srv = srv
+	cl := g.client()
+	g.login(cl, "MA_A", "token-a")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+pathEvents, nil)
+	res, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	rd := bufio.NewReader(res.Body)
+	start := time.Now()
+	for time.Since(start) < 1200*time.Millisecond {
+		if _, err := rd.ReadString('\n'); err != nil {
+			t.Fatalf("the stream ended after %v: %v", time.Since(start), err)
+		}
+	}
+	g.c.Publish(Event{Account: "MA_A", Kind: EventCall})
+	for {
+		l, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the event after the timeouts: %v", err)
+		}
+		if strings.HasPrefix(l, "data: ") && strings.Contains(l, `"call"`) {
+			return
+		}
+	}
+}
