@@ -134,9 +134,12 @@ function connect() {
   };
   es.onerror = () => {
     setConn(false);
-    // EventSource reconnects by itself; a stream refused because the session ended would
-    // retry for ever, so check the session.
-    load();
+    // EventSource reconnects by itself after a network error, but gives up on a refused
+    // stream (signed out, too many consoles): check the session, and while it holds, open
+    // a new stream a little later.
+    load().then((signedIn) => {
+      if (signedIn && es.readyState === EventSource.CLOSED && state.events === es) setTimeout(() => { if (state.events === es) connect(); }, 5000);
+    });
   };
 }
 
