@@ -4,6 +4,7 @@
 # lame: MP3 encoding of recordings; sox: audio tooling used by test fixtures;
 # pocketsphinx + pocketsphinx-en-us: the local speech recogniser (asr_engine=pocketsphinx),
 # needed by its tests; at run time only when that engine is configured.
+# chromium: the headless browser that drives the web console in its end-to-end test.
 set -euo pipefail
 
 need=()
@@ -13,6 +14,7 @@ if [ "${1:-}" = "test" ]; then
   command -v sox >/dev/null 2>&1 || need+=(sox)
   command -v pocketsphinx_continuous >/dev/null 2>&1 || need+=(pocketsphinx)
   [ -f /usr/share/pocketsphinx/model/en-us/en-us.lm.bin ] || need+=(pocketsphinx-en-us)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 command -v lame >/dev/null 2>&1 || need+=(lame)
 

@@ -22,6 +22,7 @@ import (
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/conference"
 	"github.com/parley-voice/parley/internal/config"
+	"github.com/parley-voice/parley/internal/console"
 	"github.com/parley-voice/parley/internal/flow"
 	"github.com/parley-voice/parley/internal/sip"
 	"github.com/parley-voice/parley/internal/sipguard"
@@ -57,6 +58,7 @@ type Server struct {
 	lastRooms  lastRooms // the room each live leg entered last, for its call record
 	sip        *sip.Server
 	sipGuard   *sipguard.Guard
+	console    *console.Console
 	httpSrv    *http.Server
 	httpLn     net.Listener
 	routes     *routes
@@ -182,6 +184,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.runner.Dialer = s.sip
+	s.console = s.newConsole()
 	return s, nil
 }
 

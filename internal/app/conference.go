@@ -44,6 +44,7 @@ func (s *Server) newConferences() *conference.Manager {
 // onConferenceEvent turns room events into callbacks and recording rows. It runs on the room
 // goroutine: the outbox write is a quick local insert.
 func (s *Server) onConferenceEvent(ev conference.Event) {
+	defer s.consoleEvent(ev) // last: a console that re-reads then sees the recording row
 	if ev.Kind == conference.EventEnter {
 		s.lastRooms.set(ev.Call.CallUUID, ev.ConferenceUUID)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 
 	"github.com/parley-voice/parley/internal/api"
+	"github.com/parley-voice/parley/internal/console"
 	"github.com/parley-voice/parley/internal/webhook"
 )
 
@@ -113,6 +114,10 @@ func (s *Server) httpHandler() http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if console.Owns(r.URL.EscapedPath()) && r.Method != http.MethodConnect {
+			s.console.ServeHTTP(w, r)
+			return
+		}
 		if isAppPath(r.URL.EscapedPath()) && r.Method != http.MethodConnect {
 			mux.ServeHTTP(w, r)
 			return

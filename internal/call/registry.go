@@ -16,6 +16,25 @@ type Registry struct {
 	order []*Call // insertion order, for "oldest first" listings
 	// ended, when set, is told about every call once it has ended (its figures are final).
 	ended func(*Call)
+	// onChange, when set, hears of every call added or removed (its account), outside the lock.
+	onChange func(accountID string)
+}
+
+// OnChange sets a function told the account of every call that starts or ends (live views
+// such as the console). It must not block; set it before calls are added.
+func (r *Registry) OnChange(fn func(accountID string)) {
+	r.mu.Lock()
+	r.onChange = fn
+	r.mu.Unlock()
+}
+
+func (r *Registry) changed(c *Call) {
+	r.mu.Lock()
+	fn := r.onChange
+	r.mu.Unlock()
+	if fn != nil {
+		fn(c.id.AccountID)
+	}
 }
 
 // NewRegistry returns an empty registry.
@@ -36,12 +55,14 @@ func (r *Registry) Add(c *Call) {
 	r.calls[c.UUID()] = c
 	r.order = append(r.order, c)
 	r.mu.Unlock()
+	r.changed(c)
 	go func() {
 		<-c.Done()
 		if r.ended != nil {
 			r.ended(c)
 		}
 		r.remove(c)
+		r.changed(c)
 	}()
 }
 

@@ -2,6 +2,7 @@ package call_test
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/call/calltest"
@@ -32,5 +33,26 @@ func TestRegistryForgetsEndedCallAtOnce(t *testing.T) {
 		if n := r.Len(); n != 1 {
 			t.Fatalf("run %d: Len = %d, want 1", i, n)
 		}
+	}
+}
+
+// OnChange hears a call's account when it is added and again when it ends.
+func TestRegistryOnChange(t *testing.T) {
+	r := NewRegistry()
+	seen := make(chan string, 4)
+	r.OnChange(func(acct string) { seen <- acct })
+	c := newTestCall(t, calltest.NewLeg(), Options{})
+	r.Add(c)
+	if got := <-seen; got != "MA_TEST" {
+		t.Fatalf("added: OnChange heard %q", got)
+	}
+	c.Hangup(CauseNormalHangup, SourceAPIRequest, 0)
+	select {
+	case got := <-seen:
+		if got != "MA_TEST" {
+			t.Fatalf("ended: OnChange heard %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnChange not told of the ended call")
 	}
 }

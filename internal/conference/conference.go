@@ -200,6 +200,7 @@ type MemberSnapshot struct {
 	Muted    bool
 	Deaf     bool
 	Waiting  bool
+	Talking  bool // its received audio is above the talking level (with hysteresis)
 	Call     CallInfo
 	Joined   time.Time
 	JoinTime time.Duration // since Joined

@@ -21,6 +21,9 @@ const (
 	EventDigitsMatch
 	// EventRecordingDone: a room recording is final (file completely written).
 	EventRecordingDone
+	// EventTalking: a member started or stopped talking (Talking says which). Not a Vobiz
+	// callback: it feeds live views such as the console.
+	EventTalking
 )
 
 func (k EventKind) String() string {
@@ -33,6 +36,8 @@ func (k EventKind) String() string {
 		return "digits"
 	case EventRecordingDone:
 		return "recording done"
+	case EventTalking:
+		return "talking"
 	}
 	return "unknown"
 }
@@ -58,6 +63,7 @@ type Event struct {
 	LastMember  bool // Exit: the room is empty after this exit
 	Reason      Reason
 	Digits      string // DigitsMatch: the pattern that matched
+	Talking     bool   // Talking: the member now talks (true) or has stopped (false)
 
 	Recording *RecordingInfo // RecordingDone
 }

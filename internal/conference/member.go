@@ -91,6 +91,7 @@ type member struct {
 	muted, deaf, waiting, gone bool
 
 	heard   bool // contributed its frame to this tick's bus
+	talk    talkDetector
 	flowing bool // has delivered audio at least once (misses count as lost after that)
 	frame   [media.FrameSamples]int16
 	pcm     [media.FrameSamples]int16
@@ -108,7 +109,7 @@ type member struct {
 
 func (x *member) snapshot(now time.Time) MemberSnapshot {
 	return MemberSnapshot{
-		ID: x.id, Muted: x.muted, Deaf: x.deaf, Waiting: x.waiting, Call: x.req.Call,
+		ID: x.id, Muted: x.muted, Deaf: x.deaf, Waiting: x.waiting, Talking: x.talk.talking, Call: x.req.Call,
 		Joined: x.joined, JoinTime: now.Sub(x.joined),
 	}
 }

@@ -52,6 +52,7 @@ func (r *room) mix() {
 	bus := &r.bus
 	clear(bus[:])
 	var lost int64
+	r.talkChanged = r.talkChanged[:0]
 	for _, x := range r.members {
 		x.heard = false
 		if !x.input.q.Pop(x.frame[:]) {
@@ -59,20 +60,37 @@ func (r *room) mix() {
 				lost++
 				x.fig.lost++
 			}
+			if x.talk.feed(0) {
+				r.talkChanged = append(r.talkChanged, x)
+			}
 			continue
 		}
 		x.flowing = true
 		x.fig.mixed++
+		var level int
 		if x.waiting || x.muted {
-			continue
+			level = frameLevel(&x.frame)
+		} else {
+			// Sum into the bus and measure the level in the same pass.
+			x.heard = true
+			var sum int32
+			for i, s := range &x.frame {
+				v := int32(s)
+				bus[i] += v
+				m := v >> 31
+				sum += (v ^ m) - m
+			}
+			level = int(sum) / media.FrameSamples
 		}
-		x.heard = true
-		for i, s := range &x.frame {
-			bus[i] += int32(s)
+		if x.talk.feed(level) {
+			r.talkChanged = append(r.talkChanged, x)
 		}
 	}
 	if lost > 0 {
 		r.m.stats.framesLost.Add(lost)
+	}
+	for _, x := range r.talkChanged {
+		r.emit(Event{Kind: EventTalking, Talking: x.talk.talking}, x)
 	}
 	if len(r.sounds) > 0 {
 		r.mixSounds()

@@ -48,6 +48,8 @@ type room struct {
 	bus      [media.FrameSamples]int32
 	acc      [media.FrameSamples]int32
 	recFrame [media.FrameSamples]int16
+	// talkChanged collects the members whose talking flag changed this frame (reused).
+	talkChanged []*member
 }
 
 // soundPlay is a room sound being played into the mix.

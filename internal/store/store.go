@@ -379,6 +379,43 @@ type OutboxStore interface {
 	Prune(ctx context.Context, olderThan time.Time) (int, error)
 }
 
+// OutboxState is where an outbox item stands.
+type OutboxState int
+
+// The outbox item states.
+const (
+	OutboxPending   OutboxState = 0
+	OutboxDelivered OutboxState = 1
+	OutboxDropped   OutboxState = 2
+)
+
+func (s OutboxState) String() string {
+	switch s {
+	case OutboxPending:
+		return "pending"
+	case OutboxDelivered:
+		return "delivered"
+	case OutboxDropped:
+		return "dropped"
+	}
+	return "unknown"
+}
+
+// OutboxRecord is an outbox item as a listing shows it: the item and where it stands.
+type OutboxRecord struct {
+	OutboxItem
+	State      OutboxState
+	FinishedAt time.Time // zero while pending
+}
+
+// OutboxLister lists an account's recent notifications, for people reading what was sent
+// (the console's webhook deliveries).
+type OutboxLister interface {
+	// RecentOutbox returns at most limit items of the account, pending or finished (until
+	// pruned), newest first.
+	RecentOutbox(ctx context.Context, authID string, limit int) ([]OutboxRecord, error)
+}
+
 // Store is everything Parley persists. Implementations are safe for concurrent use.
 type Store interface {
 	AccountStore
@@ -387,6 +424,7 @@ type Store interface {
 	CallStore
 	RecordingStore
 	OutboxStore
+	OutboxLister
 	// Close releases the store; it must not be used afterwards.
 	Close() error
 }

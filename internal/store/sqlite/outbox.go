@@ -185,3 +185,41 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
 	}
 	return int(n), nil
 }
+
+const sqlOutboxRecent = `SELECT id, auth_id, url, method, params, order_key, attempts,
+	next_attempt, created_at, last_error, state, finished_at FROM outbox
+	WHERE auth_id = ? ORDER BY seq DESC LIMIT ?`
+
+// RecentOutbox returns the account's newest notifications, whatever their state.
+func (s *Store) RecentOutbox(ctx context.Context, authID string, limit int) ([]store.OutboxRecord, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.q.QueryContext(ctx, sqlOutboxRecent, authID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list recent notifications: %w", err)
+	}
+	defer rows.Close()
+	var out []store.OutboxRecord
+	for rows.Next() {
+		var it store.OutboxRecord
+		var params string
+		var next, created int64
+		var finished sql.NullInt64
+		if err := rows.Scan(&it.ID, &it.AuthID, &it.URL, &it.Method, &params, &it.OrderKey, &it.Attempts,
+			&next, &created, &it.LastError, &it.State, &finished); err != nil {
+			return nil, fmt.Errorf("list recent notifications: %w", err)
+		}
+		it.Params, _ = url.ParseQuery(params)
+		it.NextAttempt = fromNanos(next)
+		it.CreatedAt = fromNanos(created)
+		if finished.Valid {
+			it.FinishedAt = fromNanos(finished.Int64)
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list recent notifications: %w", err)
+	}
+	return out, nil
+}
