@@ -128,8 +128,14 @@ wait:
 		if winner.target.SendDigits != "" && !winner.target.SendOnPreanswer {
 			_ = winner.b.SendDigits(winner.b.Context(), winner.target.SendDigits, false)
 		}
-		x.bridge(e, winner)
+		detached := x.bridge(e, winner)
 		o, _ := winner.b.Outcome()
+		if detached != nil {
+			// B left for its own document (calls-more §B): for this Dial it hung up.
+			o = call.Outcome{Cause: call.CauseNormalHangup, Source: call.SourceAPIRequest,
+				Answered: winner.b.AnswerTime(), Ended: time.Now()}
+			go x.r.runDetached(&Session{Call: winner.b, AuthToken: x.s.AuthToken}, detached)
+		}
 		out.status, out.cause = "completed", o.Cause.Cause
 		x.dialEvent(e, winner, "DialHangup", "hangup", &o)
 	} else if x.ctx.Err() != nil {
@@ -138,7 +144,8 @@ wait:
 		out.status = "failed"
 	}
 
-	if e.Action == "" {
+	if e.Action == "" || (x.ctx.Err() != nil && a.Context().Err() == nil) {
+		// No action request for a Dial abandoned by a transfer (calls-more §B).
 		if a.Context().Err() != nil {
 			return nil, errCallEnded
 		}
@@ -200,7 +207,7 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 	}
 	b := call.New(call.Identity{
 		AccountID: a.Identity().AccountID, Direction: call.Outbound,
-		From: strings.TrimPrefix(callerID, "+"), To: to, CallerName: callerName,
+		From: strings.TrimPrefix(callerID, "+"), To: to, CallerName: callerName, ALegUUID: a.UUID(),
 	}, leg, call.Options{Logger: x.r.logger()})
 	if x.r.TrackLeg != nil {
 		x.r.TrackLeg(b, a)
@@ -370,20 +377,23 @@ func ringback() media.Source {
 }
 
 // bridge relays audio and DTMF between the caller and the answered B leg until one of them
-// hangs up, the time limit passes, or the caller presses * with hangupOnStar.
-func (x *run) bridge(e *vxml.Dial, br *branch) {
+// hangs up, the time limit passes, the caller presses * with hangupOnStar, or a transfer
+// detaches B: it then returns the document B is to run, and B is left up.
+func (x *run) bridge(e *vxml.Dial, br *branch) (detached *transferRequest) {
 	a, b := x.c, br.b
 	aOut, err := a.TakeOutput()
 	if err != nil {
 		b.Hangup(call.CauseNormalHangup, call.SourceCaller, 0)
-		return
+		return nil
 	}
 	defer aOut.Release()
 	bOut, err := b.TakeOutput()
 	if err != nil {
-		return
+		return nil
 	}
 	defer bOut.Release()
+	link := x.r.addBridge(a, b)
+	defer x.r.removeBridge(link) // after the outputs are released (defers run last-first)
 	x.dialEvent(e, br, "DialConnected", "connected", nil)
 	x.mu.Lock()
 	x.inDial = true
@@ -443,19 +453,26 @@ func (x *run) bridge(e *vxml.Dial, br *branch) {
 	defer limit.Stop()
 	select {
 	case <-b.Done():
+	case <-link.detach:
 	case <-x.ctx.Done():
 		// The caller hung up, or the call is being transferred.
 		source := call.SourceCaller
 		if a.Context().Err() == nil {
 			source = call.SourceAPIRequest
 		}
-		b.Hangup(call.CauseNormalHangup, source, 0)
+		if link.detached() == nil { // a detached B runs its own document
+			b.Hangup(call.CauseNormalHangup, source, 0)
+		}
 	case <-limit.C:
 		b.Hangup(call.CauseScheduledHangup, call.SourceVobiz, 0)
 	case <-star:
 		b.Hangup(call.CauseNormalHangup, call.SourceCaller, 0)
 	}
-	<-b.Done()
+	detached = link.detached()
+	if detached == nil || b.Context().Err() != nil {
+		detached = nil
+		<-b.Done()
+	}
 	if rec != nil {
 		a.SetTaps(nil, nil)
 		meta := x.finishRecording(rec)
@@ -466,6 +483,7 @@ func (x *run) bridge(e *vxml.Dial, br *branch) {
 		}
 		x.dialRecord = nil
 	}
+	return detached
 }
 
 // relay returns an audio sink that re-encodes each received frame for the other leg. It runs

@@ -77,8 +77,9 @@ type Runner struct {
 	// Streams runs <Stream>; nil means the element is skipped with a warning.
 	Streams *Streams
 
-	mu   sync.Mutex
-	runs map[string]*run // documents running now, by CallUUID (for transfers)
+	mu      sync.Mutex
+	runs    map[string]*run        // documents running now, by CallUUID (for transfers)
+	bridges map[string]*bridgeLink // <Dial> bridges now, by the CallUUID of either leg
 }
 
 func (r *Runner) logger() *slog.Logger {
