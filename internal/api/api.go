@@ -49,11 +49,13 @@ type Accounts interface {
 // Options configures the handler returned by New. Resources whose interface is nil are not
 // served: their routes answer 404 "route not found".
 type Options struct {
-	Accounts     Accounts
-	Conferences  Conferences
-	Recordings   Recordings
-	Calls        Calls
-	Streams      Streams
+	Accounts    Accounts
+	Conferences Conferences
+	Recordings  Recordings
+	Calls       Calls
+	Streams     Streams
+	// CallMedia serves the call-level Play, Speak, DTMF and Record routes (calls-more §A).
+	CallMedia    CallMedia
 	Applications Applications
 	Endpoints    Endpoints
 
@@ -169,6 +171,9 @@ func (s *server) routes() {
 	}
 	if s.opts.Streams != nil {
 		s.streamRoutes()
+	}
+	if s.opts.CallMedia != nil {
+		s.callMediaRoutes()
 	}
 	if s.opts.Applications != nil {
 		s.applicationRoutes()

@@ -264,6 +264,7 @@ type fixture struct {
 	recs    *fakeRecordings
 	calls   *fakeCalls
 	streams *fakeStreams
+	media   *fakeCallMedia
 	apps    *fakeApplications
 	eps     *fakeEndpoints
 	clock   *time.Time
@@ -293,6 +294,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	fx.calls.seed()
 	fx.streams = newFakeStreams(fx.calls, func() time.Time { return *fx.clock })
 	fx.streams.seed()
+	fx.media = &fakeCallMedia{calls: fx.calls}
 	fx.apps = &fakeApplications{apps: map[string][]Application{}}
 	fx.eps = &fakeEndpoints{eps: map[string][]Endpoint{}, apps: fx.apps}
 	seedResources(fx.apps, fx.eps)
@@ -325,6 +327,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 		Recordings:    fx.recs,
 		Calls:         fx.calls,
 		Streams:       fx.streams,
+		CallMedia:     fx.media,
 		Applications:  fx.apps,
 		Endpoints:     fx.eps,
 		HasSIPGateway: true,
