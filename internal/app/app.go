@@ -57,6 +57,7 @@ type Server struct {
 	httpSrv    *http.Server
 	httpLn     net.Listener
 	routes     *routes
+	callMedia  *callMedia // overlays and REST recordings of the call-level media routes
 	// fetch is the policy of outgoing HTTP; Start adds the listeners' addresses before anything
 	// is fetched.
 	fetch *webhook.FetchPolicy
@@ -83,6 +84,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.Version = "dev"
 	}
 	s := &Server{cfg: cfg, log: opts.Logger, stdout: opts.Stdout, calls: call.NewRegistry()}
+	s.callMedia = newCallMedia(s)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory %s: %w", cfg.DataDir, err)
 	}

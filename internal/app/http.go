@@ -92,6 +92,7 @@ func (s *Server) httpHandler() http.Handler {
 		Applications:       applicationsAPI{st: s.store},
 		Calls:              callsAPI{s},
 		Streams:            streamsAPI{s},
+		CallMedia:          callMediaAPI{s.callMedia},
 		CallsPerSecond:     limitOrOff(s.cfg.CallsPerSecond),
 		MaxConcurrentCalls: int(limitOrOff(float64(s.cfg.MaxConcurrentCalls))),
 		Endpoints:          endpointsAPI{st: s.store, reg: s.sip},

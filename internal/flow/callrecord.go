@@ -50,6 +50,9 @@ func (r *Runner) StartCallRecording(c *call.Call, format string, stereo bool) (*
 	return cr, nil
 }
 
+// Stopped is closed once the recording has been stopped and its file is final.
+func (cr *CallRecording) Stopped() <-chan struct{} { return cr.done }
+
 // Stop ends the recording, makes the file final, stores its row and returns its metadata.
 // Later calls return the same metadata once the first has finished.
 func (cr *CallRecording) Stop() RecordingMeta {
