@@ -281,3 +281,81 @@ func TestTransferLegsOfABridge(t *testing.T) {
 		})
 	}
 }
+
+// memberCallUUID returns the call_uuid of member id in room.
+func memberCallUUID(t *testing.T, p *kit.Server, room, id string) string {
+	t.Helper()
+	st, body := p.REST(t, "GET", kit.AccountPath("/Conference/"+room+"/"), nil)
+	ms, _ := body["members"].([]any)
+	for _, raw := range ms {
+		m, _ := raw.(map[string]any)
+		if st == 200 && m["member_id"] == id {
+			return m["call_uuid"].(string)
+		}
+	}
+	t.Fatalf("member %s not in %s: %d %v", id, room, st, body)
+	return ""
+}
+
+// TestCallMediaOnConferenceMember: a call overlay on a member is heard by that member only,
+// over the room (mix) or instead of it (mix=false), and survives a kick into the next element.
+func TestCallMediaOnConferenceMember(t *testing.T) {
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Conference beep="false" stayAlone="true">Media</Conference><Play loop="0">/next.wav</Play></Response>`)
+	w.File("/next.wav", "audio/wav", kit.ToneWAV(otherTone, 8000, 2*time.Second, -10))
+	w.File("/over.wav", "audio/wav", kit.ToneWAV(toneOver, 8000, 2*time.Second, -10))
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w})
+	cs := newCallers(toneA, toneB)
+	a, b := cs[0], cs[1]
+	a.join(t, p)
+	b.join(t, p)
+	members(t, p, "Media", a, b)
+	aID := memberCallUUID(t, p, "Media", a.id)
+	time.Sleep(settle)
+
+	play := func(body map[string]any) {
+		t.Helper()
+		body["urls"] = w.URL("/over.wav")
+		body["loop"] = true
+		if st, resp := p.REST(t, "POST", kit.AccountPath("/Call/"+aID+"/Play/"), body); st != 202 {
+			t.Fatalf("play %v: %d %v", body, st, resp)
+		}
+		time.Sleep(settle)
+	}
+	play(map[string]any{})
+	expect(t, "mix: member a", a.call, []float64{toneB, toneOver}, nil)
+	expect(t, "mix: member b", b.call, []float64{toneA}, []float64{toneOver})
+	play(map[string]any{"mix": false, "legs": "both"}) // both: the member only
+	expect(t, "mix=false: member a", a.call, []float64{toneOver}, []float64{toneB})
+	expect(t, "mix=false: member b", b.call, []float64{toneA}, []float64{toneOver})
+	st, body := p.REST(t, "POST", kit.AccountPath("/Call/"+aID+"/Play/"), map[string]any{"urls": w.URL("/over.wav"), "legs": "bleg"})
+	assertError(t, "bleg on a member", st, body, 400, "invalid value for parameter: legs")
+	if st, _ := p.REST(t, "DELETE", kit.AccountPath("/Call/"+aID+"/Play/"), nil); st != 204 {
+		t.Fatalf("stop play: %d", st)
+	}
+
+	// A Speak overlay (mix=false, so nothing else is heard while it sounds) keeps sounding
+	// after the member is kicked, over the next element.
+	st, body = p.REST(t, "POST", kit.AccountPath("/Call/"+aID+"/Speak/"), map[string]any{"text": "This announcement keeps playing while the caller moves on.", "loop": true, "mix": false})
+	if st != 202 || body["message"] != "speak started" {
+		t.Fatalf("speak: %d %v", st, body)
+	}
+	time.Sleep(settle)
+	if st, body := p.REST(t, "POST", kit.AccountPath("/Conference/Media/Member/"+a.id+"/Kick/"), map[string]any{}); st != 200 && st != 202 {
+		t.Fatalf("kick: %d %v", st, body)
+	}
+	kicked := time.Now()
+	time.Sleep(2 * time.Second)
+	if n := kit.SpeechFramesSince(a.call, kicked, otherTone, toneB); n < 40 {
+		t.Errorf("after the kick a heard %d frames of speech, want the Speak overlay to go on", n)
+	}
+	if n := kit.ToneFramesSince(a.call, otherTone, kicked); n > 5 {
+		t.Errorf("a heard the next element's tone in %d frames under a mix=false Speak", n)
+	}
+	if st, _ := p.REST(t, "DELETE", kit.AccountPath("/Call/"+aID+"/Speak/"), nil); st != 204 {
+		t.Fatalf("stop speak: %d", st)
+	}
+	time.Sleep(settle)
+	expect(t, "after Speak stop: a", a.call, []float64{otherTone}, []float64{toneB})
+}
