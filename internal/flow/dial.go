@@ -36,6 +36,8 @@ type branch struct {
 	lost   chan struct{}
 	res    attemptResult
 	done   chan struct{}
+	// reported is set once the DialHangup of a leg that was never bridged has been sent.
+	reported bool
 }
 
 // dialOutcome is what the action request reports (spec §9.6.3).
@@ -93,6 +95,7 @@ wait:
 			out.rang = out.rang || br.res.rang
 			out.cause = br.res.cause.Cause
 			out.status = FinalStatus(br.b.Identity(), call.Outcome{Cause: br.res.cause})
+			x.unansweredHangup(e, br)
 		case <-x.ctx.Done():
 			break wait
 		}
@@ -107,6 +110,7 @@ wait:
 		if br != winner {
 			<-br.done
 			out.rang = out.rang || br.res.rang
+			x.unansweredHangup(e, br) // cancelled: lost the race, or the caller is gone
 		}
 	}
 	// Another destination may have answered in the same instant as the winner.
@@ -517,6 +521,14 @@ func (x *run) dialEvent(e *vxml.Dial, br *branch, event, action string, o *call.
 	status := "answered"
 	if o != nil {
 		status = "completed"
+		if o.Answered.IsZero() {
+			// A leg that never answered: how its ringing ended; one that lost the race to
+			// another destination was cancelled.
+			status = FinalStatus(br.b.Identity(), *o)
+			if o.Cause.Code == call.CauseLostRace.Code {
+				status = "cancel"
+			}
+		}
 		p.Set("DialBLegHangupCause", o.Cause.Cause)
 		p.Set("DialBLegHangupCauseCode", strconv.Itoa(o.Cause.Code))
 		p.Set("DialBLegHangupCauseName", o.Cause.Name)
@@ -533,6 +545,30 @@ func (x *run) dialEvent(e *vxml.Dial, br *branch, event, action string, o *call.
 	p.Set("DialBLegStatus", status)
 	x.notify(e.CallbackURL, e.CallbackMethod, p)
 }
+
+// unansweredHangup sends the DialHangup event of a B leg that ended without being bridged
+// (spec §9.6.3), once per leg.
+func (x *run) unansweredHangup(e *vxml.Dial, br *branch) {
+	if br.reported {
+		return
+	}
+	br.reported = true
+	if e.CallbackURL == "" {
+		return
+	}
+	select {
+	case <-br.b.Done():
+	case <-time.After(applyBound):
+	}
+	o, ok := br.b.Outcome()
+	if !ok {
+		o = call.Outcome{Cause: br.res.cause, Source: br.res.source, Ended: time.Now()}
+	}
+	x.dialEvent(e, br, "DialHangup", "hangup", &o)
+}
+
+// applyBound bounds waiting for a B leg given up on to end.
+const applyBound = 2 * time.Second
 
 // dialDigitsEvent reports a matched digit pattern of a bridge to callbackUrl.
 func (x *run) dialDigitsEvent(e *vxml.Dial, br *branch, pattern string) {
