@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
@@ -70,8 +71,12 @@ func (x *run) dial(e *vxml.Dial) (*vxml.Document, error) {
 	var branches []*branch
 	answered := make(chan *branch, len(e.Targets))
 	finished := make(chan *branch, len(e.Targets))
+	var early *earlyRelay
+	if e.DialMusic == vxml.DialMusicReal {
+		early = newEarlyRelay()
+	}
 	for _, t := range e.Targets {
-		br, cause := x.startBranch(e, t, callerID, callerName, answered, finished)
+		br, cause := x.startBranch(e, t, callerID, callerName, answered, finished, early)
 		if cause != nil {
 			out.cause = cause.Cause
 			out.status = "failed"
@@ -81,7 +86,7 @@ func (x *run) dial(e *vxml.Dial) (*vxml.Document, error) {
 		branches = append(branches, br)
 	}
 
-	stopMusic := x.dialMusic(e)
+	stopMusic := x.dialMusic(e, early)
 	var winner *branch
 	pending := len(branches)
 wait:
@@ -173,7 +178,7 @@ wait:
 }
 
 // startBranch routes and dials one destination.
-func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName string, answered, finished chan<- *branch) (*branch, *call.Cause) {
+func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName string, answered, finished chan<- *branch, early *earlyRelay) (*branch, *call.Cause) {
 	a := x.c
 	ctx := x.ctx
 	if x.r.Dialer == nil || x.r.DialRouter == nil {
@@ -222,8 +227,11 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 		defer close(br.done)
 		br.res = await(at, attemptHooks{
 			stop: br.lost, stopCause: x.whyBranchStopped,
-			onRing: func(early bool) {
-				if early && t.SendOnPreanswer && t.SendDigits != "" {
+			onRing: func(earlyMedia bool) {
+				if earlyMedia && early != nil {
+					early.relayFrom(b)
+				}
+				if earlyMedia && t.SendOnPreanswer && t.SendDigits != "" {
 					_ = b.SendDigits(b.Context(), t.SendDigits, false)
 				}
 			},
@@ -318,14 +326,15 @@ func (x *run) confirm(e *vxml.Dial, br *branch) bool {
 }
 
 // dialMusic plays what the caller hears while the destinations ring; the returned func stops it.
-func (x *run) dialMusic(e *vxml.Dial) func() {
+// early is the relay of dialMusic="real".
+func (x *run) dialMusic(e *vxml.Dial, early *earlyRelay) func() {
 	ctx, cancel := context.WithCancel(x.ctx)
 	var src media.Source
 	switch e.DialMusic {
 	case "":
 		return cancel
 	case vxml.DialMusicReal:
-		src = ringback()
+		src = early
 	default:
 		s, err := x.musicDocument(ctx, e.DialMusic)
 		if err != nil {
@@ -367,6 +376,37 @@ func (x *run) musicDocumentOnce(ctx context.Context, rawURL string, c *call.Call
 // soundDocument fetches a sound document with the parameters of call c and renders it.
 func (x *run) soundDocument(ctx context.Context, rawURL string, c *call.Call) ([]int16, error) {
 	return x.r.renderSound(ctx, webhookRequest(rawURL, "POST", CallParams(c, ""), x.s.AuthToken))
+}
+
+// earlyRelay is the caller's audio under dialMusic="real": ringback until a destination sends
+// early media, then that destination's audio (the first one to send any), relayed as it
+// arrives.
+type earlyRelay struct {
+	ringback media.Source
+	ring     *call.AudioRing
+	active   atomic.Bool
+}
+
+func newEarlyRelay() *earlyRelay {
+	return &earlyRelay{ringback: ringback(), ring: call.NewAudioRing(media.SampleRate)}
+}
+
+// relayFrom makes b's received early media what the caller hears, unless another destination
+// already does. b's audio sink is taken over again by the bridge once a destination answers.
+func (r *earlyRelay) relayFrom(b *call.Call) {
+	if r.active.CompareAndSwap(false, true) {
+		b.SetAudioSink(func(pcm []int16) { r.ring.Write(pcm) })
+	}
+}
+
+// ReadFrame implements media.Source; a relay that runs dry is silence.
+func (r *earlyRelay) ReadFrame(dst []int16) error {
+	if !r.active.Load() {
+		return r.ringback.ReadFrame(dst)
+	}
+	n := r.ring.Read(dst)
+	clear(dst[n:])
+	return nil
 }
 
 // ringback is the North American ringback tone (440+480 Hz, 2 s on, 4 s off), repeated.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/sip/siptest"
 	"github.com/parley-voice/parley/test/kit"
 )
@@ -70,4 +71,29 @@ func TestDialHangupOfUnansweredLegs(t *testing.T) {
 		}
 		kit.AssertParams(t, "DialHangup of "+user, r.Form, params)
 	}
+}
+
+// TestDialMusicRealRelaysEarlyMedia: with dialMusic="real" the caller hears what the ringing
+// destination sends in early media, not Parley's ringback (spec §7.12).
+func TestDialMusicRealRelaysEarlyMedia(t *testing.T) {
+	w := kit.NewApp(t)
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_TRUSTED_GATEWAYS": "127.0.0.1/32"}})
+	w.XML("/answer", `<Response><Dial dialMusic="real"><User>sip:bob@`+strings.Split(p.SIP, ":")[0]+`</User></Dial></Response>`)
+	w.OK("/hangup")
+	createEndpoint(t, p, "bob", "bob-secret-1", "")
+	bob := kit.NewPhone(t, "127.0.0.2")
+	bob.Listen(t, siptest.ListenOptions{Username: "bob", EarlyMedia: true, AnswerAfter: 4 * time.Second,
+		Send: media.Tone(toneB, time.Minute, -10)})
+	if err := bob.Register(t, p, "bob", "bob-secret-1"); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	a := kit.Dial(t, p, "14155550199", siptest.DialOptions{})
+	b := bob.Incoming(t)
+	time.Sleep(2500 * time.Millisecond)
+	select {
+	case <-b.Answered():
+		t.Fatal("B answered before the early media could be measured")
+	default:
+	}
+	expect(t, "A while B rings", a, []float64{toneB}, []float64{440, 480})
 }
