@@ -4,14 +4,12 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/parley-voice/parley/internal/api"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/flow"
-	"github.com/parley-voice/parley/internal/tts"
 )
 
 // maxCallRecordings bounds the REST recordings running on one leg (calls-more §A.7,
@@ -282,7 +280,7 @@ func (a callMediaAPI) Speak(_ context.Context, acct, uuid string, p api.CallSpea
 	s := a.m.s
 	log := legs[0].Logger()
 	a.startOverlay(legs, slotSpeak, !p.Mix, p.Loop, 0, func(ctx context.Context) []int16 {
-		pcm, err := s.synth.Synthesize(ctx, tts.Request{Text: p.Text, SSML: strings.Contains(p.Text, "<"), Voice: p.Voice, Language: p.Language})
+		pcm, err := s.synth.Synthesize(ctx, speechRequest(p.Text, p.Voice, p.Language))
 		if err != nil && ctx.Err() == nil {
 			log.Warn("call Speak: synthesis failed", "err", err)
 		}

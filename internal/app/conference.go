@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parley-voice/parley/internal/api"
@@ -266,10 +267,16 @@ func (c conferenceAPI) Play(ctx context.Context, acct, name string, sel api.Memb
 	return apiErr(c.m.Play(ctx, acct, name, selector(sel), audio))
 }
 
+// speechRequest is the synthesis of a REST Speak (member Speak and call Speak): text with
+// markup is spoken as SSML, like <Speak> content.
+func speechRequest(text, voice, language string) tts.Request {
+	return tts.Request{Text: text, SSML: strings.Contains(text, "<"), Voice: voice, Language: language}
+}
+
 // Speak queues synthesised speech for the members.
 func (c conferenceAPI) Speak(ctx context.Context, acct, name string, sel api.MemberSelector, text, voice, language string) error {
 	audio := conference.Audio{Load: func(ctx context.Context) (media.Source, error) {
-		pcm, err := c.synth.Synthesize(ctx, tts.Request{Text: text, Voice: voice, Language: language})
+		pcm, err := c.synth.Synthesize(ctx, speechRequest(text, voice, language))
 		if err != nil {
 			return nil, err
 		}
