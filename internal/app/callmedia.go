@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-voice/parley/internal/api"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/flow"
+	"github.com/parley-voice/parley/internal/media"
 )
 
 // maxCallRecordings bounds the REST recordings running on one leg (calls-more §A.7,
@@ -79,16 +81,18 @@ type overlay struct {
 	remaining int // samples still allowed (length); -1 for no bound
 	finished  bool
 
-	cancel context.CancelFunc // stops the loading
-	remove func()             // takes it off the leg; nil until added
-	done   chan struct{}      // closed when its audio ran out or it was stopped
-	once   sync.Once
+	release func()        // gives up its share of the loading (cancelled when no overlay wants it)
+	remove  func()        // takes it off the leg; nil until added
+	done    chan struct{} // closed when its audio ran out or it was stopped
+	once    sync.Once
+
+	releaseOnce sync.Once
 }
 
-func newOverlay(replace, loop bool, length time.Duration, cancel context.CancelFunc) *overlay {
-	o := &overlay{replace: replace, loop: loop, remaining: -1, cancel: cancel, done: make(chan struct{})}
+func newOverlay(replace, loop bool, length time.Duration, release func()) *overlay {
+	o := &overlay{replace: replace, loop: loop, remaining: -1, release: release, done: make(chan struct{})}
 	if length > 0 {
-		o.remaining = int(length.Seconds() * 8000)
+		o.remaining = int(length.Seconds() * media.SampleRate)
 	}
 	return o
 }
@@ -128,12 +132,12 @@ func (o *overlay) ReplacesAudio() bool { return o.replace }
 
 // stop ends the overlay at once (replaced, DELETE, hangup).
 func (o *overlay) stop() {
-	o.cancel()
 	o.mu.Lock()
 	o.finished = true
 	remove := o.remove
 	o.mu.Unlock()
 	o.once.Do(func() { close(o.done) })
+	o.releaseOnce.Do(o.release)
 	if remove != nil {
 		remove()
 	}
@@ -207,10 +211,21 @@ func (a callMediaAPI) startOverlay(legs []*call.Call, slot int, replace, loop bo
 	load func(ctx context.Context) []int16) {
 	m := a.m
 	ctx, cancel := context.WithCancel(context.Background())
+	// The loading is shared by the request's overlays (legs=both): it is cancelled only when
+	// every one of them has been stopped.
+	var wanted atomic.Int32
+	wanted.Store(int32(len(legs)))
 	overlays := make([]*overlay, len(legs))
 	m.mu.Lock()
 	for i, c := range legs {
-		o := newOverlay(replace, loop, length, cancel)
+		var once sync.Once
+		o := newOverlay(replace, loop, length, func() {
+			once.Do(func() {
+				if wanted.Add(-1) == 0 {
+					cancel()
+				}
+			})
+		})
 		lm := m.legLocked(c)
 		if old := lm.slots[slot]; old != nil {
 			defer old.stop() // after the lock
