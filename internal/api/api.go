@@ -55,8 +55,10 @@ type Options struct {
 	Calls       Calls
 	// CallRecords serves the CDR reads (GET /Call/ and GET /Call/{call_uuid}/ without a live
 	// status) beside Calls; when nil they answer 404 "route not found".
-	CallRecords  CallRecords
-	Streams      Streams
+	CallRecords CallRecords
+	Streams     Streams
+	// CallMedia serves the call-level Play, Speak, DTMF and Record routes (calls-more §A).
+	CallMedia    CallMedia
 	Applications Applications
 	Endpoints    Endpoints
 
@@ -174,6 +176,9 @@ func (s *server) routes() {
 	}
 	if s.opts.Streams != nil {
 		s.streamRoutes()
+	}
+	if s.opts.CallMedia != nil {
+		s.callMediaRoutes()
 	}
 	if s.opts.Applications != nil {
 		s.applicationRoutes()

@@ -265,6 +265,7 @@ type fixture struct {
 	calls   *fakeCalls
 	streams *fakeStreams
 	cdrs    *fakeCallRecords
+	media   *fakeCallMedia
 	apps    *fakeApplications
 	eps     *fakeEndpoints
 	clock   *time.Time
@@ -295,6 +296,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	fx.cdrs = newFakeCallRecords(fx.calls)
 	fx.streams = newFakeStreams(fx.calls, func() time.Time { return *fx.clock })
 	fx.streams.seed()
+	fx.media = &fakeCallMedia{calls: fx.calls}
 	fx.apps = &fakeApplications{apps: map[string][]Application{}}
 	fx.eps = &fakeEndpoints{eps: map[string][]Endpoint{}, apps: fx.apps}
 	seedResources(fx.apps, fx.eps)
@@ -328,6 +330,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 		Calls:         fx.calls,
 		CallRecords:   fx.cdrs,
 		Streams:       fx.streams,
+		CallMedia:     fx.media,
 		Applications:  fx.apps,
 		Endpoints:     fx.eps,
 		HasSIPGateway: true,

@@ -38,6 +38,10 @@ const (
 	tRequest    = "/Account/{auth_id}/Request/{request_uuid}/"
 	tStreams    = "/Account/{auth_id}/Call/{call_uuid}/Stream/"
 	tStream     = "/Account/{auth_id}/Call/{call_uuid}/Stream/{stream_id}/"
+	tCallPlay   = "/Account/{auth_id}/Call/{call_uuid}/Play/"
+	tCallSpeak  = "/Account/{auth_id}/Call/{call_uuid}/Speak/"
+	tCallDTMF   = "/Account/{auth_id}/Call/{call_uuid}/DTMF/"
+	tCallRecord = "/Account/{auth_id}/Call/{call_uuid}/Record/"
 	tApps       = "/Account/{auth_id}/Application/"
 	tApp        = "/Account/{auth_id}/Application/{app_id}/"
 	tEndpoints  = "/Account/{auth_id}/Endpoint/"
@@ -151,6 +155,24 @@ var goldenRoutes = map[string]goldenRoute{
 	"err_stream_bad_url":            {"POST", tStreams, 400, 0},
 	"err_stream_url_in_use":         {"POST", tStreams, 400, 0},
 	"err_stream_method_not_allowed": {"POST", tStream, 405, 0},
+
+	"call_play":                        {"POST", tCallPlay, 202, 0},
+	"call_play_stop":                   {"DELETE", tCallPlay, 204, 0},
+	"call_speak":                       {"POST", tCallSpeak, 202, 0},
+	"call_speak_stop":                  {"DELETE", tCallSpeak, 204, 0},
+	"call_dtmf":                        {"POST", tCallDTMF, 202, 0},
+	"call_record_start":                {"POST", tCallRecord, 200, 0},
+	"call_record_stop":                 {"DELETE", tCallRecord, 204, 0},
+	"err_call_play_missing_urls":       {"POST", tCallPlay, 400, 0},
+	"err_call_play_bad_urls":           {"POST", tCallPlay, 400, 0},
+	"err_call_speak_language":          {"POST", tCallSpeak, 400, 0},
+	"err_call_media_not_found":         {"POST", tCallSpeak, 404, 0},
+	"err_call_media_not_answered":      {"POST", tCallPlay, 409, 0},
+	"err_call_media_not_bridged":       {"POST", tCallPlay, 400, 0},
+	"err_call_dtmf_not_bridged":        {"POST", tCallDTMF, 400, 0},
+	"err_call_dtmf_bad_digits":         {"POST", tCallDTMF, 400, 0},
+	"err_call_dtmf_method_not_allowed": {"DELETE", tCallDTMF, 405, 0},
+	"err_call_record_limit":            {"POST", tCallRecord, 409, 0},
 
 	"app_create":        {"POST", tApps, 201, 0},
 	"app_list":          {"GET", tApps, 200, 0},

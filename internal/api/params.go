@@ -35,6 +35,9 @@ type value struct {
 type Params struct {
 	vals  map[string]value
 	nulls map[string]bool
+	// repeated holds every value of a query or form field given more than once (vals keeps
+	// the first), for the few list parameters that accept that form (call Play urls).
+	repeated map[string][]string
 }
 
 // Has reports whether name was given with a non-null value.
@@ -59,6 +62,12 @@ func (p *Params) addQuery(q url.Values) {
 			continue
 		}
 		p.vals[k] = value{text: vs[0]}
+		if len(vs) > 1 {
+			if p.repeated == nil {
+				p.repeated = map[string][]string{}
+			}
+			p.repeated[k] = vs
+		}
 	}
 }
 

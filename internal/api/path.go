@@ -13,6 +13,7 @@ var fixedSegments = map[string]string{
 	"deaf": "Deaf", "play": "Play", "speak": "Speak", "record": "Record",
 	"call": "Call", "request": "Request", "recording": "Recording",
 	"application": "Application", "endpoint": "Endpoint", "stream": "Stream",
+	"dtmf": "DTMF",
 }
 
 // varEscaper and varUnescaper carry a decoded variable segment through the router unchanged:

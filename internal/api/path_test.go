@@ -100,7 +100,8 @@ func TestRouteNotFoundAndMethodNotAllowed(t *testing.T) {
 		{"FOO", "/api/v1/Account/MA_X/Nope/", 404, ""},
 		{"GET", "/api/v1/Account/MA_X/Conference/R/Member/", 404, ""},
 		{"GET", "/api/v1/Account/MA_X/Recording/x/Export/", 404, ""},
-		{"POST", "/api/v1/Account/MA_X/Call/abc/Play/", 404, ""}, // call-level Play is not provided
+		{"POST", "/api/v1/Account/MA_X/Call/abc/Export/", 404, ""},
+		{"GET", "/api/v1/Account/MA_X/Call/abc/dtmf/", 405, "POST"},
 		{"GET", "/api/v1/Account/MA_X/Request/", 404, ""},
 		{"DELETE", "/api/v1/Account/MA_X/Call/", 405, "GET, POST"},
 		{"PUT", "/api/v1/Account/MA_X/Call/abc/", 405, "GET, POST, DELETE"},

@@ -189,6 +189,8 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		s.writeError(w, http.StatusNotFound, msgEndpointNotFound)
 	case errors.Is(err, ErrUsernameExists):
 		s.writeError(w, http.StatusConflict, msgUsernameExists)
+	case errors.Is(err, ErrRecordingLimit):
+		s.writeError(w, http.StatusConflict, "recording limit reached")
 	case errors.Is(err, ErrStreamNotFound):
 		s.writeError(w, http.StatusNotFound, msgStreamNotFound)
 	case errors.Is(err, ErrStreamURLInUse):

@@ -62,6 +62,7 @@ type Server struct {
 	httpSrv    *http.Server
 	httpLn     net.Listener
 	routes     *routes
+	callMedia  *callMedia // overlays and REST recordings of the call-level media routes
 	// fetch is the policy of outgoing HTTP; Start adds the listeners' addresses before anything
 	// is fetched.
 	fetch *webhook.FetchPolicy
@@ -92,6 +93,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	m := newMetrics()
 	s := &Server{cfg: cfg, log: opts.Logger, stdout: opts.Stdout, metrics: m, calls: call.NewObservedRegistry(m.callEnded)}
 	m.reg.MustRegister(&serverCollector{s: s})
+	s.callMedia = newCallMedia(s)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory %s: %w", cfg.DataDir, err)
 	}

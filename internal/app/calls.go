@@ -229,15 +229,21 @@ func (a callsAPI) Transfer(ctx context.Context, acct, uuid string, p api.Transfe
 	if !c.IsAnswered() {
 		return api.ErrCallNotAnswered
 	}
-	if p.Legs == "bleg" || p.Legs == "both" {
-		// B legs of <Dial> run no document of their own in this version.
-		return api.ErrNotBridged
+	var aleg, bleg *flow.TransferTarget
+	if p.Legs != "bleg" {
+		aleg = &flow.TransferTarget{URL: p.ALegURL, Method: p.ALegMethod}
 	}
-	// The answer waits until the running element is abandoned (a conference member has left
-	// its room), bounded like a hang-up.
+	if p.Legs != "aleg" {
+		bleg = &flow.TransferTarget{URL: p.BLegURL, Method: p.BLegMethod}
+	}
+	// The answer waits until the legs have left their element (a conference member its room,
+	// both legs their bridge), bounded like a hang-up.
 	ctx, cancel := context.WithTimeout(ctx, applyWait)
 	defer cancel()
-	if err := a.s.runner.Transfer(ctx, uuid, p.ALegURL, p.ALegMethod); err != nil {
+	switch err := a.s.runner.TransferLegs(ctx, uuid, aleg, bleg); {
+	case errors.Is(err, flow.ErrNotBridged):
+		return api.ErrNotBridged
+	case err != nil:
 		return api.ErrCallNotFound
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parley-voice/parley/internal/api"
@@ -17,6 +18,7 @@ import (
 	"github.com/parley-voice/parley/internal/mp3enc"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/tts"
+	"github.com/parley-voice/parley/internal/webhook"
 )
 
 // newConferences builds the room manager: events become callbacks and Recording rows, sounds
@@ -52,18 +54,32 @@ func (s *Server) onConferenceEvent(ev conference.Event) {
 		s.conferenceRecordingDone(ev)
 		return
 	}
-	params, ok := flow.ConferenceEventParams(ev)
+	n, ok := conferenceNotification(ev)
 	if !ok {
 		return
+	}
+	if err := s.dispatcher.Notify(context.Background(), n); err != nil {
+		s.log.Error("queueing conference callback failed", "conference", ev.ConferenceName, "member_id", ev.MemberID, "err", err)
+	}
+}
+
+// conferenceNotification is the callback of a room event. Its OrderKey is the room: the
+// events of one room are first attempted in event order across its members (spec §9.4), e.g.
+// one member's ConferenceEnter before the next one's.
+func conferenceNotification(ev conference.Event) (webhook.Notification, bool) {
+	params, ok := flow.ConferenceEventParams(ev)
+	if !ok {
+		return webhook.Notification{}, false
 	}
 	method := ev.CallbackMethod
 	if method == "" {
 		method = http.MethodPost
 	}
-	n := webhookNotification(ev.AccountID, ev.CallbackURL, method, params, ev.Call.CallUUID)
-	if err := s.dispatcher.Notify(context.Background(), n); err != nil {
-		s.log.Error("queueing conference callback failed", "conference", ev.ConferenceName, "member_id", ev.MemberID, "err", err)
+	key := ev.ConferenceUUID
+	if key == "" {
+		key = ev.Call.CallUUID
 	}
+	return webhookNotification(ev.AccountID, ev.CallbackURL, method, params, key), true
 }
 
 // conferenceRecordingDone stores the Recording row of a final room recording and notifies the
@@ -256,10 +272,16 @@ func (c conferenceAPI) Play(ctx context.Context, acct, name string, sel api.Memb
 	return apiErr(c.m.Play(ctx, acct, name, selector(sel), audio))
 }
 
+// speechRequest is the synthesis of a REST Speak (member Speak and call Speak): text with
+// markup is spoken as SSML, like <Speak> content.
+func speechRequest(text, voice, language string) tts.Request {
+	return tts.Request{Text: text, SSML: strings.Contains(text, "<"), Voice: voice, Language: language}
+}
+
 // Speak queues synthesised speech for the members.
 func (c conferenceAPI) Speak(ctx context.Context, acct, name string, sel api.MemberSelector, text, voice, language string) error {
 	audio := conference.Audio{Load: func(ctx context.Context) (media.Source, error) {
-		pcm, err := c.synth.Synthesize(ctx, tts.Request{Text: text, Voice: voice, Language: language})
+		pcm, err := c.synth.Synthesize(ctx, speechRequest(text, voice, language))
 		if err != nil {
 			return nil, err
 		}

@@ -6,7 +6,10 @@ import (
 	"testing"
 
 	"github.com/parley-voice/parley/internal/api"
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/call/calltest"
 	"github.com/parley-voice/parley/internal/conference"
+	"github.com/parley-voice/parley/internal/flow"
 )
 
 // TestAPIErr checks that the room manager's domain errors become the REST API's errors, which
@@ -31,5 +34,25 @@ func TestAPIErr(t *testing.T) {
 	}
 	if apiErr(nil) != nil {
 		t.Error("apiErr(nil) is not nil")
+	}
+}
+
+// TestConferenceEventsOrderedPerRoom: the callbacks of one room share its OrderKey, whichever
+// member they concern (spec §9.4), so one member's enter is attempted before the next one's.
+func TestConferenceEventsOrderedPerRoom(t *testing.T) {
+	var keys []string
+	for i, uuid := range []string{"call-1", "call-2"} {
+		c := call.New(call.Identity{AccountID: "MA_X", Direction: call.Inbound, From: "1", To: "2"}, calltest.NewLeg(), call.Options{})
+		defer c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
+		n, ok := conferenceNotification(conference.Event{Kind: conference.EventEnter, AccountID: "MA_X", ConferenceName: "Room",
+			ConferenceUUID: "room-uuid", MemberID: int64(i + 1), Call: conference.CallInfo{CallUUID: uuid},
+			CallbackURL: "https://app.test/events", Data: &flow.MemberData{Call: c}})
+		if !ok {
+			t.Fatal("no notification for an event with a callback")
+		}
+		keys = append(keys, n.OrderKey)
+	}
+	if keys[0] != "room-uuid" || keys[1] != "room-uuid" {
+		t.Errorf("OrderKeys %v, want the room's ConferenceUUID for every member", keys)
 	}
 }

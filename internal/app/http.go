@@ -94,6 +94,7 @@ func (s *Server) httpHandler() http.Handler {
 		Calls:              callsAPI{s},
 		Streams:            streamsAPI{s},
 		CallRecords:        callRecordsAPI{s},
+		CallMedia:          callMediaAPI{s.callMedia},
 		CallsPerSecond:     limitOrOff(s.cfg.CallsPerSecond),
 		MaxConcurrentCalls: int(limitOrOff(float64(s.cfg.MaxConcurrentCalls))),
 		Endpoints:          endpointsAPI{st: s.store, reg: s.sip},

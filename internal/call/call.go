@@ -69,6 +69,9 @@ type Identity struct {
 	ForwardedFrom string
 	// CustomHeaders are X-PH-* headers to report as webhook parameters.
 	CustomHeaders map[string]string
+	// ALegUUID is, for a <Dial> B leg, the CallUUID of the caller that dialled it (webhooks'
+	// ALegUUID); "" for other legs.
+	ALegUUID string
 }
 
 // Outcome is how a call ended.

@@ -88,23 +88,47 @@ func (c *Call) AddOverlay(src OverlaySource) (remove func()) {
 	return c.media.overlays.add(src)
 }
 
+// ReplacingOverlay is an OverlaySource whose samples replace the call's normal audio instead of
+// adding to it while it has any (call Play/Speak with mix=false, calls-more §A.3): the frame's
+// base audio (the flow's playback, the room, the bridged party) is dropped, other overlays
+// still sound.
+type ReplacingOverlay interface {
+	OverlaySource
+	ReplacesAudio() bool
+}
+
+func replaces(src OverlaySource) bool {
+	r, ok := src.(ReplacingOverlay)
+	return ok && r.ReplacesAudio()
+}
+
 // mixOverlays adds the next len(pcm) samples of every overlay into pcm, pulling through
 // scratch (at least as long as pcm), and reports whether any overlay had samples. When payload
 // is not nil, pcm does not hold the frame yet: payload is decoded into it only once an overlay
-// has samples, so that a frame nobody overlays costs no decoding.
+// has samples, so that a frame nobody overlays costs no decoding. Replacing overlays are pulled
+// first: one with samples clears the base audio before anything is added.
 func mixOverlays(srcs []OverlaySource, pcm, scratch []int16, payload []byte, codec media.Codec) bool {
 	mixed := false
-	for _, src := range srcs {
-		n := min(src.PullOverlay(scratch[:len(pcm)]), len(pcm))
-		if n <= 0 {
-			continue
-		}
-		if !mixed && payload != nil {
-			codec.Decode(pcm, payload)
-		}
-		mixed = true
-		for i, v := range scratch[:n] {
-			pcm[i] = addSat(pcm[i], v)
+	for pass := range 2 {
+		for _, src := range srcs {
+			if replaces(src) != (pass == 0) {
+				continue
+			}
+			n := min(src.PullOverlay(scratch[:len(pcm)]), len(pcm))
+			if n <= 0 {
+				continue
+			}
+			if !mixed {
+				if pass == 0 {
+					clear(pcm)
+				} else if payload != nil {
+					codec.Decode(pcm, payload)
+				}
+			}
+			mixed = true
+			for i, v := range scratch[:n] {
+				pcm[i] = addSat(pcm[i], v)
+			}
 		}
 	}
 	return mixed

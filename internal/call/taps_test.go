@@ -336,3 +336,42 @@ func TestSendDigitsWhileOutputTaken(t *testing.T) {
 		t.Fatal("no RFC 4733 packet among the owner's frames")
 	}
 }
+
+// replacingRing is an overlay that replaces the base audio while it has samples.
+type replacingRing struct{ *AudioRing }
+
+func (replacingRing) ReplacesAudio() bool { return true }
+
+func TestReplacingOverlayDropsTheBaseAudioOnlyWhileItSounds(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	out, err := c.TakeOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	time.Sleep(30 * time.Millisecond)
+	c.AddOverlay(toneRing(1500, time.Second))                        // adds: heard throughout
+	c.AddOverlay(replacingRing{toneRing(1000, 30*time.Millisecond)}) // replaces: dry in frame 2
+	base := media.ReadAll(media.Tone(600, 100*time.Millisecond, -10), 0)
+	n := len(leg.Written())
+	for i := range 3 {
+		payload := make([]byte, media.FrameSamples)
+		media.PCMU.Encode(payload, base[i*media.FrameSamples:(i+1)*media.FrameSamples])
+		if err := out.WriteFrame(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frames := writtenFrames(leg, n)
+	if len(frames) != 3 || countTone(frames, 1500) != 3 {
+		t.Fatalf("the adding overlay is in %d of %d frames", countTone(frames, 1500), len(frames))
+	}
+	if media.ToneDBFS(frames[0], 1000) < -30 || media.ToneDBFS(frames[0], 600) > -30 {
+		t.Errorf("frame 0: replacing overlay %.0f dBFS, base %.0f dBFS; want overlay only",
+			media.ToneDBFS(frames[0], 1000), media.ToneDBFS(frames[0], 600))
+	}
+	if media.ToneDBFS(frames[2], 600) < -20 {
+		t.Errorf("frame 2: base %.0f dBFS after the replacing overlay ran dry; want it back", media.ToneDBFS(frames[2], 600))
+	}
+}

@@ -686,3 +686,40 @@ func BenchmarkMix(b *testing.B) {
 		})
 	}
 }
+
+// privateSamples returns the samples of the member's loaded private audio items.
+func (m *Manager) privateSamples(account, name string, id int64) []int {
+	r := m.lookup(account, name)
+	n, _ := do(bg, r, func() ([]int, error) {
+		var out []int
+		for _, x := range r.members {
+			if x.id == id {
+				for _, it := range x.private {
+					if it.ready {
+						out = append(out, len(it.pcm))
+					}
+				}
+			}
+		}
+		return out, nil
+	})
+	return n
+}
+
+// TestPrivateAudioIsNotCutAtTenMinutes: member Play audio may run up to the hour of §9.7.
+func TestPrivateAudioIsNotCutAtTenMinutes(t *testing.T) {
+	e := newEnv(t, ManagerOptions{})
+	a := e.join(req("R"), 0)
+	long := 25 * time.Minute
+	play := Audio{Load: func(context.Context) (media.Source, error) {
+		return media.NewPCMSource(make([]int16, int(long/time.Second)*media.SampleRate)), nil
+	}}
+	if err := e.m.Play(bg, "A", "R", IDs(a.id), play); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, e, func() bool { return e.m.privateLen("A", "R", a.id) == 1 })
+	got := e.m.privateSamples("A", "R", a.id)
+	if want := int(long/time.Second) * media.SampleRate; len(got) != 1 || got[0] != want {
+		t.Errorf("private audio of %v loaded as %v samples, want %d", long, got, want)
+	}
+}

@@ -39,7 +39,8 @@ type ManagerOptions struct {
 	Observer Observer
 }
 
-// MaxSoundDuration caps enter/exit/wait sounds and private audio read into memory.
+// MaxSoundDuration caps enter/exit/wait sounds read into memory (member Play/Speak audio may
+// run up to media.MaxAudioDuration).
 const MaxSoundDuration = 10 * time.Minute
 
 // Manager owns every room of one server. Rooms are keyed by (account, name): two accounts never

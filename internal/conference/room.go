@@ -321,6 +321,10 @@ func (r *room) snapshot() Snapshot {
 // soundLimit is MaxSoundDuration in samples.
 const soundLimit = int(MaxSoundDuration / time.Second * media.SampleRate)
 
+// privateLimit caps member Play/Speak audio at the longest audio the contract accepts (§9.7:
+// one hour), not at the sound limit: a member may be played an hour-long file.
+const privateLimit = int(media.MaxAudioDuration / time.Second * media.SampleRate)
+
 // roomSound plays an enter or exit sound to the room: beeps at once, URLs once fetched.
 func (r *room) roomSound(kind SoundKind, ref string, x *member) {
 	switch ref {
@@ -402,7 +406,7 @@ func (r *room) queuePrivate(ms []*member, kind privKind, a Audio) {
 		if err != nil {
 			r.log.Warn("private audio could not be loaded, skipped", "err", err)
 		} else {
-			pcm = media.ReadAll(src, soundLimit)
+			pcm = media.ReadAll(src, privateLimit)
 		}
 		r.send(func() {
 			for _, x := range ms {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
@@ -36,6 +37,8 @@ type branch struct {
 	lost   chan struct{}
 	res    attemptResult
 	done   chan struct{}
+	// reported is set once the DialHangup of a leg that was never bridged has been sent.
+	reported bool
 }
 
 // dialOutcome is what the action request reports (spec §9.6.3).
@@ -68,8 +71,12 @@ func (x *run) dial(e *vxml.Dial) (*vxml.Document, error) {
 	var branches []*branch
 	answered := make(chan *branch, len(e.Targets))
 	finished := make(chan *branch, len(e.Targets))
+	var early *earlyRelay
+	if e.DialMusic == vxml.DialMusicReal {
+		early = newEarlyRelay()
+	}
 	for _, t := range e.Targets {
-		br, cause := x.startBranch(e, t, callerID, callerName, answered, finished)
+		br, cause := x.startBranch(e, t, callerID, callerName, answered, finished, early)
 		if cause != nil {
 			out.cause = cause.Cause
 			out.status = "failed"
@@ -79,7 +86,7 @@ func (x *run) dial(e *vxml.Dial) (*vxml.Document, error) {
 		branches = append(branches, br)
 	}
 
-	stopMusic := x.dialMusic(e)
+	stopMusic := x.dialMusic(e, early)
 	var winner *branch
 	pending := len(branches)
 wait:
@@ -93,6 +100,7 @@ wait:
 			out.rang = out.rang || br.res.rang
 			out.cause = br.res.cause.Cause
 			out.status = FinalStatus(br.b.Identity(), call.Outcome{Cause: br.res.cause})
+			x.unansweredHangup(e, br)
 		case <-x.ctx.Done():
 			break wait
 		}
@@ -107,6 +115,7 @@ wait:
 		if br != winner {
 			<-br.done
 			out.rang = out.rang || br.res.rang
+			x.unansweredHangup(e, br) // cancelled: lost the race, or the caller is gone
 		}
 	}
 	// Another destination may have answered in the same instant as the winner.
@@ -128,8 +137,14 @@ wait:
 		if winner.target.SendDigits != "" && !winner.target.SendOnPreanswer {
 			_ = winner.b.SendDigits(winner.b.Context(), winner.target.SendDigits, false)
 		}
-		x.bridge(e, winner)
+		detached := x.bridge(e, winner)
 		o, _ := winner.b.Outcome()
+		if detached != nil {
+			// B left for its own document (calls-more §B): for this Dial it hung up.
+			o = call.Outcome{Cause: call.CauseNormalHangup, Source: call.SourceAPIRequest,
+				Answered: winner.b.AnswerTime(), Ended: time.Now()}
+			go x.r.runDetached(&Session{Call: winner.b, AuthToken: x.s.AuthToken}, detached)
+		}
 		out.status, out.cause = "completed", o.Cause.Cause
 		x.dialEvent(e, winner, "DialHangup", "hangup", &o)
 	} else if x.ctx.Err() != nil {
@@ -138,7 +153,8 @@ wait:
 		out.status = "failed"
 	}
 
-	if e.Action == "" {
+	if e.Action == "" || (x.ctx.Err() != nil && a.Context().Err() == nil) {
+		// No action request for a Dial abandoned by a transfer (calls-more §B).
 		if a.Context().Err() != nil {
 			return nil, errCallEnded
 		}
@@ -162,7 +178,7 @@ wait:
 }
 
 // startBranch routes and dials one destination.
-func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName string, answered, finished chan<- *branch) (*branch, *call.Cause) {
+func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName string, answered, finished chan<- *branch, early *earlyRelay) (*branch, *call.Cause) {
 	a := x.c
 	ctx := x.ctx
 	if x.r.Dialer == nil || x.r.DialRouter == nil {
@@ -200,7 +216,7 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 	}
 	b := call.New(call.Identity{
 		AccountID: a.Identity().AccountID, Direction: call.Outbound,
-		From: strings.TrimPrefix(callerID, "+"), To: to, CallerName: callerName,
+		From: strings.TrimPrefix(callerID, "+"), To: to, CallerName: callerName, ALegUUID: a.UUID(),
 	}, leg, call.Options{Logger: x.r.logger(), MaxAnswered: x.r.MaxAnswered})
 	if x.r.TrackLeg != nil {
 		x.r.TrackLeg(b, a)
@@ -211,8 +227,11 @@ func (x *run) startBranch(e *vxml.Dial, t vxml.DialTarget, callerID, callerName 
 		defer close(br.done)
 		br.res = await(at, attemptHooks{
 			stop: br.lost, stopCause: x.whyBranchStopped,
-			onRing: func(early bool) {
-				if early && t.SendOnPreanswer && t.SendDigits != "" {
+			onRing: func(earlyMedia bool) {
+				if earlyMedia && early != nil {
+					early.relayFrom(b)
+				}
+				if earlyMedia && t.SendOnPreanswer && t.SendDigits != "" {
 					_ = b.SendDigits(b.Context(), t.SendDigits, false)
 				}
 			},
@@ -307,14 +326,15 @@ func (x *run) confirm(e *vxml.Dial, br *branch) bool {
 }
 
 // dialMusic plays what the caller hears while the destinations ring; the returned func stops it.
-func (x *run) dialMusic(e *vxml.Dial) func() {
+// early is the relay of dialMusic="real".
+func (x *run) dialMusic(e *vxml.Dial, early *earlyRelay) func() {
 	ctx, cancel := context.WithCancel(x.ctx)
 	var src media.Source
 	switch e.DialMusic {
 	case "":
 		return cancel
 	case vxml.DialMusicReal:
-		src = ringback()
+		src = early
 	default:
 		s, err := x.musicDocument(ctx, e.DialMusic)
 		if err != nil {
@@ -358,6 +378,37 @@ func (x *run) soundDocument(ctx context.Context, rawURL string, c *call.Call) ([
 	return x.r.renderSound(ctx, webhookRequest(rawURL, "POST", CallParams(c, ""), x.s.AuthToken))
 }
 
+// earlyRelay is the caller's audio under dialMusic="real": ringback until a destination sends
+// early media, then that destination's audio (the first one to send any), relayed as it
+// arrives.
+type earlyRelay struct {
+	ringback media.Source
+	ring     *call.AudioRing
+	active   atomic.Bool
+}
+
+func newEarlyRelay() *earlyRelay {
+	return &earlyRelay{ringback: ringback(), ring: call.NewAudioRing(media.SampleRate)}
+}
+
+// relayFrom makes b's received early media what the caller hears, unless another destination
+// already does. b's audio sink is taken over again by the bridge once a destination answers.
+func (r *earlyRelay) relayFrom(b *call.Call) {
+	if r.active.CompareAndSwap(false, true) {
+		b.SetAudioSink(func(pcm []int16) { r.ring.Write(pcm) })
+	}
+}
+
+// ReadFrame implements media.Source; a relay that runs dry is silence.
+func (r *earlyRelay) ReadFrame(dst []int16) error {
+	if !r.active.Load() {
+		return r.ringback.ReadFrame(dst)
+	}
+	n := r.ring.Read(dst)
+	clear(dst[n:])
+	return nil
+}
+
 // ringback is the North American ringback tone (440+480 Hz, 2 s on, 4 s off), repeated.
 func ringback() media.Source {
 	on := media.ReadAll(media.Tone(440, 2*time.Second, -13), 0)
@@ -370,20 +421,23 @@ func ringback() media.Source {
 }
 
 // bridge relays audio and DTMF between the caller and the answered B leg until one of them
-// hangs up, the time limit passes, or the caller presses * with hangupOnStar.
-func (x *run) bridge(e *vxml.Dial, br *branch) {
+// hangs up, the time limit passes, the caller presses * with hangupOnStar, or a transfer
+// detaches B: it then returns the document B is to run, and B is left up.
+func (x *run) bridge(e *vxml.Dial, br *branch) (detached *transferRequest) {
 	a, b := x.c, br.b
 	aOut, err := a.TakeOutput()
 	if err != nil {
 		b.Hangup(call.CauseNormalHangup, call.SourceCaller, 0)
-		return
+		return nil
 	}
 	defer aOut.Release()
 	bOut, err := b.TakeOutput()
 	if err != nil {
-		return
+		return nil
 	}
 	defer bOut.Release()
+	link := x.r.addBridge(a, b)
+	defer x.r.removeBridge(link) // after the outputs are released (defers run last-first)
 	x.dialEvent(e, br, "DialConnected", "connected", nil)
 	x.mu.Lock()
 	x.inDial = true
@@ -443,19 +497,26 @@ func (x *run) bridge(e *vxml.Dial, br *branch) {
 	defer limit.Stop()
 	select {
 	case <-b.Done():
+	case <-link.detach:
 	case <-x.ctx.Done():
 		// The caller hung up, or the call is being transferred.
 		source := call.SourceCaller
 		if a.Context().Err() == nil {
 			source = call.SourceAPIRequest
 		}
-		b.Hangup(call.CauseNormalHangup, source, 0)
+		if link.detached() == nil { // a detached B runs its own document
+			b.Hangup(call.CauseNormalHangup, source, 0)
+		}
 	case <-limit.C:
 		b.Hangup(call.CauseScheduledHangup, call.SourceVobiz, 0)
 	case <-star:
 		b.Hangup(call.CauseNormalHangup, call.SourceCaller, 0)
 	}
-	<-b.Done()
+	detached = link.detached()
+	if detached == nil || b.Context().Err() != nil {
+		detached = nil
+		<-b.Done()
+	}
 	if rec != nil {
 		a.SetTaps(nil, nil)
 		meta := x.finishRecording(rec)
@@ -466,6 +527,7 @@ func (x *run) bridge(e *vxml.Dial, br *branch) {
 		}
 		x.dialRecord = nil
 	}
+	return detached
 }
 
 // relay returns an audio sink that re-encodes each received frame for the other leg. It runs
@@ -499,6 +561,14 @@ func (x *run) dialEvent(e *vxml.Dial, br *branch, event, action string, o *call.
 	status := "answered"
 	if o != nil {
 		status = "completed"
+		if o.Answered.IsZero() {
+			// A leg that never answered: how its ringing ended; one that lost the race to
+			// another destination was cancelled.
+			status = FinalStatus(br.b.Identity(), *o)
+			if o.Cause.Code == call.CauseLostRace.Code {
+				status = "cancel"
+			}
+		}
 		p.Set("DialBLegHangupCause", o.Cause.Cause)
 		p.Set("DialBLegHangupCauseCode", strconv.Itoa(o.Cause.Code))
 		p.Set("DialBLegHangupCauseName", o.Cause.Name)
@@ -515,6 +585,30 @@ func (x *run) dialEvent(e *vxml.Dial, br *branch, event, action string, o *call.
 	p.Set("DialBLegStatus", status)
 	x.notify(e.CallbackURL, e.CallbackMethod, p)
 }
+
+// unansweredHangup sends the DialHangup event of a B leg that ended without being bridged
+// (spec §9.6.3), once per leg.
+func (x *run) unansweredHangup(e *vxml.Dial, br *branch) {
+	if br.reported {
+		return
+	}
+	br.reported = true
+	if e.CallbackURL == "" {
+		return
+	}
+	select {
+	case <-br.b.Done():
+	case <-time.After(applyBound):
+	}
+	o, ok := br.b.Outcome()
+	if !ok {
+		o = call.Outcome{Cause: br.res.cause, Source: br.res.source, Ended: time.Now()}
+	}
+	x.dialEvent(e, br, "DialHangup", "hangup", &o)
+}
+
+// applyBound bounds waiting for a B leg given up on to end.
+const applyBound = 2 * time.Second
 
 // dialDigitsEvent reports a matched digit pattern of a bridge to callbackUrl.
 func (x *run) dialDigitsEvent(e *vxml.Dial, br *branch, pattern string) {

@@ -67,6 +67,9 @@ type Runner struct {
 	PublicBaseURL string
 	// RecordingsDir is where <Record> files are written.
 	RecordingsDir string
+	// MP3Command is the lame program MP3 recordings are encoded with; "" means lame on PATH.
+	// Without it MP3 recordings are written as WAV.
+	MP3Command string
 	// SaveRecording stores the row of a final recording; nil keeps none.
 	SaveRecording func(ctx context.Context, m RecordingMeta) error
 	// Dialer and DialRouter place <Dial> legs; without them Dial fails with 5020.
@@ -81,8 +84,9 @@ type Runner struct {
 	// Speech recognises speech in <Gather>; nil means no recogniser (calls-more.md §C.5).
 	Speech *Speech
 
-	mu   sync.Mutex
-	runs map[string]*run // documents running now, by CallUUID (for transfers)
+	mu      sync.Mutex
+	runs    map[string]*run        // documents running now, by CallUUID (for transfers)
+	bridges map[string]*bridgeLink // <Dial> bridges now, by the CallUUID of either leg
 }
 
 func (r *Runner) logger() *slog.Logger {

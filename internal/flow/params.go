@@ -29,8 +29,12 @@ func CallParams(c *call.Call, event string) url.Values {
 	v.Set("SessionStart", id.Created.UTC().Format(sessionStartLayout))
 	v.Set("ParentAuthID", id.AccountID)
 	if id.Direction == call.Outbound {
-		v.Set("ALegUUID", id.UUID)
-		v.Set("ALegRequestUUID", id.UUID)
+		aLeg := id.UUID
+		if id.ALegUUID != "" {
+			aLeg = id.ALegUUID
+		}
+		v.Set("ALegUUID", aLeg)
+		v.Set("ALegRequestUUID", aLeg)
 	}
 	if id.ForwardedFrom != "" {
 		v.Set("ForwardedFrom", id.ForwardedFrom)

@@ -39,8 +39,23 @@ func (f *wavFile) Close() error {
 	return err
 }
 
-// createAudioFile opens <dir>/<id>.<format> for a recording of 1 or 2 channels.
-func createAudioFile(dir, id, format string, channels int) (audioFile, string, error) {
+// recordingFormat is the format a recording asked for as format is written in: MP3 needs the
+// lame encoder, and without it the recording is written as WAV (docs/operations.md) rather
+// than not at all.
+func (r *Runner) recordingFormat(format string) string {
+	if format != "mp3" {
+		return format
+	}
+	if err := mp3enc.Available(r.MP3Command); err != nil {
+		r.logger().Warn("MP3 recording written as WAV", "err", err)
+		return "wav"
+	}
+	return format
+}
+
+// createAudioFile opens <dir>/<id>.<format> for a recording of 1 or 2 channels; mp3Command
+// is the lame program ("" for lame on PATH).
+func createAudioFile(dir, id, format, mp3Command string, channels int) (audioFile, string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("creating recordings directory: %w", err)
 	}
@@ -48,10 +63,10 @@ func createAudioFile(dir, id, format string, channels int) (audioFile, string, e
 	switch format {
 	case "mp3":
 		if channels == 2 {
-			enc, err := mp3enc.NewStereo("", path)
+			enc, err := mp3enc.NewStereo(mp3Command, path)
 			return enc, path, err
 		}
-		enc, err := mp3enc.New("", path)
+		enc, err := mp3enc.New(mp3Command, path)
 		return enc, path, err
 	case "wav":
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -73,8 +88,11 @@ func createAudioFile(dir, id, format string, channels int) (audioFile, string, e
 // goroutine. Stereo pairs the two directions frame by frame; a direction that falls silent (no
 // RTP) is padded so the channels stay aligned.
 type recWriter struct {
-	file    audioFile
-	stereo  bool
+	file   audioFile
+	stereo bool // pairs the two directions (in, out)
+	// sum writes each pair as one mono frame, the two directions added (a mono recording
+	// of what a leg says and hears).
+	sum     bool
 	frames  chan [2][]int16
 	done    chan error
 	mu      sync.Mutex
@@ -100,9 +118,12 @@ func (w *recWriter) run() {
 		if err != nil {
 			continue
 		}
-		if w.stereo {
+		switch {
+		case w.sum:
+			err = w.file.WriteFrame(sumFrames(pair[0], pair[1]))
+		case w.stereo:
 			err = w.file.WriteStereo(pair[0], pair[1])
-		} else {
+		default:
 			err = w.file.WriteFrame(pair[0])
 		}
 		w.written++
@@ -111,6 +132,17 @@ func (w *recWriter) run() {
 		err = cerr
 	}
 	w.done <- err
+}
+
+// sumFrames adds b into a (clamped) and returns a; a frame shorter than the other is padded.
+func sumFrames(a, b []int16) []int16 {
+	if len(b) > len(a) {
+		a, b = b, a
+	}
+	for i, v := range b {
+		a[i] = int16(max(min(int32(a[i])+int32(v), 32767), -32768))
+	}
+	return a
 }
 
 func (w *recWriter) enqueue(pair [2][]int16) {

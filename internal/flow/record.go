@@ -45,11 +45,12 @@ type recording struct {
 
 func (x *run) startRecording(format string, stereo bool) (*recording, error) {
 	id := uuid.NewString()
+	format = x.r.recordingFormat(format)
 	channels := 1
 	if stereo {
 		channels = 2
 	}
-	file, path, err := createAudioFile(x.r.RecordingsDir, id, format, channels)
+	file, path, err := createAudioFile(x.r.RecordingsDir, id, format, x.r.MP3Command, channels)
 	if err != nil {
 		return nil, err
 	}

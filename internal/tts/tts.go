@@ -34,22 +34,35 @@ type Synthesizer interface {
 // espeakVoices maps each <Speak> language (spec §7.3) to an installed espeak-ng voice. Names are
 // explicit so that espeak-ng never picks an MBROLA voice, which is usually not installed.
 var espeakVoices = map[string]string{
-	"da-DK": "da",
-	"nl-NL": "nl",
-	"en-AU": "en-gb", // espeak-ng has no Australian English; British is the nearest
-	"en-GB": "en-gb",
-	"en-US": "en-us",
-	"fr-FR": "fr-fr",
-	"fr-CA": "fr-fr", // fr-ca exists only as an MBROLA voice
-	"de-DE": "de",
-	"it-IT": "it",
-	"pl-PL": "pl",
-	"pt-PT": "pt",
-	"pt-BR": "pt-br",
-	"ru-RU": "ru",
-	"es-ES": "es",
-	"es-US": "es-419",
-	"sv-SE": "sv",
+	"arb":       "ar",
+	"cmn-CN":    "cmn",
+	"da-DK":     "da",
+	"nl-NL":     "nl",
+	"en-AU":     "en-gb", // espeak-ng has no Australian English; British is the nearest
+	"en-IN":     "en-gb", // espeak-ng has no Indian English; British is the nearest
+	"en-GB":     "en-gb",
+	"en-US":     "en-us",
+	"en-GB-WLS": "en-gb", // Welsh English: no own voice, British is the nearest
+	"fr-FR":     "fr-fr",
+	"fr-CA":     "fr-fr", // fr-ca exists only as an MBROLA voice
+	"de-DE":     "de",
+	"hi-IN":     "hi",
+	"is-IS":     "is",
+	"it-IT":     "it",
+	"ja-JP":     "ja",
+	"ko-KR":     "ko",
+	"nb-NO":     "nb",
+	"pl-PL":     "pl",
+	"pt-PT":     "pt",
+	"pt-BR":     "pt-br",
+	"ro-RO":     "ro",
+	"ru-RU":     "ru",
+	"es-ES":     "es",
+	"es-US":     "es-419",
+	"sv-SE":     "sv",
+	"tr-TR":     "tr",
+	"cy-GB":     "cy",
+	"yue-CN":    "yue",
 }
 
 // Normalize fills defaults and canonicalises case ("en-us" -> "en-US", "man" -> "MAN"), and

@@ -15,11 +15,13 @@ const (
 // DefaultLanguage is the language of a <Speak> without one.
 const DefaultLanguage = "en-US"
 
-// Languages returns the <Speak> languages in their canonical case, in the spec's order. The
-// slice is the caller's.
+// Languages returns the 29 Speak languages in their canonical case, in the order of
+// calls-more.md §A.5, which XML <Speak> (§7.3), member Speak (§2.4.12) and call Speak (§A.5)
+// all accept. The slice is the caller's.
 func Languages() []string {
-	return []string{"da-DK", "nl-NL", "en-AU", "en-GB", "en-US", "fr-FR", "fr-CA", "de-DE",
-		"it-IT", "pl-PL", "pt-PT", "pt-BR", "ru-RU", "es-ES", "es-US", "sv-SE"}
+	return []string{"arb", "cmn-CN", "da-DK", "nl-NL", "en-AU", "en-IN", "en-GB", "en-US",
+		"en-GB-WLS", "fr-FR", "fr-CA", "de-DE", "hi-IN", "is-IS", "it-IT", "ja-JP", "ko-KR", "nb-NO",
+		"pl-PL", "pt-BR", "pt-PT", "ro-RO", "ru-RU", "es-ES", "es-US", "sv-SE", "tr-TR", "cy-GB", "yue-CN"}
 }
 
 // SSMLAttributes reports whether the SSML element (lower-case name) is kept inside <Speak> and,
