@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Packages whose concurrency matters most run under the race detector in CI.
 RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/... ./internal/sip/... ./internal/webhook/...
 
-.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference clean
+.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference bench-hostile clean
 
 all: build
 
@@ -31,6 +31,8 @@ vet:
 # timing and should not share the 2 cores with other packages' tests), then the race detector.
 test: deps-test vet build
 	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v /test/e2e)
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSDP$$' -fuzztime 10s ./internal/sip/
+	$(GO) test -run '^$$' -fuzz '^FuzzRTPSource$$' -fuzztime 10s ./internal/sip/
 	$(GO) test -count=1 -timeout 15m ./test/e2e/
 	CGO_ENABLED=1 $(GO) test -count=1 -race -timeout 10m $(RACE_PKGS)
 
@@ -48,6 +50,10 @@ bench-outbound: deps-test
 # Conference load (rooms of SIP members), kick latency and BenchmarkMix (docs/BENCHMARKS.md).
 bench-conference: deps-test
 	./scripts/bench-conference.sh
+
+# Untrusted INVITE flood, legit set-up latency meanwhile, brute force after a ban (docs/BENCHMARKS.md).
+bench-hostile:
+	./scripts/bench-hostile.sh
 
 clean:
 	rm -rf bin

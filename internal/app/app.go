@@ -24,6 +24,7 @@ import (
 	"github.com/parley-voice/parley/internal/config"
 	"github.com/parley-voice/parley/internal/flow"
 	"github.com/parley-voice/parley/internal/sip"
+	"github.com/parley-voice/parley/internal/sipguard"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/sqlite"
 	"github.com/parley-voice/parley/internal/stream"
@@ -55,6 +56,7 @@ type Server struct {
 	calls      *call.Registry
 	lastRooms  lastRooms // the room each live leg entered last, for its call record
 	sip        *sip.Server
+	sipGuard   *sipguard.Guard
 	httpSrv    *http.Server
 	httpLn     net.Listener
 	routes     *routes
@@ -144,17 +146,23 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.streams.Configure = func(_ *call.Call, c *stream.Config) { c.HTTPClient = wsClient }
 	s.runner.Streams = s.streams
 	s.runner.MaxAnswered = cfg.MaxCallDuration
+	s.sipGuard = newSIPGuard(cfg, s)
 	s.sip, err = sip.New(sip.Options{
-		ListenAddr:   s.cfg.SIPAddr,
-		PublicIP:     s.cfg.PublicIP,
-		RTPPortMin:   s.cfg.RTPPorts.Min,
-		RTPPortMax:   s.cfg.RTPPorts.Max,
-		UserAgent:    "Parley",
-		Logger:       s.log,
-		Handler:      s.handleInbound,
-		Realm:        s.cfg.SIPDomain(),
-		Registrar:    endpointCredentials{s},
-		Authenticate: s.authenticate,
+		Guard:                s.sipGuard,
+		MaxPending:           cfg.SIP.MaxPending,
+		TCPMaxConns:          sipTCPConnBudget(cfg, fileLimit(), s.log),
+		TCPMaxConnsPerSource: cfg.SIP.TCPMaxConnsPerSource,
+		TCPIdleTimeout:       cfg.SIP.TCPIdleTimeout,
+		ListenAddr:           s.cfg.SIPAddr,
+		PublicIP:             s.cfg.PublicIP,
+		RTPPortMin:           s.cfg.RTPPorts.Min,
+		RTPPortMax:           s.cfg.RTPPorts.Max,
+		UserAgent:            "Parley",
+		Logger:               s.log,
+		Handler:              s.handleInbound,
+		Realm:                s.cfg.SIPDomain(),
+		Registrar:            endpointCredentials{s},
+		Authenticate:         s.authenticate,
 	})
 	if err != nil {
 		st.Close()

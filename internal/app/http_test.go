@@ -95,6 +95,7 @@ func TestNoRedirects(t *testing.T) {
 		{"/", 404, `"route not found"`},
 		{"/healthz", 200, "ok"},
 		{"/metrics", 200, "parley_calls_live"},
+		{"/metrics", 200, "parley_sip_bans_total 0"},
 	} {
 		status, loc, body := rawGet(t, addr, tc.path, true)
 		if status != tc.status || loc != "" || !strings.Contains(body, tc.bodyPart) {

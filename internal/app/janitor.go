@@ -9,6 +9,7 @@ import (
 // for the cdr_retention setting).
 const (
 	janitorEvery    = time.Hour
+	guardSweepEvery = time.Minute
 	outboxRetention = 7 * 24 * time.Hour
 )
 
@@ -16,6 +17,7 @@ const (
 func (s *Server) janitor(ctx context.Context) {
 	t := time.NewTicker(janitorEvery)
 	defer t.Stop()
+	go s.sweepSIPGuard(ctx)
 	for {
 		now := time.Now()
 		if n, err := s.store.Prune(ctx, now.Add(-outboxRetention)); err != nil {
@@ -28,6 +30,21 @@ func (s *Server) janitor(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// sweepSIPGuard returns the memory of idle SIP sources, usernames and nonces after a flood (the
+// guard's tables are bounded without it).
+func (s *Server) sweepSIPGuard(ctx context.Context) {
+	t := time.NewTicker(guardSweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.sipGuard.Sweep(now)
 		}
 	}
 }

@@ -27,3 +27,13 @@ func raiseFileLimit(log *slog.Logger) {
 	}
 	log.Info("open file limit", "soft", lim.Cur, "hard", lim.Max, "soft_before", before)
 }
+
+// fileLimit is the hard limit of open files, which raiseFileLimit makes the soft one; 0 when
+// unknown.
+func fileLimit() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return lim.Max
+}

@@ -80,6 +80,9 @@ type Config struct {
 	// connect to; Parley's own listeners are denied besides.
 	FetchDeny []netip.Prefix
 
+	// SIP are the limits of the SIP edge against hostile traffic (docs/security.md).
+	SIP SIPProtection
+
 	// CallsPerSecond bounds POST /Call/ per account; 0 turns the limit off.
 	CallsPerSecond float64
 	// MaxConcurrentCalls bounds live legs per account; 0 turns the limit off.
@@ -140,6 +143,31 @@ type Config struct {
 	// gatewaysSet records that the first account's gateways were given explicitly (even as an
 	// empty list), so the loopback default does not apply.
 	gatewaysSet bool
+}
+
+// SIPProtection are the limits of the SIP edge. Trusted gateways are exempt from the rates,
+// back-off and bans.
+type SIPProtection struct {
+	// InviteRate, RegisterRate and OptionsRate are requests per second per untrusted source
+	// address; 0 turns that limit off. The bursts are the token bucket sizes.
+	InviteRate, RegisterRate, OptionsRate    float64
+	InviteBurst, RegisterBurst, OptionsBurst int
+	// MaxSources caps the source addresses (and usernames) remembered for limits and failures.
+	MaxSources int
+	// AuthBackoffAfter failures from a source or for a username start an exponential back-off;
+	// BanAfter failures from a source, or UserBanAfter for a username, ban it for BanDuration.
+	AuthBackoffAfter, BanAfter, UserBanAfter int
+	BanDuration                              time.Duration
+	// NonceTTL is how long a digest nonce is accepted.
+	NonceTTL time.Duration
+	// ScannerUserAgents are User-Agent fragments dropped besides the built-in list.
+	ScannerUserAgents []string
+	// MaxPending caps INVITE and REGISTER requests being handled at once (0 = no cap).
+	MaxPending int
+	// TCPMaxConns and TCPMaxConnsPerSource cap inbound SIP-TCP connections (0 = no cap);
+	// TCPIdleTimeout closes a connection that sends nothing for that long (0 = never).
+	TCPMaxConns, TCPMaxConnsPerSource int
+	TCPIdleTimeout                    time.Duration
 }
 
 // Account is one API account (spec §1.2) with the SIP sources it trusts (§8.1).

@@ -63,6 +63,40 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.RESTAuthFailures, err = parseCount(v); return }},
 	{key: "rest_auth_window", def: "1m", help: "window of rest_auth_failures; a source over the limit waits until it ends",
 		set: func(c *Config, v string) (err error) { c.RESTAuthWindow, err = parseDuration(v); return }},
+	{key: "sip_invite_rate", def: "5", help: "INVITEs per second per untrusted source address (0 = no limit)",
+		set: func(c *Config, v string) (err error) { c.SIP.InviteRate, err = parseRate(v); return }},
+	{key: "sip_invite_burst", def: "20", help: "INVITE burst per untrusted source address",
+		set: func(c *Config, v string) (err error) { c.SIP.InviteBurst, err = parseCount(v); return }},
+	{key: "sip_register_rate", def: "2", help: "REGISTERs per second per untrusted source address (0 = no limit)",
+		set: func(c *Config, v string) (err error) { c.SIP.RegisterRate, err = parseRate(v); return }},
+	{key: "sip_register_burst", def: "10", help: "REGISTER burst per untrusted source address",
+		set: func(c *Config, v string) (err error) { c.SIP.RegisterBurst, err = parseCount(v); return }},
+	{key: "sip_options_rate", def: "2", help: "OPTIONS per second per untrusted source address (0 = no limit)",
+		set: func(c *Config, v string) (err error) { c.SIP.OptionsRate, err = parseRate(v); return }},
+	{key: "sip_options_burst", def: "10", help: "OPTIONS burst per untrusted source address",
+		set: func(c *Config, v string) (err error) { c.SIP.OptionsBurst, err = parseCount(v); return }},
+	{key: "sip_max_sources", def: "65536", help: "source addresses (and usernames) remembered for SIP limits and failures",
+		set: func(c *Config, v string) (err error) { c.SIP.MaxSources, err = parseCount(v); return }},
+	{key: "sip_auth_backoff_after", def: "3", help: "digest failures from a source or for a username before exponential back-off starts",
+		set: func(c *Config, v string) (err error) { c.SIP.AuthBackoffAfter, err = parseCount(v); return }},
+	{key: "sip_ban_after", def: "10", help: "digest failures from one source address that ban it",
+		set: func(c *Config, v string) (err error) { c.SIP.BanAfter, err = parseCount(v); return }},
+	{key: "sip_user_ban_after", def: "30", help: "digest failures for one username (from any source) that ban the username",
+		set: func(c *Config, v string) (err error) { c.SIP.UserBanAfter, err = parseCount(v); return }},
+	{key: "sip_ban_duration", def: "15m", help: "how long a SIP ban lasts",
+		set: func(c *Config, v string) (err error) { c.SIP.BanDuration, err = parseDuration(v); return }},
+	{key: "sip_nonce_ttl", def: "5m", help: "how long a digest nonce is accepted",
+		set: func(c *Config, v string) (err error) { c.SIP.NonceTTL, err = parseDuration(v); return }},
+	{key: "sip_scanner_user_agents", help: "User-Agent fragments to drop besides the built-in scanner list (comma-separated)",
+		set: func(c *Config, v string) error { c.SIP.ScannerUserAgents = splitComma(v); return nil }},
+	{key: "sip_max_pending", def: "10000", help: "SIP server transactions alive at once; over it, new requests get 503 (trusted) or no answer (0 = no cap)",
+		set: func(c *Config, v string) (err error) { c.SIP.MaxPending, err = parseCount(v); return }},
+	{key: "sip_tcp_max_conns", def: "2048", help: "inbound SIP-TCP connections open at once (0 = as many as the open file limit leaves)",
+		set: func(c *Config, v string) (err error) { c.SIP.TCPMaxConns, err = parseCount(v); return }},
+	{key: "sip_tcp_max_conns_per_source", def: "32", help: "inbound SIP-TCP connections per untrusted source address (0 = no cap)",
+		set: func(c *Config, v string) (err error) { c.SIP.TCPMaxConnsPerSource, err = parseCount(v); return }},
+	{key: "sip_tcp_idle_timeout", def: "15m", help: "close an inbound SIP-TCP connection that sends nothing for this long (0 = never)",
+		set: func(c *Config, v string) (err error) { c.SIP.TCPIdleTimeout, err = parseDuration(v); return }},
 	{key: "http_read_header_timeout", def: "10s", help: "time to read a request's headers (0 = none)",
 		set: func(c *Config, v string) (err error) { c.HTTPReadHeaderTimeout, err = parseDuration(v); return }},
 	{key: "http_read_timeout", def: "1m", help: "time to read a whole request, body included (0 = none)",
@@ -265,6 +299,17 @@ func setNumberRoutes(c *Config, v string) error {
 // splitList splits on commas and white space, dropping empty items.
 func splitList(v string) []string {
 	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+}
+
+// splitComma splits a comma-separated list whose items may hold spaces; empty items are dropped.
+func splitComma(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // parseGateway accepts an address ("192.0.2.1", "::1") or a prefix ("10.0.0.0/8"); host bits

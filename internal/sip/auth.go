@@ -44,18 +44,20 @@ func (l *inboundLeg) AuthenticatedUser() string { return l.authUser }
 func (s *Server) authenticateInvite(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, transport string) (user string, ok bool) {
 	log := s.log.With("sip_call_id", callID(req))
 	if s.opts.Registrar != nil {
-		u, res := s.checkCredentials(req, "Proxy-Authorization")
+		u, res := s.checkCredentials(req, "Proxy-Authorization", src.Addr())
 		if res == authMissing {
-			u, res = s.checkCredentials(req, "Authorization")
+			u, res = s.checkCredentials(req, "Authorization", src.Addr())
 		}
 		switch res {
+		case authIgnored:
+			return "", false // locked out: no answer at all
 		case authWrong:
-			log.Warn("INVITE with wrong credentials", "username", u, "source", src.String())
-			s.respond(req, tx, 403, "Forbidden")
+			log.Debug("INVITE with wrong credentials", "username", u, "source", src.String())
+			s.challengeOrRefuse(req, tx, src, 403, "Forbidden")
 			return "", false
 		case authStale:
-			s.respond(req, tx, 407, "Proxy Authentication Required",
-				sip.NewHeader("Proxy-Authenticate", s.nonces.challenge(s.opts.Realm, true, s.now())))
+			s.challengeOrRefuse(req, tx, src, 407, "Proxy Authentication Required",
+				sip.NewHeader("Proxy-Authenticate", s.challenge(true)))
 			return "", false
 		case authOK:
 			user = u
@@ -78,8 +80,8 @@ func (s *Server) authenticateInvite(req *sip.Request, tx sip.ServerTransaction, 
 			return "", false
 		}
 		log.Debug("INVITE challenged", "source", src.String())
-		s.respond(req, tx, 407, "Proxy Authentication Required",
-			sip.NewHeader("Proxy-Authenticate", s.nonces.challenge(s.opts.Realm, false, s.now())))
+		s.challengeOrRefuse(req, tx, src, 407, "Proxy Authentication Required",
+			sip.NewHeader("Proxy-Authenticate", s.challenge(false)))
 		return "", false
 	default:
 		status, reason := d.Status, d.Reason

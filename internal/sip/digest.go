@@ -1,25 +1,21 @@
 package sip
 
 import (
-	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/parley-voice/parley/internal/sipguard"
 )
 
 // Digest authentication (RFC 2617 / RFC 7616 with MD5 and qop=auth), both sides: the
 // registrar and INVITE challenges verify credentials, outbound legs answer challenges.
-
-// nonceTTL is how long a nonce is accepted; an older one with right credentials gets
-// "stale=true" so the client retries without asking its user.
-const nonceTTL = 5 * time.Minute
 
 // digestParams are the name=value pairs of a Digest challenge or credentials.
 type digestParams map[string]string
@@ -105,46 +101,9 @@ func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// nonceMaker issues and checks nonces without storing them: a nonce is its issue time and
-// an HMAC of it under a per-server random key.
-type nonceMaker struct {
-	key [32]byte
-}
-
-func newNonceMaker() *nonceMaker {
-	n := &nonceMaker{}
-	_, _ = rand.Read(n.key[:])
-	return n
-}
-
-func (n *nonceMaker) make(now time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixNano()))
-	_, _ = rand.Read(b[8:])
-	m := hmac.New(sha256.New, n.key[:])
-	m.Write(b[:])
-	return hex.EncodeToString(b[:]) + hex.EncodeToString(m.Sum(nil)[:12])
-}
-
-// check says whether nonce is ours, and whether it is too old.
-func (n *nonceMaker) check(nonce string, now time.Time) (valid, stale bool) {
-	raw, err := hex.DecodeString(nonce)
-	if err != nil || len(raw) != 28 {
-		return false, false
-	}
-	m := hmac.New(sha256.New, n.key[:])
-	m.Write(raw[:16])
-	if !hmac.Equal(m.Sum(nil)[:12], raw[16:]) {
-		return false, false
-	}
-	issued := time.Unix(0, int64(binary.BigEndian.Uint64(raw[:8])))
-	age := now.Sub(issued)
-	return true, age > nonceTTL || age < -time.Minute
-}
-
-// challenge is the value of a WWW-Authenticate / Proxy-Authenticate header.
-func (n *nonceMaker) challenge(realm string, stale bool, now time.Time) string {
-	c := fmt.Sprintf(`Digest realm=%s, nonce=%s, algorithm=MD5, qop="auth"`, quote(realm), quote(n.make(now)))
+// challengeValue is the value of a WWW-Authenticate / Proxy-Authenticate header.
+func challengeValue(realm, nonce string, stale bool) string {
+	c := fmt.Sprintf(`Digest realm=%s, nonce=%s, algorithm=MD5, qop="auth"`, quote(realm), quote(nonce))
 	if stale {
 		c += ", stale=true"
 	}
@@ -157,15 +116,26 @@ type authResult int
 const (
 	authMissing authResult = iota // no usable credentials for our realm: challenge
 	authOK
-	authStale // right credentials, old nonce: challenge with stale=true
-	authWrong // wrong password or unknown user
+	authStale   // right credentials, old or already used nonce: challenge with stale=true
+	authWrong   // wrong password or unknown user
+	authIgnored // the source or username is locked out: send nothing at all
 )
 
-// verifyDigest checks credentials p for method against password lookup. It returns the
-// username it found (also on failure, for logs).
-func (n *nonceMaker) verifyDigest(p digestParams, method, realm string, now time.Time, password func(user string) (string, bool)) (string, authResult) {
+// digestCheck is what verifying credentials needs besides the credentials.
+type digestCheck struct {
+	method, realm string
+	src           netip.Addr
+	now           time.Time
+	guard         *sipguard.Guard
+	password      func(user string) (string, bool)
+}
+
+// verifyDigest checks credentials p. It returns the username it found (also on failure, for
+// logs). It records failures and successes in the guard; a replayed nonce-count counts as a
+// failure and is answered like a stale nonce, so a real client that lost track retries.
+func verifyDigest(p digestParams, c digestCheck) (string, authResult) {
 	user := p["username"]
-	if p["realm"] != realm || user == "" || p["nonce"] == "" || p["response"] == "" {
+	if p["realm"] != c.realm || user == "" || p["nonce"] == "" || p["response"] == "" {
 		return user, authMissing
 	}
 	if alg := p["algorithm"]; alg != "" && !strings.EqualFold(alg, "MD5") {
@@ -178,22 +148,38 @@ func (n *nonceMaker) verifyDigest(p digestParams, method, realm string, now time
 	if qop != "" && (p["cnonce"] == "" || p["nc"] == "") {
 		return user, authMissing
 	}
-	valid, stale := n.check(p["nonce"], now)
-	if !valid {
+	if c.guard.CheckUser(c.src, user, c.method, c.now) != sipguard.Allow {
+		return user, authIgnored
+	}
+	nonces := c.guard.Nonces()
+	if nonces.Check(p["nonce"], c.now) == sipguard.NonceInvalid {
 		return user, authMissing
 	}
-	pw, ok := password(user)
+	pw, ok := c.password(user)
 	if !ok {
+		c.guard.AuthFailed(c.src, user, c.now)
 		return user, authWrong
 	}
-	want := digestResponse(user, realm, pw, method, p["uri"], p["nonce"], qop, p["nc"], p["cnonce"])
+	want := digestResponse(user, c.realm, pw, c.method, p["uri"], p["nonce"], qop, p["nc"], p["cnonce"])
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 {
+		c.guard.AuthFailed(c.src, user, c.now)
 		return user, authWrong
 	}
-	if stale {
+	nc := ""
+	if qop != "" {
+		nc = p["nc"]
+	}
+	switch nonces.Use(p["nonce"], nc, c.now) {
+	case sipguard.NonceOK:
+		c.guard.AuthSucceeded(c.src, user, c.now)
+		return user, authOK
+	case sipguard.NonceStale:
+		return user, authStale
+	case sipguard.NonceReplay:
+		c.guard.AuthFailed(c.src, user, c.now)
 		return user, authStale
 	}
-	return user, authOK
+	return user, authMissing
 }
 
 // answerChallenge builds the Authorization value for a challenge we received.

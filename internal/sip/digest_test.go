@@ -1,10 +1,12 @@
 package sip
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/sipguard"
 )
 
 func TestParseDigest(t *testing.T) {
@@ -45,16 +47,19 @@ func TestDigestRFC2617Example(t *testing.T) {
 }
 
 func TestVerifyDigest(t *testing.T) {
-	n := newNonceMaker()
-	now := time.Now()
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	src := netip.MustParseAddr("203.0.113.7")
 	pw := func(u string) (string, bool) {
 		if u == "alice" {
 			return "secret", true
 		}
 		return "", false
 	}
-	answer := func(issued time.Time, user, password, realm string) digestParams {
-		chal := n.challenge(realm, false, issued)
+	newGuard := func() *sipguard.Guard {
+		return sipguard.New(sipguard.Config{Logger: testLogger(), BackoffAfter: 100, BanAfter: 100})
+	}
+	answerWith := func(g *sipguard.Guard, issued time.Time, user, password, realm string) digestParams {
+		chal := challengeValue(realm, g.Nonces().Issue(issued), false)
 		v, err := answerChallenge(chal, "INVITE", "sip:1000@example.com", user, password, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -65,26 +70,51 @@ func TestVerifyDigest(t *testing.T) {
 		}
 		return p
 	}
+	check := func(g *sipguard.Guard) digestCheck {
+		return digestCheck{method: "INVITE", realm: "r", src: src, now: now, guard: g, password: pw}
+	}
+	g := newGuard()
 	for _, tc := range []struct {
 		name string
 		p    digestParams
 		want authResult
 	}{
-		{"right", answer(now, "alice", "secret", "r"), authOK},
-		{"wrong password", answer(now, "alice", "nope", "r"), authWrong},
-		{"unknown user", answer(now, "bob", "secret", "r"), authWrong},
-		{"other realm", answer(now, "alice", "secret", "other"), authMissing},
-		{"stale nonce", answer(now.Add(-nonceTTL-time.Minute), "alice", "secret", "r"), authStale},
-		{"forged nonce", func() digestParams {
-			p := answer(now, "alice", "secret", "r")
-			p["nonce"] = newNonceMaker().make(now)
-			return p
-		}(), authMissing},
+		{"right", answerWith(g, now, "alice", "secret", "r"), authOK},
+		{"wrong password", answerWith(g, now, "alice", "nope", "r"), authWrong},
+		{"unknown user", answerWith(g, now, "bob", "secret", "r"), authWrong},
+		{"other realm", answerWith(g, now, "alice", "secret", "other"), authMissing},
+		{"stale nonce", answerWith(g, now.Add(-6*time.Minute), "alice", "secret", "r"), authStale},
+		{"forged nonce", answerWith(newGuard(), now, "alice", "secret", "r"), authMissing},
 		{"empty", digestParams{}, authMissing},
 	} {
-		if _, got := n.verifyDigest(tc.p, "INVITE", "r", now, pw); got != tc.want {
+		if _, got := verifyDigest(tc.p, check(g)); got != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	if st := g.Stats(); st.AuthFailures != 2 {
+		t.Errorf("auth failures counted %d, want 2 (wrong password, unknown user)", st.AuthFailures)
+	}
+
+	// The same credentials twice: the second is a replay, answered as stale and counted.
+	g = newGuard()
+	p := answerWith(g, now, "alice", "secret", "r")
+	if _, got := verifyDigest(p, check(g)); got != authOK {
+		t.Fatalf("first use: %v", got)
+	}
+	if _, got := verifyDigest(p, check(g)); got != authStale {
+		t.Errorf("replayed credentials: got %v, want stale", got)
+	}
+	if st := g.Stats(); st.NonceReplays != 1 || st.AuthFailures != 1 {
+		t.Errorf("replay not counted: %+v", st)
+	}
+
+	// A locked-out username is not even checked.
+	g = sipguard.New(sipguard.Config{Logger: testLogger(), UserBanAfter: 2, BanAfter: 100, BackoffAfter: 100})
+	for i := 0; i < 2; i++ {
+		verifyDigest(answerWith(g, now, "alice", "nope", "r"), check(g))
+	}
+	if _, got := verifyDigest(answerWith(g, now, "alice", "secret", "r"), check(g)); got != authIgnored {
+		t.Errorf("banned username: got %v, want ignored", got)
 	}
 }
 
@@ -96,8 +126,9 @@ func FuzzParseDigest(f *testing.F) {
 		if err == nil && p == nil {
 			t.Fatal("nil params without error")
 		}
-		n := newNonceMaker()
-		_, _ = n.verifyDigest(p, "INVITE", "r", time.Now(), func(string) (string, bool) { return "pw", true })
+		g := sipguard.New(sipguard.Config{Logger: testLogger()})
+		_, _ = verifyDigest(p, digestCheck{method: "INVITE", realm: "r", src: netip.MustParseAddr("192.0.2.1"),
+			now: time.Now(), guard: g, password: func(string) (string, bool) { return "pw", true }})
 		_, _ = answerChallenge(s, "INVITE", "sip:x@y", "u", "p", 1)
 	})
 }

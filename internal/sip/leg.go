@@ -148,7 +148,8 @@ func (l *inboundLeg) ensureMediaLocked() error {
 	if err != nil {
 		return fmt.Errorf("opening RTP socket: %w", err)
 	}
-	r := newRTPStream(conn)
+	r := l.srv.newRTPStream(conn)
+	r.setPeer(l.info.Source.Addr())
 	r.setRemote(l.neg.remote, remoteAcceptsMedia(l.neg.dir))
 	l.startMedia(r)
 	l.localSDP = l.answerSDPLocked()
@@ -220,6 +221,7 @@ func (l *inboundLeg) Answer(ctx context.Context) error {
 		l.mu.Unlock()
 		return err
 	}
+	l.media.rtp.Load().openLatchWindow() // a phone behind NAT starts sending now
 	l.state = stateAnswering
 	ch := make(chan error, 1)
 	l.answerCh = ch

@@ -311,3 +311,12 @@ func (c *legCore) finalResponse(ctx context.Context, tx sip.ClientTransaction) (
 		}
 	}
 }
+
+// DroppedPackets is how many received packets the leg dropped: not RTP, or from a source the
+// source rules refused (see rtpsource.go).
+func (m *legMedia) DroppedPackets() uint64 {
+	if r := m.rtp.Load(); r != nil {
+		return r.stats.foreign.Load()
+	}
+	return 0
+}

@@ -136,7 +136,7 @@ func (s *Server) Dial(ctx context.Context, req call.DialRequest) (call.OutboundL
 		return nil, fmt.Errorf("dial: opening RTP socket: %w", err)
 	}
 	l := &outboundLeg{legCore: newLegCore(s, s.log, s.localIPFor(dests[0].addr.Addr())), req: req, outcome: make(chan struct{})}
-	r := newRTPStream(conn)
+	r := s.newRTPStream(conn)
 	l.startMedia(r)
 	l.offer = buildOffer(l.sessID, l.sdpVer, l.localIP, r.localPort())
 	fromHost := s.opts.Realm
@@ -688,6 +688,7 @@ func (b *branch) onProvisional(res *sip.Response) {
 			if r, err := parseSDP(res.Body()); err == nil {
 				if n, err := negotiate(r, nil); err == nil {
 					l.early = b
+					l.media.rtp.Load().setPeer(b.dest.addr.Addr())
 					l.applyNegotiatedLocked(n)
 				}
 			}
@@ -776,7 +777,9 @@ func (b *branch) onSuccess(tx sip.ClientTransaction, res *sip.Response) {
 	l.phase = outAnswered
 	l.status = 200
 	l.localSeq = b.invite.CSeq().SeqNo
+	l.media.rtp.Load().setPeer(b.dest.addr.Addr())
 	l.applyNegotiatedLocked(neg)
+	l.media.rtp.Load().openLatchWindow()
 	l.info.CallID = b.callID
 	l.info.Source = responseSource(res, b.dest.addr)
 	l.info.Transport = b.dest.transport

@@ -103,6 +103,12 @@ func FuzzParseSDP(f *testing.F) {
 	f.Add([]byte("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
 	f.Add([]byte("m=audio x"))
 	f.Add([]byte("v=0\nc=IN IP6 ::1/5\nm=audio 65536/2 RTP/AVP\na=rtpmap:\n"))
+	// SDES offers (RFC 4568): crypto attributes, SAVP profiles, odd key parameters.
+	f.Add([]byte("v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/SAVP 0 101\r\n" +
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32\r\n" +
+		"a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj\r\na=rtpmap:101 telephone-event/8000\r\n"))
+	f.Add([]byte("m=audio 4000 RTP/AVP 0\na=crypto:x\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:\na=crypto:99999999999 F8 inline:a|b|c|d;UNENCRYPTED_SRTP\n"))
+	f.Add([]byte("m=audio 4000 UDP/TLS/RTP/SAVPF 0\na=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:" + strings.Repeat("A", 2000) + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := parseSDP(data)
 		if err != nil {

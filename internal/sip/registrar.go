@@ -133,8 +133,8 @@ func (s *Server) lookupPassword(user string) (string, bool) {
 }
 
 // checkCredentials verifies the digest credentials in header (Authorization or
-// Proxy-Authorization) of req.
-func (s *Server) checkCredentials(req *sip.Request, header string) (string, authResult) {
+// Proxy-Authorization) of req, which came from src.
+func (s *Server) checkCredentials(req *sip.Request, header string, src netip.Addr) (string, authResult) {
 	var res authResult
 	user := ""
 	for _, h := range req.GetHeaders(header) {
@@ -142,7 +142,8 @@ func (s *Server) checkCredentials(req *sip.Request, header string) (string, auth
 		if err != nil {
 			continue
 		}
-		user, res = s.nonces.verifyDigest(p, string(req.Method), s.opts.Realm, s.now(), s.lookupPassword)
+		user, res = verifyDigest(p, digestCheck{method: string(req.Method), realm: s.opts.Realm, src: src,
+			now: s.now(), guard: s.guard, password: s.lookupPassword})
 		if res != authMissing {
 			return user, res
 		}
@@ -150,7 +151,16 @@ func (s *Server) checkCredentials(req *sip.Request, header string) (string, auth
 	return user, res
 }
 
+// challenge is a fresh WWW-Authenticate / Proxy-Authenticate value.
+func (s *Server) challenge(stale bool) string {
+	return challengeValue(s.opts.Realm, s.guard.Nonces().Issue(s.now()), stale)
+}
+
 func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	src := sourceOf(req)
+	if !s.admit(req, src) || !s.hold(req, tx, src) {
+		return
+	}
 	if s.opts.Registrar == nil {
 		s.respond(req, tx, 403, "Forbidden", sip.NewHeader("Warning", `399 parley "registration is not enabled"`))
 		return
@@ -160,17 +170,16 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 400, "Bad Request")
 		return
 	}
-	src := sourceOf(req)
-	user, res := s.checkCredentials(req, "Authorization")
+	user, res := s.checkCredentials(req, "Authorization", src.Addr())
 	switch res {
+	case authIgnored:
+		return
 	case authMissing, authStale:
-		s.respond(req, tx, 401, "Unauthorized",
-			sip.NewHeader("WWW-Authenticate", s.nonces.challenge(s.opts.Realm, res == authStale, s.now())))
+		s.challengeOrRefuse(req, tx, src, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", s.challenge(res == authStale)))
 		return
 	case authWrong:
-		s.log.Warn("REGISTER with wrong credentials", "username", user, "source", src.String())
-		s.respond(req, tx, 401, "Unauthorized",
-			sip.NewHeader("WWW-Authenticate", s.nonces.challenge(s.opts.Realm, false, s.now())))
+		s.log.Debug("REGISTER with wrong credentials", "username", user, "source", src.String())
+		s.challengeOrRefuse(req, tx, src, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", s.challenge(false)))
 		return
 	}
 	if user != to.Address.User {

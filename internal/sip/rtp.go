@@ -120,18 +120,23 @@ func udpNet(ip netip.Addr) string {
 }
 
 // rtpStream is one leg's RTP socket. Reads and writes go straight to the socket (no goroutine,
-// no pacing). The send address follows the peer's SDP until the first valid RTP packet
-// arrives; from then on packets go where the peer's RTP comes from (symmetric RTP, so calls
-// behind NAT work). A new remote address in a re-INVITE re-arms the latch.
+// no pacing). The send address follows the peer's SDP until a source is learned by the source
+// rules (rtpsource.go); from then on packets go where the peer's RTP comes from (symmetric
+// RTP, so calls behind NAT work). A new remote address in a re-INVITE starts learning over.
 type rtpStream struct {
-	conn    *net.UDPConn
-	remote  atomic.Pointer[netip.AddrPort]
-	latched atomic.Bool
+	conn   *net.UDPConn
+	remote atomic.Pointer[netip.AddrPort] // where our RTP goes
 	// sendOK is false while the peer said it does not want media (sendonly, inactive, c=0.0.0.0).
 	sendOK atomic.Bool
 
+	viewMu sync.Mutex                 // serialises the writers of view
+	view   atomic.Pointer[sourceView] // what signalling said; read by the reader
+	filter sourceFilter               // owned by the one reader
+	now    func() time.Time
+
 	stats rtpStats
-	rx    rxTracker // owned by the one reader
+	rx    rxTracker      // owned by the one reader
+	drops *atomic.Uint64 // the server's count of dropped packets; nil in tests
 
 	// Write side. The call.Leg contract allows one writer at a time; the mutex (uncontended,
 	// ~20 ns) keeps a sloppy hand-over between two owners from corrupting seq/timestamp.
@@ -143,22 +148,51 @@ type rtpStream struct {
 }
 
 func newRTPStream(conn *net.UDPConn) *rtpStream {
-	return &rtpStream{conn: conn, seq: uint16(rand.Uint32()), ts: rand.Uint32(), ssrc: rand.Uint32()}
+	s := &rtpStream{conn: conn, seq: uint16(rand.Uint32()), ts: rand.Uint32(), ssrc: rand.Uint32(), now: time.Now}
+	s.view.Store(&sourceView{})
+	return s
 }
 
 func (s *rtpStream) localPort() int { return s.conn.LocalAddr().(*net.UDPAddr).Port }
 
-// setRemote sets the SDP address of the peer; a change re-arms symmetric RTP learning.
+// updateView changes the source view under viewMu.
+func (s *rtpStream) updateView(change func(v *sourceView)) {
+	s.viewMu.Lock()
+	v := *s.view.Load()
+	change(&v)
+	s.view.Store(&v)
+	s.viewMu.Unlock()
+}
+
+// setRemote sets the SDP address of the peer; a change starts source learning over and opens
+// the latch window.
 func (s *rtpStream) setRemote(ap netip.AddrPort, sendOK bool) {
-	old := s.remote.Load()
-	if old == nil || *old != ap {
-		s.remote.Store(&ap)
-		s.latched.Store(false)
-	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	s.updateView(func(v *sourceView) {
+		if v.expected != ap || v.gen == 0 {
+			v.expected = ap
+			v.gen++
+			v.windowUntil = s.now().Add(latchWindow).UnixNano()
+			s.remote.Store(&ap)
+		}
+	})
 	s.sendOK.Store(sendOK && ap.Addr().IsValid() && !ap.Addr().IsUnspecified() && ap.Port() != 0)
 }
 
-// read blocks for the next valid RTP packet.
+// setPeer records the address of the SIP peer: RTP from its IP may be learned outside the
+// latch window.
+func (s *rtpStream) setPeer(ip netip.Addr) {
+	s.updateView(func(v *sourceView) { v.peer = ip.Unmap() })
+}
+
+// openLatchWindow lets a foreign source be learned for latchWindow from now: called on
+// answer, when a phone behind NAT starts sending.
+func (s *rtpStream) openLatchWindow() {
+	s.updateView(func(v *sourceView) { v.windowUntil = s.now().Add(latchWindow).UnixNano() })
+}
+
+// read blocks for the next valid RTP packet from the accepted source; everything else is
+// dropped and counted.
 func (s *rtpStream) read(buf []byte) (media.Packet, error) {
 	var p media.Packet
 	for {
@@ -167,19 +201,43 @@ func (s *rtpStream) read(buf []byte) (media.Packet, error) {
 			return p, err
 		}
 		if parseRTP(buf[:n], &p) != nil {
+			s.dropped()
 			continue
 		}
-		s.rx.received(&p, time.Now(), &s.stats)
-		if !s.latched.Load() {
-			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		now := s.now()
+		accept, learned := s.filter.admit(from, &p, now.UnixNano(), s.view.Load())
+		if !accept {
+			s.dropped()
+			continue
+		}
+		if learned {
 			if cur := s.remote.Load(); cur == nil || *cur != from {
 				s.remote.Store(&from)
 			}
-			s.latched.Store(true)
 		}
+		s.rx.received(&p, now, &s.stats)
 		return p, nil
 	}
 }
+
+func (s *rtpStream) dropped() {
+	s.stats.foreign.Add(1)
+	if s.drops != nil {
+		s.drops.Add(1)
+	}
+}
+
+// newRTPStream makes a stream whose drops count in the server's total.
+func (srv *Server) newRTPStream(conn *net.UDPConn) *rtpStream {
+	r := newRTPStream(conn)
+	r.drops = &srv.rtpDropped
+	return r
+}
+
+// RTPDropped is how many received packets every leg dropped since start: not RTP, or from a
+// source the source rules refused.
+func (srv *Server) RTPDropped() uint64 { return srv.rtpDropped.Load() }
 
 // write sends one packet at once.
 func (s *rtpStream) write(payload []byte, pt uint8, marker bool, tsInc uint32) error {
@@ -212,6 +270,7 @@ type rtpStats struct {
 	packetsIn, bytesIn   atomic.Uint64
 	packetsOut, bytesOut atomic.Uint64
 	lost                 atomic.Uint64
+	foreign              atomic.Uint64 // packets dropped by the source rules, or not RTP
 	jitter               atomic.Uint64 // RFC 3550 estimate, in 8 kHz timestamp units
 }
 

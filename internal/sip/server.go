@@ -10,12 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/sipguard"
 )
 
 // sipReadBuffer is the receive buffer asked for the SIP UDP socket (the kernel caps it at
@@ -52,6 +54,19 @@ type Options struct {
 	// the endpoint username the INVITE proved, "" when it carried no valid credentials. Nil
 	// accepts every INVITE. Wrong credentials are refused with 403 before it is called.
 	Authenticate func(ctx context.Context, info call.LegInfo, authUser string) AuthDecision
+	// Guard decides which untrusted sources may cost anything (rate limits, scanner
+	// User-Agents, authentication back-off and bans) and keeps the digest nonces. Nil builds
+	// one with sipguard's defaults and no trusted networks.
+	Guard *sipguard.Guard
+	// MaxPending caps the server transactions (INVITE, REGISTER, OPTIONS) alive at once, from
+	// arrival until sipgo forgets them; over the cap a new request gets 503 when it comes from
+	// a trusted network and no answer otherwise. 0 means no cap.
+	MaxPending int
+	// TCPMaxConns and TCPMaxConnsPerSource cap the inbound SIP-TCP connections open at once
+	// (per source: untrusted sources only); 0 means no cap. TCPIdleTimeout closes an inbound
+	// connection that sends nothing for that long; 0 means never.
+	TCPMaxConns, TCPMaxConnsPerSource int
+	TCPIdleTimeout                    time.Duration
 	// NoResponseTimeout bounds the wait for any response to an outbound INVITE (not even
 	// 100 Trying); then the attempt ends with call.ErrNoResponse. Default 32 s (Timer B).
 	NoResponseTimeout time.Duration
@@ -68,25 +83,29 @@ type Server struct {
 	udpClient *sipgo.Client
 	tcpClient *sipgo.Client
 
-	udpConn *net.UDPConn
-	tcpLn   *net.TCPListener
-	addr    netip.AddrPort // bound address (actual port)
-	bindIP  netip.Addr     // RTP bind address
-	fixedIP netip.Addr     // SDP/Contact address when known up front
-	ctx     context.Context
-	cancel  context.CancelFunc
-	serveWG sync.WaitGroup
-	closeMu sync.Mutex
-	started bool
-	closed  bool
-	legsMu  sync.Mutex
-	legs    map[string]dialogLeg      // by SIP dialog ID (callID, our tag, their tag)
-	outLegs map[*outboundLeg]struct{} // every live outbound leg, answered or not
+	udpConn  *net.UDPConn
+	tcpLn    *net.TCPListener
+	tcpLimit *tcpLimitListener
+	addr     netip.AddrPort // bound address (actual port)
+	bindIP   netip.Addr     // RTP bind address
+	fixedIP  netip.Addr     // SDP/Contact address when known up front
+	ctx      context.Context
+	cancel   context.CancelFunc
+	serveWG  sync.WaitGroup
+	closeMu  sync.Mutex
+	started  bool
+	closed   bool
+	legsMu   sync.Mutex
+	legs     map[string]dialogLeg      // by SIP dialog ID (callID, our tag, their tag)
+	outLegs  map[*outboundLeg]struct{} // every live outbound leg, answered or not
 
-	nonces *nonceMaker
-	now    func() time.Time // the clock of registrations and nonces; tests move it
-	regMu  sync.Mutex
-	regs   registrations
+	guard      *sipguard.Guard
+	rtpDropped atomic.Uint64    // RTP packets refused by the source rules (every leg)
+	pending    atomic.Int64     // live server transactions counted against MaxPending
+	shed       atomic.Uint64    // requests refused for MaxPending
+	now        func() time.Time // the clock of registrations, nonces and the guard; tests move it
+	regMu      sync.Mutex
+	regs       registrations
 }
 
 // dialogLeg is a leg that in-dialog requests from the far end are routed to.
@@ -127,7 +146,13 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, ports: newPortAllocator(opts.RTPPortMin, opts.RTPPortMax),
 		legs: map[string]dialogLeg{}, outLegs: map[*outboundLeg]struct{}{},
-		nonces: newNonceMaker(), now: time.Now, regs: registrations{}}
+		guard: opts.Guard, now: time.Now, regs: registrations{}}
+	if s.guard == nil {
+		s.guard = sipguard.New(sipguard.Config{Logger: opts.Logger})
+	}
+	// Made here, not in Start, so that EdgeStats may read its counters at any time.
+	s.tcpLimit = &tcpLimitListener{maxTotal: opts.TCPMaxConns, maxPerSource: opts.TCPMaxConnsPerSource,
+		idle: opts.TCPIdleTimeout, trusted: s.guard.Trusted, log: s.log, perSource: map[netip.Addr]int{}}
 	s.bindIP = netip.IPv4Unspecified()
 	if host != "" {
 		ip, err := netip.ParseAddr(host)
@@ -194,7 +219,8 @@ func (s *Server) Start(ctx context.Context) error {
 	logOpt := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(s.opts.UserAgent),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(s.log)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(s.log)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(s.log),
+			sip.WithTransportLayerReadFilter(s.dropBanned)),
 	}
 	if s.fixedIP.IsValid() {
 		logOpt = append(logOpt, sipgo.WithUserAgentHostname(s.fixedIP.String()))
@@ -225,6 +251,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.srv.OnUpdate(s.onUpdate)
 	s.srv.OnRegister(s.onRegister)
 
+	s.tcpLimit.Listener = s.tcpLn
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.serveWG.Add(3)
 	go s.sweepLoop()
@@ -236,7 +263,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	go func() {
 		defer s.serveWG.Done()
-		if err := s.srv.ServeTCP(s.tcpLn); err != nil && !s.isClosed() {
+		if err := s.srv.ServeTCP(s.tcpLimit); err != nil && !s.isClosed() {
 			s.log.Error("SIP TCP listener stopped", "err", err)
 		}
 	}()
@@ -332,6 +359,17 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, status int,
 	}
 }
 
+// challengeOrRefuse sends a final 401, 403 or 407; to an untrusted source it then ends the
+// transaction at once, so the response is never retransmitted (an INVITE's would be, for 32 s,
+// to a flooder that never ACKs) and its memory is freed. A real phone that lost the response
+// retransmits its request and gets a new one.
+func (s *Server) challengeOrRefuse(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, status int, reason string, hdrs ...sip.Header) {
+	s.respond(req, tx, status, reason, hdrs...)
+	if !s.guard.Trusted(src.Addr()) {
+		tx.Terminate()
+	}
+}
+
 func callID(req *sip.Request) string {
 	if h := req.CallID(); h != nil {
 		return h.Value()
@@ -365,7 +403,76 @@ func (s *Server) contactHeader(localIP netip.Addr, transport string) *sip.Contac
 
 const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
 
+// dropBanned is the transport read filter: bytes from a banned source are dropped before they
+// are parsed. It never returns an error: sipgo's UDP read loop would stop on one, and TCP would
+// close the connection.
+func (s *Server) dropBanned(props sip.TransportReadProps, data []byte) ([]byte, error) {
+	if ap, ok := addrPortOf(props.RemoteAddr); ok && s.guard.Banned(ap.Addr(), s.now()) {
+		return nil, nil
+	}
+	return data, nil
+}
+
+// addrPortOf reads the address of a UDP or TCP peer without allocating.
+func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort(), true
+	case *net.TCPAddr:
+		return a.AddrPort(), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// admit asks the guard whether a new request from src may cost anything. When it may not,
+// the caller returns without any response: sipgo then ends the transaction at once and
+// nothing is retransmitted, so an attacker gets nothing back.
+func (s *Server) admit(req *sip.Request, src netip.AddrPort) bool {
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	return s.guard.Admit(src.Addr(), string(req.Method), ua, s.now()) == sipguard.Allow
+}
+
+// hold counts tx against MaxPending until sipgo terminates it. Over the cap it answers 503
+// to a trusted source, nothing to others (an answer would be retransmitted: amplification),
+// and returns false.
+func (s *Server) hold(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) bool {
+	n := s.pending.Add(1)
+	if s.opts.MaxPending > 0 && n > int64(s.opts.MaxPending) {
+		s.pending.Add(-1)
+		s.shed.Add(1)
+		if s.guard.Trusted(src.Addr()) {
+			s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		}
+		return false
+	}
+	if !tx.OnTerminate(func(string, error) { s.pending.Add(-1) }) {
+		s.pending.Add(-1) // already over
+	}
+	return true
+}
+
+// EdgeStats are the SIP edge's counters besides the guard's.
+type EdgeStats struct {
+	PendingTransactions int64  // server transactions alive now (counted against MaxPending)
+	Shed                uint64 // requests refused because MaxPending was reached
+	RTPDropped          uint64 // received RTP packets dropped (see RTPDropped)
+	TCPConns            int64  // inbound SIP-TCP connections open now
+	TCPRefused          uint64 // inbound SIP-TCP connections refused by the caps
+}
+
+// EdgeStats returns the counters.
+func (s *Server) EdgeStats() EdgeStats {
+	return EdgeStats{PendingTransactions: s.pending.Load(), Shed: s.shed.Load(), RTPDropped: s.rtpDropped.Load(),
+		TCPConns: s.tcpLimit.open.Load(), TCPRefused: s.tcpLimit.refused.Load()}
+}
+
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if src := sourceOf(req); !s.admit(req, src) || !s.hold(req, tx, src) {
+		return
+	}
 	s.respond(req, tx, 200, "OK",
 		sip.NewHeader("Allow", allowedMethods),
 		sip.NewHeader("Accept", "application/sdp"),
@@ -478,6 +585,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	src := sourceOf(req)
+	if !s.admit(req, src) || !s.hold(req, tx, src) {
+		return
+	}
 	log := withCallTag(s.log.With("sip_call_id", callID(req)))
 	if s.isClosed() {
 		s.respond(req, tx, 503, "Service Unavailable")
@@ -485,7 +596,6 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.respond(req, tx, 100, "Trying")
 
-	src := sourceOf(req)
 	transport := strings.ToLower(req.Transport())
 	authUser, ok := s.authenticateInvite(req, tx, src, transport)
 	if !ok {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -494,6 +495,23 @@ func (call *Call) telephoneEventPT(med *diago.DialogMedia) uint8 {
 		}
 	}
 	return 101
+}
+
+// ServerRTP is the RTP address the far end's SDP named (where this call sends its audio);
+// invalid before the answer.
+func (call *Call) ServerRTP() netip.AddrPort {
+	call.mu.Lock()
+	med := call.med
+	call.mu.Unlock()
+	if med == nil {
+		return netip.AddrPort{}
+	}
+	ms := med.MediaSession()
+	if ms == nil {
+		return netip.AddrPort{}
+	}
+	ap := ms.Raddr.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // Answered is closed when the call is answered (200 OK, ACK sent).
