@@ -642,7 +642,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if transport != "udp" {
 		client = s.tcpClient
 	}
-	dua := &sipgo.DialogUA{Client: client, ContactHDR: *contact, RewriteContact: transport == "udp"}
+	// Over TLS our requests reuse the caller's connection (RFC 5923's reasoning): a phone
+	// rarely has a certificate to accept one, and NAT would block it anyway.
+	dua := &sipgo.DialogUA{Client: client, ContactHDR: *contact, RewriteContact: transport == "udp" || transport == "tls"}
 	dialog, err := dua.ReadInvite(req, tx)
 	if err != nil {
 		log.Info("INVITE refused", "status", 400, "err", err)
