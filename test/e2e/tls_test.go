@@ -74,6 +74,39 @@ func TestTLSAndSRTPCallCarriesAudio(t *testing.T) {
 		t.Errorf("the SRTP phone heard %d frames of the plain phone's 700 Hz, want 40", n)
 	}
 
+	// On the wire: what Parley sends the SRTP phone is 160 bytes of G.711 plus a 10-byte
+	// authentication tag, and that payload, read as G.711, is not the 700 Hz the phone hears;
+	// what it sends the plain phone is plain G.711 of the 500 Hz tone (the check can tell).
+	checkWire := func(cl *siptest.Call, freq float64, wantSRTP bool) {
+		t.Helper()
+		pkts := sniffUDPFrom(t, cl.ServerRTP().Port(), time.Second)
+		if len(pkts) < 20 {
+			t.Fatalf("captured %d packets from Parley's RTP port %d in 1 s", len(pkts), cl.ServerRTP().Port())
+		}
+		tones, srtpSized := 0, 0
+		for _, pkt := range pkts {
+			if len(pkt) == 12+160+10 {
+				srtpSized++
+			}
+			if len(pkt) < 12+160 {
+				continue
+			}
+			pcm := make([]int16, 160)
+			media.PCMU.Decode(pcm, pkt[12:172])
+			if kit.FramesOf([]siptest.Frame{{PCM: pcm}})[0].IsTone(freq) {
+				tones++
+			}
+		}
+		if wantSRTP && (srtpSized != len(pkts) || tones > len(pkts)/10) {
+			t.Errorf("SRTP stream: %d of %d packets SRTP-sized, %d carry the %v Hz tone in clear", srtpSized, len(pkts), tones, freq)
+		}
+		if !wantSRTP && (srtpSized != 0 || tones < len(pkts)/2) {
+			t.Errorf("plain stream: %d of %d packets SRTP-sized, only %d carry the %v Hz tone", srtpSized, len(pkts), tones, freq)
+		}
+	}
+	checkWire(secure, 700, true)
+	checkWire(plain, 500, false)
+
 	// Over TLS, plain RTP is refused (srtp_require_over_tls).
 	refused, err := phone.Dial(kit.Context(t, 20*time.Second), target, siptest.DialOptions{From: "+" + plainFrom, Transport: "tls", TLS: clientTLS})
 	if err != nil {
