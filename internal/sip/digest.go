@@ -152,7 +152,8 @@ func verifyDigest(p digestParams, c digestCheck) (string, authResult) {
 		return user, authIgnored
 	}
 	nonces := c.guard.Nonces()
-	if nonces.Check(p["nonce"], c.now) == sipguard.NonceInvalid {
+	fresh := nonces.Check(p["nonce"], c.now)
+	if fresh == sipguard.NonceInvalid {
 		return user, authMissing
 	}
 	pw, ok := c.password(user)
@@ -164,6 +165,9 @@ func verifyDigest(p digestParams, c digestCheck) (string, authResult) {
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 {
 		c.guard.AuthFailed(c.src, user, c.now)
 		return user, authWrong
+	}
+	if fresh == sipguard.NonceStale {
+		return user, authStale // counted once, by Check
 	}
 	nc := ""
 	if qop != "" {

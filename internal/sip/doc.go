@@ -13,7 +13,11 @@
 // dialogs). RTP sockets, SDP offer/answer, digest authentication and RTP packet I/O are our
 // own small code: each Server allocates RTP ports from its own configured range (no package
 // globals, so several servers can run in one process), reads and writes go straight to the
-// UDP socket without pacing or extra goroutines, and symmetric RTP is built in.
+// UDP socket without pacing or extra goroutines, and symmetric RTP is built in, under the
+// RTP source rules of rtpsource.go: packets from any other source are dropped before the caller
+// sees them. Before anything is answered, a sipguard.Guard decides whether an untrusted source
+// may cost anything (rate limits, scanners, digest back-off and bans, nonce state); refused
+// requests get no response at all, and challenges to untrusted sources are never retransmitted.
 //
 // It must not know about flows, conferences, documents, webhooks or storage (passwords come
 // through the Registrar interface, routing decisions through Authenticate), and it must not

@@ -285,4 +285,7 @@ func TestChallengeNotRetransmitted(t *testing.T) {
 	if finals != 1 {
 		t.Errorf("%d copies of the 407 in 1.8 s, want 1", finals)
 	}
+	if n := s.EdgeStats().PendingTransactions; n != 0 {
+		t.Errorf("%d transactions still counted pending after the challenge ended them", n)
+	}
 }
