@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"strings"
 	"testing"
+	"time"
 
 	sipgo "github.com/emiago/sipgo/sip"
 
@@ -158,4 +159,27 @@ func TestURITransport(t *testing.T) {
 			t.Errorf("%s: %s %d, want %s %d", tc.uri, tr, port, tc.transport, tc.port)
 		}
 	}
+}
+
+func TestDialOffersSRTP(t *testing.T) {
+	s, _ := startServerOpts(t, Options{SRTP: SRTPOptions{Offer: true}}, nil)
+	phone, contact := listenPhone(t, siptest.ListenOptions{Username: "bob", SRTP: true, Send: &tone{freq: 400}})
+	leg, err := s.Dial(context.Background(), call.DialRequest{Target: contact, RingTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := incoming(t, phone)
+	if st, err := waitAnswer(t, leg, 5*time.Second); st != 200 || err != nil {
+		t.Fatalf("WaitAnswer = %d, %v", st, err)
+	}
+	waitClosed(t, in.Answered(), "phone answered")
+	ol := leg.(*outboundLeg)
+	ol.mu.Lock()
+	negotiatedSRTP, offer := ol.neg.crypto != nil, string(ol.offer)
+	ol.mu.Unlock()
+	if !negotiatedSRTP || !strings.Contains(offer, "RTP/SAVP") || !strings.Contains(offer, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") {
+		t.Fatalf("SRTP negotiated %v, offer:\n%s", negotiatedSRTP, offer)
+	}
+	exchangeTones(t, leg, in)
+	_ = leg.Hangup(context.Background())
 }
