@@ -227,6 +227,9 @@ func (c *legCore) answerReInviteLocked(req *sip.Request, tx sip.ServerTransactio
 			cur := c.neg.codec
 			neg, err = negotiate(offer, &cur)
 		}
+		if err == nil && c.neg.crypto != nil && neg.crypto == nil {
+			err = errSRTPDowngrade
+		}
 		if err != nil {
 			c.log.Info("re-INVITE refused", "err", err)
 			c.srv.respond(req, tx, 488, "Not Acceptable Here")

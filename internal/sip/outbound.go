@@ -193,6 +193,8 @@ func checkSIPURI(u sip.Uri, raw string) error {
 	}
 	if tr, ok := u.UriParams.Get("transport"); ok && !strings.EqualFold(tr, "udp") && !strings.EqualFold(tr, "tcp") && !strings.EqualFold(tr, "tls") {
 		return fmt.Errorf("dial: %q: transport %s is not supported", raw, tr)
+	} else if ok && u.Scheme == "sips" && strings.EqualFold(tr, "udp") {
+		return fmt.Errorf("dial: %q: sips: needs TLS, not UDP", raw)
 	}
 	return nil
 }
@@ -683,7 +685,7 @@ func (b *branch) onProvisional(res *sip.Response) {
 		}
 		if hasSDP && (l.early == nil || l.early == b) {
 			if r, err := parseSDP(res.Body()); err == nil {
-				if n, err := negotiate(r, nil); err == nil {
+				if n, err := negotiate(r, nil); err == nil && l.answerMatchesOfferLocked(n) == nil {
 					l.early = b
 					l.media.rtp.Load().setPeer(b.dest.addr.Addr())
 					l.applyNegotiatedLocked(n)
@@ -750,6 +752,9 @@ func (b *branch) onSuccess(tx sip.ClientTransaction, res *sip.Response) {
 			var r *remoteSDP
 			if r, negErr = parseSDP(res.Body()); negErr == nil {
 				neg, negErr = negotiate(r, nil)
+			}
+			if negErr == nil {
+				negErr = l.answerMatchesOfferLocked(neg)
 			}
 		case l.early == b:
 			neg = l.neg

@@ -151,3 +151,20 @@ func (c *legCore) keySRTPLocked(r *rtpStream) error {
 	r.sec.Store(sess)
 	return nil
 }
+
+// errSRTPDowngrade refuses a re-INVITE that would turn an SRTP call into plain RTP.
+var errSRTPDowngrade = errors.New("the call uses SRTP: a plain RTP offer would downgrade it")
+
+// answerMatchesOfferLocked checks an answer to our offer: to an SRTP offer (c.localKey set
+// when the offer was made) the answer must be SRTP in our suite; to a plain one, plain.
+func (c *legCore) answerMatchesOfferLocked(n negotiated) error {
+	switch {
+	case c.localKey == nil && n.crypto != nil:
+		return errors.New("RTP/SAVP answer to an RTP/AVP offer")
+	case c.localKey != nil && n.crypto == nil:
+		return errors.New("plain RTP answer to our SRTP offer")
+	case c.localKey != nil && n.crypto.suite != c.localKey.suite:
+		return fmt.Errorf("SRTP answer in %s, offered %s", n.crypto.suite, c.localKey.suite)
+	}
+	return nil
+}
