@@ -38,7 +38,7 @@ func TestHTTPSWhenACertificateIsConfigured(t *testing.T) {
 		t.Errorf("TLS state %+v", res.TLS)
 	}
 
-	// Plain HTTP on the same port gets no answer from the API.
+	// Plain HTTP on the same port never reaches the API.
 	plain := &http.Client{Timeout: 5 * time.Second}
 	if res, err := plain.Get("http://" + addr + "/healthz"); err == nil {
 		res.Body.Close()

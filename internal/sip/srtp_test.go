@@ -160,3 +160,25 @@ func TestSRTPSprayOfSSRCsKeepsTheStream(t *testing.T) {
 		t.Fatalf("the real stream after the spray: %v", err)
 	}
 }
+
+func TestAnswerMustMatchOffer(t *testing.T) {
+	k80, _ := newLocalCrypto(1, suiteAES80)
+	k32, _ := newLocalCrypto(1, suiteAES32)
+	for _, tc := range []struct {
+		name    string
+		offered *sdesCrypto
+		answer  *sdesCrypto
+		ok      bool
+	}{
+		{"plain to plain", nil, nil, true},
+		{"SRTP to SRTP", k80, k80, true},
+		{"plain answer to SRTP offer", k80, nil, false},
+		{"SRTP answer to plain offer", nil, k80, false},
+		{"other suite", k80, k32, false},
+	} {
+		c := &legCore{localKey: tc.offered}
+		if err := c.answerMatchesOfferLocked(negotiated{crypto: tc.answer}); (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
+	}
+}
