@@ -112,8 +112,15 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 
 	s.fetch = &webhook.FetchPolicy{Deny: cfg.FetchDeny, SelfPaths: []string{demoPathPrefix}}
+	docTransport := httpTransport(cfg.WebhookTLSVerify)
+	if cfg.HTTPSEnabled() {
+		if err := trustOwnCertificate(docTransport, cfg.HTTPSCertFile); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	httpOpts := webhook.HTTPOptions{
-		HTTPClient:         &http.Client{Transport: s.fetch.Transport(httpTransport(cfg.WebhookTLSVerify))},
+		HTTPClient:         &http.Client{Transport: s.fetch.Transport(docTransport)},
 		Version:            opts.Version,
 		Timeout:            cfg.WebhookTimeout,
 		InsecureSkipVerify: !cfg.WebhookTLSVerify,
@@ -180,6 +187,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Realm:                s.cfg.SIPDomain(),
 		Registrar:            endpointCredentials{s},
 		Authenticate:         s.authenticate,
+		TLS:                  sipTLSOptions(cfg),
+		SRTP:                 sip.SRTPOptions{Offer: cfg.Encryption.SRTPOffer, RequireOverTLS: cfg.Encryption.SRTPRequireOverTLS},
 	})
 	if err != nil {
 		st.Close()
@@ -242,6 +251,12 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.HTTPMaxConns > 0 {
 		serveLn = newConnLimitListener(ln, s.cfg.HTTPMaxConns)
 	}
+	if s.cfg.HTTPSEnabled() {
+		if serveLn, err = httpsListener(serveLn, s.cfg.HTTPSCertFile, s.cfg.HTTPSKeyFile); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	go func() {
 		if err := s.httpSrv.Serve(serveLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("HTTP server stopped", "err", err)
@@ -254,7 +269,15 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.installDemo(ctx); err != nil {
 		return fmt.Errorf("installing the demo application: %w", err)
 	}
-	fmt.Fprintf(s.stdout, "Parley listening: http=%s sip=%s (udp+tcp) rtp=%s\n", ln.Addr(), s.sip.Addr(), s.cfg.RTPPorts)
+	// The first two fields keep their form: test/kit and scripts read them.
+	extra := ""
+	if a, ok := s.sip.TLSAddr(); ok {
+		extra += " sip-tls=" + a.String()
+	}
+	if s.cfg.HTTPSEnabled() {
+		extra += " (http serves HTTPS)"
+	}
+	fmt.Fprintf(s.stdout, "Parley listening: http=%s sip=%s (udp+tcp) rtp=%s%s\n", ln.Addr(), s.sip.Addr(), s.cfg.RTPPorts, extra)
 	s.log.Info("parley started", "http", ln.Addr().String(), "sip", s.sip.Addr().String(), "data_dir", s.cfg.DataDir)
 	return nil
 }
@@ -269,7 +292,11 @@ func (s *Server) publicBaseURL() string {
 	if !addr.IP.IsUnspecified() {
 		host = addr.IP.String()
 	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+	scheme := "http://"
+	if s.cfg.HTTPSEnabled() {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, fmt.Sprint(addr.Port))
 }
 
 // HTTPAddr returns the bound HTTP address.

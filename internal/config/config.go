@@ -76,12 +76,17 @@ type Config struct {
 	HTTPMaxHeaderBytes int64
 	// HTTPMaxConns caps open HTTP connections; 0 means no cap.
 	HTTPMaxConns int
+	// HTTPSCertFile and HTTPSKeyFile, when both set, make the HTTP listener serve HTTPS only
+	// (PEM certificate chain and private key).
+	HTTPSCertFile, HTTPSKeyFile string
 	// FetchDeny are the networks outgoing HTTP (documents, callbacks, audio, streams) may not
 	// connect to; Parley's own listeners are denied besides.
 	FetchDeny []netip.Prefix
 
 	// SIP are the limits of the SIP edge against hostile traffic (docs/security.md).
 	SIP SIPProtection
+	// Encryption is SIP over TLS and SRTP (docs/security.md).
+	Encryption Encryption
 
 	// CallsPerSecond bounds POST /Call/ per account; 0 turns the limit off.
 	CallsPerSecond float64
@@ -171,6 +176,25 @@ type SIPProtection struct {
 	// TCPIdleTimeout closes a connection that sends nothing for that long (0 = never).
 	TCPMaxConns, TCPMaxConnsPerSource int
 	TCPIdleTimeout                    time.Duration
+}
+
+// Encryption configures SIP over TLS and SRTP with SDES keys.
+type Encryption struct {
+	// SIPTLSAddr is the SIP-TLS listen address; the listener runs only when SIPTLSCertFile and
+	// SIPTLSKeyFile (PEM) are set.
+	SIPTLSAddr                    string
+	SIPTLSCertFile, SIPTLSKeyFile string
+	// SIPTLSVerify verifies the certificates of peers Parley connects to over TLS.
+	SIPTLSVerify bool
+	// SRTPOffer makes outbound INVITEs offer SRTP (RTP/SAVP with a key) instead of RTP.
+	SRTPOffer bool
+	// SRTPRequireOverTLS refuses (488) INVITEs received over TLS that do not offer SRTP.
+	SRTPRequireOverTLS bool
+}
+
+// SIPTLSEnabled tells whether the SIP-TLS listener runs.
+func (e Encryption) SIPTLSEnabled() bool {
+	return e.SIPTLSAddr != "" && e.SIPTLSCertFile != "" && e.SIPTLSKeyFile != ""
 }
 
 // Account is one API account (spec §1.2) with the SIP sources it trusts (§8.1).
@@ -451,11 +475,18 @@ func (c *Config) PublicBaseURL() string {
 	} else {
 		host = "127.0.0.1"
 	}
-	if p, err := strconv.Atoi(port); err == nil && p == 80 {
-		return "http://" + bracket(host)
+	scheme, defPort := "http://", 80
+	if c.HTTPSEnabled() {
+		scheme, defPort = "https://", 443
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	if p, err := strconv.Atoi(port); err == nil && p == defPort {
+		return scheme + bracket(host)
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
+
+// HTTPSEnabled tells whether the HTTP listener serves HTTPS (a certificate is configured).
+func (c *Config) HTTPSEnabled() bool { return c.HTTPSCertFile != "" && c.HTTPSKeyFile != "" }
 
 func bracket(host string) string {
 	if strings.Contains(host, ":") {

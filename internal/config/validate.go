@@ -44,6 +44,17 @@ func (c *Config) Validate() error {
 			bad("public_base_url", "%v", err)
 		}
 	}
+	if (c.Encryption.SIPTLSCertFile == "") != (c.Encryption.SIPTLSKeyFile == "") {
+		bad("sip_tls_cert_file", "sip_tls_cert_file and sip_tls_key_file must be set together")
+	}
+	if c.Encryption.SIPTLSEnabled() {
+		if err := checkListenAddr(c.Encryption.SIPTLSAddr); err != nil {
+			bad("sip_tls_addr", "%v", err)
+		}
+	}
+	if (c.HTTPSCertFile == "") != (c.HTTPSKeyFile == "") {
+		bad("https_cert_file", "https_cert_file and https_key_file must be set together")
+	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
 	}

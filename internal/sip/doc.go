@@ -1,4 +1,5 @@
-// Package sip is Parley's SIP and RTP edge: it listens for SIP over UDP and TCP, answers
+// Package sip is Parley's SIP and RTP edge: it listens for SIP over UDP and TCP (and TLS when
+// a certificate is configured, tls.go), answers
 // inbound INVITEs (100 Trying at once, 180, 183 with early media, 200, 4xx-6xx, CANCEL, BYE,
 // re-INVITE for hold), places outbound legs (Server.Dial, the call.Dialer: parallel INVITEs
 // to every registered contact, first 200 wins, CANCEL, ring and no-response timeouts, digest
@@ -8,6 +9,10 @@
 // between the network and the call.Leg interface; DTMF also travels as SIP INFO
 // (application/dtmf-relay), received and, when telephone-event was not negotiated, sent. Each new inbound call is handed to a
 // handler function; the handler decides everything else.
+//
+// SRTP with SDES keys (RFC 4568) is accepted when offered and optionally offered
+// (sdp_crypto.go, srtp.go): packets are authenticated and decrypted before the RTP source
+// rules see them.
 //
 // It is the only package that imports the SIP/RTP libraries (sipgo for SIP transactions and
 // dialogs). RTP sockets, SDP offer/answer, digest authentication and RTP packet I/O are our

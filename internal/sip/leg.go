@@ -151,6 +151,10 @@ func (l *inboundLeg) ensureMediaLocked() error {
 	r := l.srv.newRTPStream(conn)
 	r.setPeer(l.info.Source.Addr())
 	r.setRemote(l.neg.remote, remoteAcceptsMedia(l.neg.dir))
+	if err := l.keySRTPLocked(r); err != nil {
+		_ = r.close()
+		return err
+	}
 	l.startMedia(r)
 	l.localSDP = l.answerSDPLocked()
 	return nil

@@ -30,6 +30,8 @@ type legCore struct {
 	sessID  uint64
 	sdpVer  uint64
 	endedBy call.LegEnd
+	// localKey is our SRTP key once SRTP was offered or accepted (srtp.go).
+	localKey *sdesCrypto
 
 	media   legMedia
 	done    chan struct{}
@@ -79,6 +81,9 @@ func (c *legCore) applyNegotiatedLocked(n negotiated) {
 	c.media.remoteSends.Store(n.dir == dirSendRecv && n.remote.Addr().IsValid() && !n.remote.Addr().IsUnspecified())
 	if r := c.media.rtp.Load(); r != nil {
 		r.setRemote(n.remote, remoteAcceptsMedia(n.dir))
+		if err := c.keySRTPLocked(r); err != nil {
+			c.log.Error("SRTP keys not applied", "err", err)
+		}
 	}
 }
 
@@ -86,8 +91,12 @@ func remoteAcceptsMedia(dir string) bool { return dir == dirSendRecv || dir == d
 
 // answerSDPLocked is our SDP answer to the negotiated offer, with the current version.
 func (c *legCore) answerSDPLocked() []byte {
+	var key *sdesCrypto
+	if c.neg.crypto != nil {
+		key = c.localKey
+	}
 	return buildSDP(c.sessID, c.sdpVer, c.localIP, c.media.rtp.Load().localPort(), c.neg.codec, c.neg.tePT,
-		answerDir(c.neg.dir), c.neg.offered, c.neg.mIndex)
+		answerDir(c.neg.dir), c.neg.offered, c.neg.mIndex, key)
 }
 
 // finish records who ended the leg (the first caller wins; under mu it also runs setState for
@@ -217,6 +226,9 @@ func (c *legCore) answerReInviteLocked(req *sip.Request, tx sip.ServerTransactio
 		if err == nil {
 			cur := c.neg.codec
 			neg, err = negotiate(offer, &cur)
+		}
+		if err == nil && c.neg.crypto != nil && neg.crypto == nil {
+			err = errSRTPDowngrade
 		}
 		if err != nil {
 			c.log.Info("re-INVITE refused", "err", err)

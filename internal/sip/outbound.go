@@ -138,7 +138,13 @@ func (s *Server) Dial(ctx context.Context, req call.DialRequest) (call.OutboundL
 	l := &outboundLeg{legCore: newLegCore(s, s.log, s.localIPFor(dests[0].addr.Addr())), req: req, outcome: make(chan struct{})}
 	r := s.newRTPStream(conn)
 	l.startMedia(r)
-	l.offer = buildOffer(l.sessID, l.sdpVer, l.localIP, r.localPort())
+	if s.opts.SRTP.Offer {
+		if l.localKey, err = newLocalCrypto(1, suiteAES80); err != nil {
+			_ = r.close()
+			return nil, fmt.Errorf("dial: %w", err)
+		}
+	}
+	l.offer = buildOffer(l.sessID, l.sdpVer, l.localIP, r.localPort(), l.localKey)
 	fromHost := s.opts.Realm
 	if fromHost == "" {
 		fromHost = l.localIP.String()
@@ -180,15 +186,15 @@ func (s *Server) Dial(ctx context.Context, req call.DialRequest) (call.OutboundL
 
 func checkSIPURI(u sip.Uri, raw string) error {
 	switch {
-	case u.Scheme == "sips":
-		return fmt.Errorf("dial: %q: sips: (TLS) is not supported", raw)
-	case u.Scheme != "sip":
-		return fmt.Errorf("dial: %q: only sip: URIs can be dialled", raw)
+	case u.Scheme != "sip" && u.Scheme != "sips":
+		return fmt.Errorf("dial: %q: only sip: and sips: URIs can be dialled", raw)
 	case u.Host == "":
 		return fmt.Errorf("dial: %q has no host", raw)
 	}
-	if tr, ok := u.UriParams.Get("transport"); ok && !strings.EqualFold(tr, "udp") && !strings.EqualFold(tr, "tcp") {
+	if tr, ok := u.UriParams.Get("transport"); ok && !strings.EqualFold(tr, "udp") && !strings.EqualFold(tr, "tcp") && !strings.EqualFold(tr, "tls") {
 		return fmt.Errorf("dial: %q: transport %s is not supported", raw, tr)
+	} else if ok && u.Scheme == "sips" && strings.EqualFold(tr, "udp") {
+		return fmt.Errorf("dial: %q: sips: needs TLS, not UDP", raw)
 	}
 	return nil
 }
@@ -222,14 +228,7 @@ func checkHeaders(h map[string]string) error {
 
 // resolve turns a SIP URI into an address: an IP host as is, a name by A/AAAA lookup.
 func (s *Server) resolve(ctx context.Context, u sip.Uri) (destination, error) {
-	transport := "udp"
-	if tr, ok := u.UriParams.Get("transport"); ok {
-		transport = strings.ToLower(tr)
-	}
-	port := u.Port
-	if port == 0 {
-		port = 5060
-	}
+	transport, port := uriTransport(u)
 	host := strings.Trim(u.Host, "[]")
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
@@ -522,8 +521,8 @@ func (l *outboundLeg) newBranch(d destination, toURI sip.Uri, fromHost string) *
 	s := l.srv
 	b := &branch{leg: l, dest: d, callID: uuid.NewString(), fromTag: sip.GenerateTagN(16), cancelCh: make(chan struct{})}
 	b.client = s.udpClient
-	if d.transport == "tcp" {
-		b.client = s.tcpClient
+	if d.transport != "udp" {
+		b.client = s.tcpClient // TCP and TLS: sipgo picks the transport from the request
 	}
 	inv := sip.NewRequest(sip.INVITE, d.uri)
 	inv.SetTransport(strings.ToUpper(d.transport))
@@ -564,7 +563,7 @@ func (b *branch) via() *sip.ViaHeader {
 	params.Add("branch", sip.GenerateBranch())
 	params.Add("rport", "")
 	return &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(b.dest.transport),
-		Host: b.leg.localIP.String(), Port: int(b.leg.srv.addr.Port()), Params: params}
+		Host: b.leg.localIP.String(), Port: b.leg.srv.listenPort(b.dest.transport), Params: params}
 }
 
 func (b *branch) contactHeader() *sip.ContactHeader {
@@ -686,7 +685,7 @@ func (b *branch) onProvisional(res *sip.Response) {
 		}
 		if hasSDP && (l.early == nil || l.early == b) {
 			if r, err := parseSDP(res.Body()); err == nil {
-				if n, err := negotiate(r, nil); err == nil {
+				if n, err := negotiate(r, nil); err == nil && l.answerMatchesOfferLocked(n) == nil {
 					l.early = b
 					l.media.rtp.Load().setPeer(b.dest.addr.Addr())
 					l.applyNegotiatedLocked(n)
@@ -753,6 +752,9 @@ func (b *branch) onSuccess(tx sip.ClientTransaction, res *sip.Response) {
 			var r *remoteSDP
 			if r, negErr = parseSDP(res.Body()); negErr == nil {
 				neg, negErr = negotiate(r, nil)
+			}
+			if negErr == nil {
+				negErr = l.answerMatchesOfferLocked(neg)
 			}
 		case l.early == b:
 			neg = l.neg

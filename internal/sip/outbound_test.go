@@ -189,15 +189,15 @@ func TestDialNoResponse(t *testing.T) {
 func TestDialBadRequests(t *testing.T) {
 	s, _ := startServer(t, 0, 0)
 	for _, req := range []call.DialRequest{
-		{Target: "sips:alice@127.0.0.1"},
+		{Target: "sips:alice@127.0.0.1;transport=udp"},
 		{Target: "tel:+14155550100"},
 		{Target: "not a uri"},
-		{Target: "sip:alice@127.0.0.1;transport=tls"},
+		{Target: "sip:alice@127.0.0.1;transport=sctp"},
 		{Target: "sip:alice@no-such-host.invalid"},
 		{Target: "sip:alice@127.0.0.1", Headers: map[string]string{"X-PH-Bad": "a\r\nVia: evil"}},
 		{Target: "sip:alice@127.0.0.1", Headers: map[string]string{"Call-ID": "mine"}},
 		{Target: "sip:alice@127.0.0.1", FromUser: "a b<c>"},
-		{Target: "sip:alice@example.com", Contacts: []string{"sips:alice@127.0.0.1", "garbage"}},
+		{Target: "sip:alice@example.com", Contacts: []string{"sip:alice@127.0.0.1;transport=ws", "garbage"}},
 	} {
 		if leg, err := s.Dial(context.Background(), req); err == nil {
 			leg.Hangup(context.Background())

@@ -52,7 +52,7 @@ func TestBuildSDPAnswerKeepsStreamCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := string(buildSDP(1, 1, netip.MustParseAddr("192.0.2.5"), 20000, n.codec, n.tePT, answerDir(n.dir), r, n.mIndex))
+	out := string(buildSDP(1, 1, netip.MustParseAddr("192.0.2.5"), 20000, n.codec, n.tePT, answerDir(n.dir), r, n.mIndex, nil))
 	for _, want := range []string{"m=video 0 RTP/AVP 96\r\n", "m=audio 20000 RTP/AVP 8 101\r\n", "c=IN IP4 192.0.2.5\r\n", "a=rtpmap:8 PCMA/8000", "a=sendrecv"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("answer lacks %q:\n%s", want, out)
@@ -114,8 +114,24 @@ func FuzzParseSDP(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if n, err := negotiate(r, nil); err == nil {
-			_ = buildSDP(1, 1, netip.MustParseAddr("127.0.0.1"), 1, n.codec, n.tePT, answerDir(n.dir), r, n.mIndex)
+		n, err := negotiate(r, nil)
+		if err != nil {
+			return
+		}
+		var key *sdesCrypto
+		if n.crypto != nil {
+			checkCrypto(t, n.crypto)
+			key = &sdesCrypto{tag: n.crypto.tag, suite: n.crypto.suite, key: make([]byte, sdesKeyLen)}
+		}
+		answer := buildSDP(1, 1, netip.MustParseAddr("127.0.0.1"), 1, n.codec, n.tePT, answerDir(n.dir), r, n.mIndex, key)
+		// Our answer must read back as what we meant: the same codec and, with a key, SRTP.
+		back, err := parseSDP(answer)
+		if err != nil {
+			t.Fatalf("our answer does not parse: %v\n%s", err, answer)
+		}
+		nb, err := negotiate(back, nil)
+		if err != nil || nb.codec != n.codec || (nb.crypto != nil) != (key != nil) {
+			t.Fatalf("our answer negotiates to %+v, %v\n%s", nb, err, answer)
 		}
 	})
 }

@@ -134,6 +134,10 @@ type rtpStream struct {
 	filter sourceFilter               // owned by the one reader
 	now    func() time.Time
 
+	// sec, when set, makes the stream SRTP (srtp.go): received packets are authenticated and
+	// decrypted before anything else looks at them, sent ones encrypted.
+	sec atomic.Pointer[srtpSession]
+
 	stats rtpStats
 	rx    rxTracker      // owned by the one reader
 	drops *atomic.Uint64 // the server's count of dropped packets; nil in tests
@@ -200,6 +204,16 @@ func (s *rtpStream) read(buf []byte) (media.Packet, error) {
 		if err != nil {
 			return p, err
 		}
+		if sec := s.sec.Load(); sec != nil {
+			// Forged or foreign packets fail authentication here and never reach the
+			// source rules, so they cannot be learned as the source.
+			plain, err := sec.decrypt(buf[:n])
+			if err != nil {
+				s.dropped()
+				continue
+			}
+			n = len(plain)
+		}
 		if parseRTP(buf[:n], &p) != nil {
 			s.dropped()
 			continue
@@ -254,7 +268,14 @@ func (s *rtpStream) write(payload []byte, pt uint8, marker bool, tsInc uint32) e
 		return nil // the peer does not want media now: drop quietly, keep the clock running
 	}
 	n := copy(s.wbuf[rtpHeaderLen:], payload)
-	if _, err := s.conn.WriteToUDPAddrPort(s.wbuf[:rtpHeaderLen+n], *dst); err != nil {
+	pkt := s.wbuf[:rtpHeaderLen+n]
+	if sec := s.sec.Load(); sec != nil {
+		var err error
+		if pkt, err = sec.encrypt(pkt); err != nil {
+			return fmt.Errorf("SRTP: %w", err)
+		}
+	}
+	if _, err := s.conn.WriteToUDPAddrPort(pkt, *dst); err != nil {
 		return err
 	}
 	s.stats.packetsOut.Add(1)

@@ -28,6 +28,7 @@ type sdpMedia struct {
 	addr    netip.Addr        // c= of the media, else of the session
 	rtpmap  map[string]string // payload type -> "name/rate" (lower case)
 	dir     string
+	crypto  []sdesCrypto // usable a=crypto lines, in offer order (sdp_crypto.go)
 }
 
 // remoteSDP is what we need from a peer's SDP.
@@ -97,6 +98,12 @@ func parseSDP(body []byte) (*remoteSDP, error) {
 				}
 				continue
 			}
+			if cur != nil && strings.HasPrefix(val, "crypto:") {
+				if c, err := parseCrypto(val[len("crypto:"):]); err == nil {
+					cur.crypto = append(cur.crypto, c)
+				}
+				continue
+			}
 			if cur != nil && strings.HasPrefix(val, "rtpmap:") {
 				f := strings.Fields(val[len("rtpmap:"):])
 				if len(f) >= 2 {
@@ -141,9 +148,13 @@ type negotiated struct {
 	dir     string // the peer's direction
 	mIndex  int
 	offered *remoteSDP
+	crypto  *sdesCrypto // the peer's SRTP key (RTP/SAVP); nil for plain RTP
 }
 
-var errNoCommonCodec = errors.New("no codec in common (PCMU, PCMA over RTP/AVP)")
+var errNoCommonCodec = errors.New("no codec in common (PCMU, PCMA over RTP/AVP or RTP/SAVP)")
+
+// errNoSRTPKey refuses an RTP/SAVP stream without an a=crypto line we can use.
+var errNoSRTPKey = errors.New("RTP/SAVP without a usable SDES key (AES_CM_128_HMAC_SHA1_80 or _32)")
 
 // negotiate picks, in the offerer's order, the first of PCMU/PCMA, and telephone-event/8000.
 // prefer, when offered, wins (keeps the codec stable across re-INVITEs).
@@ -153,10 +164,17 @@ func negotiate(r *remoteSDP, prefer *media.Codec) (negotiated, error) {
 		return negotiated{}, fmt.Errorf("%w: no audio stream offered", errNoCommonCodec)
 	}
 	m := r.media[idx]
-	if m.proto != "RTP/AVP" {
+	n := negotiated{mIndex: idx, dir: m.dir, offered: r, remote: netip.AddrPortFrom(m.addr, uint16(m.port))}
+	switch m.proto {
+	case "RTP/AVP": // a=crypto lines on RTP/AVP are ignored (RFC 4568 §3.1.4: SAVP only)
+	case "RTP/SAVP":
+		if len(m.crypto) == 0 {
+			return negotiated{}, errNoSRTPKey
+		}
+		n.crypto = &m.crypto[0]
+	default:
 		return negotiated{}, fmt.Errorf("%w: transport %s", errNoCommonCodec, m.proto)
 	}
-	n := negotiated{mIndex: idx, dir: m.dir, offered: r, remote: netip.AddrPortFrom(m.addr, uint16(m.port))}
 	found := false
 	for _, f := range m.formats {
 		pt, err := strconv.Atoi(f)
@@ -195,12 +213,13 @@ func answerDir(remote string) string {
 }
 
 // buildSDP writes our description. When offered is not nil it is an answer: one m= line per
-// offered stream, the non-audio ones refused with port 0 (RFC 3264 §6).
-func buildSDP(sessID, version uint64, ip netip.Addr, port int, codec media.Codec, tePT uint8, dir string, offered *remoteSDP, mIndex int) []byte {
+// offered stream, the non-audio ones refused with port 0 (RFC 3264 §6). key, when not nil,
+// makes the audio RTP/SAVP with our a=crypto line.
+func buildSDP(sessID, version uint64, ip netip.Addr, port int, codec media.Codec, tePT uint8, dir string, offered *remoteSDP, mIndex int, key *sdesCrypto) []byte {
 	var b strings.Builder
 	writeSDPSession(&b, sessID, version, ip)
 	audio := func() {
-		fmt.Fprintf(&b, "m=audio %d RTP/AVP %d", port, codec.PayloadType())
+		fmt.Fprintf(&b, "m=audio %d %s %d", port, mediaProto(key), codec.PayloadType())
 		if tePT != 0 {
 			fmt.Fprintf(&b, " %d", tePT)
 		}
@@ -209,6 +228,9 @@ func buildSDP(sessID, version uint64, ip netip.Addr, port int, codec media.Codec
 			fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", tePT, tePT)
 		}
 		fmt.Fprintf(&b, "a=ptime:20\r\na=%s\r\n", dir)
+		if key != nil {
+			fmt.Fprintf(&b, "a=%s\r\n", key.attr())
+		}
 	}
 	if offered == nil {
 		audio()
@@ -231,13 +253,25 @@ func buildSDP(sessID, version uint64, ip netip.Addr, port int, codec media.Codec
 // offerTEPT is the payload type we offer telephone-event/8000 with.
 const offerTEPT = 101
 
-// buildOffer writes our SDP offer: PCMU, PCMA and telephone-event/8000.
-func buildOffer(sessID, version uint64, ip netip.Addr, port int) []byte {
+// buildOffer writes our SDP offer: PCMU, PCMA and telephone-event/8000; over RTP/SAVP with
+// our a=crypto line when key is not nil.
+func buildOffer(sessID, version uint64, ip netip.Addr, port int, key *sdesCrypto) []byte {
 	var b strings.Builder
 	writeSDPSession(&b, sessID, version, ip)
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP 0 8 %d\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n", port, offerTEPT)
+	fmt.Fprintf(&b, "m=audio %d %s 0 8 %d\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n", port, mediaProto(key), offerTEPT)
 	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:20\r\na=sendrecv\r\n", offerTEPT, offerTEPT)
+	if key != nil {
+		fmt.Fprintf(&b, "a=%s\r\n", key.attr())
+	}
 	return []byte(b.String())
+}
+
+// mediaProto is the transport of our audio stream: RTP/SAVP when it has a key.
+func mediaProto(key *sdesCrypto) string {
+	if key != nil {
+		return "RTP/SAVP"
+	}
+	return "RTP/AVP"
 }
 
 // writeSDPSession writes the session part of our SDP: v=, o=, s=, c= and t=.

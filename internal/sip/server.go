@@ -70,6 +70,10 @@ type Options struct {
 	// NoResponseTimeout bounds the wait for any response to an outbound INVITE (not even
 	// 100 Trying); then the attempt ends with call.ErrNoResponse. Default 32 s (Timer B).
 	NoResponseTimeout time.Duration
+	// TLS configures SIP over TLS and the SRTP policy of TLS calls (tls.go).
+	TLS TLSOptions
+	// SRTP configures SRTP with SDES keys (srtp.go).
+	SRTP SRTPOptions
 }
 
 // Server is a SIP user agent server listening on UDP and TCP.
@@ -88,6 +92,7 @@ type Server struct {
 	udpConn  *net.UDPConn
 	tcpLn    *net.TCPListener
 	tcpLimit *tcpLimitListener
+	tls      tlsEdge
 	addr     netip.AddrPort // bound address (actual port)
 	bindIP   netip.Addr     // RTP bind address
 	fixedIP  netip.Addr     // SDP/Contact address when known up front
@@ -223,6 +228,7 @@ func (s *Server) Start(ctx context.Context) error {
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(s.log)),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(s.log),
 			sip.WithTransportLayerReadFilter(s.dropBanned)),
+		sipgo.WithUserAgenTLSConfig(s.clientTLSConfig()),
 	}
 	if s.fixedIP.IsValid() {
 		logOpt = append(logOpt, sipgo.WithUserAgentHostname(s.fixedIP.String()))
@@ -269,6 +275,14 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("SIP TCP listener stopped", "err", err)
 		}
 	}()
+	if err := s.listenTLS(); err != nil {
+		s.cancel()
+		s.udpConn.Close()
+		s.tcpLn.Close()
+		s.ua.Close()
+		s.serveWG.Wait()
+		return err
+	}
 	// Outbound requests reuse the UDP listener's socket: wait until sipgo has it.
 	laddr := s.udpConn.LocalAddr().String()
 	for wait := time.Now().Add(2 * time.Second); time.Now().Before(wait); time.Sleep(time.Millisecond) {
@@ -320,7 +334,7 @@ func (s *Server) Close() error {
 	}
 	wg.Wait()
 	s.cancel()
-	err := errors.Join(s.udpConn.Close(), s.tcpLn.Close())
+	err := errors.Join(s.udpConn.Close(), s.tcpLn.Close(), s.closeTLS())
 	s.ua.Close()
 	s.serveWG.Wait()
 	if errors.Is(err, net.ErrClosed) {
@@ -395,10 +409,10 @@ func (s *Server) matchLeg(req *sip.Request) dialogLeg {
 
 // contactHeader is our Contact toward a peer that reaches us at localIP over transport.
 func (s *Server) contactHeader(localIP netip.Addr, transport string) *sip.ContactHeader {
-	u := sip.Uri{Scheme: "sip", User: "parley", Host: localIP.String(), Port: int(s.addr.Port()),
+	u := sip.Uri{Scheme: "sip", User: "parley", Host: localIP.String(), Port: s.listenPort(transport),
 		UriParams: sip.NewParams(), Headers: sip.NewParams()}
-	if transport == "tcp" {
-		u.UriParams.Add("transport", "tcp")
+	if transport == "tcp" || transport == "tls" {
+		u.UriParams.Add("transport", transport)
 	}
 	return &sip.ContactHeader{Address: u, Params: sip.NewParams()}
 }
@@ -614,6 +628,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err == nil {
 		neg, err = negotiate(offer, nil)
 	}
+	if err == nil {
+		err = s.checkSRTPPolicy(transport, neg)
+	}
 	if err != nil {
 		log.Info("INVITE refused", "status", 488, "err", err)
 		s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `305 parley "Incompatible media format"`))
@@ -627,7 +644,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if transport != "udp" {
 		client = s.tcpClient
 	}
-	dua := &sipgo.DialogUA{Client: client, ContactHDR: *contact, RewriteContact: transport == "udp"}
+	// Over TLS our requests reuse the caller's connection (RFC 5923's reasoning): a phone
+	// rarely has a certificate to accept one, and NAT would block it anyway.
+	dua := &sipgo.DialogUA{Client: client, ContactHDR: *contact, RewriteContact: transport == "udp" || transport == "tls"}
 	dialog, err := dua.ReadInvite(req, tx)
 	if err != nil {
 		log.Info("INVITE refused", "status", 400, "err", err)
@@ -640,7 +659,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.legsMu.Lock()
 	s.legs[dialog.ID] = l
 	s.legsMu.Unlock()
-	log.Info("inbound call", "auth_user", authUser, "from", l.info.FromUser, "to", l.info.ToUser, "source", src.String(), "transport", transport, "codec", neg.codec.String())
+	log.Info("inbound call", "auth_user", authUser, "from", l.info.FromUser, "to", l.info.ToUser, "source", src.String(), "transport", transport, "codec", neg.codec.String(), "srtp", neg.crypto != nil)
 
 	go l.watchDialog()
 	go s.opts.Handler(s.ctx, l)

@@ -49,6 +49,7 @@ type Server struct {
 	opts    Options
 	HTTP    string // base URL, http://host:port
 	SIP     string // host:port
+	SIPTLS  string // host:port of SIP over TLS; "" when the server runs none
 	DataDir string
 
 	client *http.Client // REST client; validates answers against the OpenAPI document
@@ -57,7 +58,10 @@ type Server struct {
 	exited chan struct{}
 }
 
-var listenLine = regexp.MustCompile(`Parley listening: http=(\S+) sip=(\S+)`)
+var (
+	listenLine = regexp.MustCompile(`Parley listening: http=(\S+) sip=(\S+)`)
+	tlsListen  = regexp.MustCompile(` sip-tls=(\S+)`)
+)
 
 // Start runs the binary with opts and waits until it listens; the test's cleanup stops it and,
 // when the test failed, logs the end of its log.
@@ -146,6 +150,9 @@ func (s *Server) start() {
 			line := sc.Text()
 			_, _ = logs.Write([]byte("STDOUT: " + line + "\n"))
 			if m := listenLine.FindStringSubmatch(line); m != nil {
+				if tm := tlsListen.FindStringSubmatch(line); tm != nil {
+					m = append(m, tm[1])
+				}
 				select {
 				case found <- m:
 				default:
@@ -163,6 +170,9 @@ func (s *Server) start() {
 	case m := <-found:
 		s.HTTP = "http://" + m[1]
 		s.SIP = m[2]
+		if len(m) > 3 {
+			s.SIPTLS = m[3]
+		}
 	case <-s.exited:
 		t.Fatalf("parley exited before listening:\n%s", s.Tail(1<<20))
 	case <-time.After(20 * time.Second):

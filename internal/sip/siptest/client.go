@@ -1,5 +1,5 @@
-// Package siptest is a SIP user agent for tests: it places calls to a SIP server over UDP or
-// TCP, sends audio from a media.Source every 20 ms, records every audio packet it receives
+// Package siptest is a SIP user agent for tests: it places calls to a SIP server over UDP,
+// TCP or TLS (optionally with SRTP, SDES keys), sends audio from a media.Source every 20 ms, records every audio packet it receives
 // (decoded to PCM), sends RFC 4733 or SIP INFO DTMF, records SIP INFO DTMF it receives and
 // hangs up or waits for the server to hang up. It
 // can also act as a registered phone (Listen, Register) that answers, rejects or ignores
@@ -12,6 +12,7 @@ package siptest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -88,7 +89,7 @@ type DialOptions struct {
 	From        string // From user, e.g. "+14155550100"; default "siptest"
 	FromDisplay string // From display name
 	Codec       media.Codec
-	Transport   string            // "udp" (default) or "tcp"
+	Transport   string            // "udp" (default), "tcp" or "tls"
 	Send        media.Source      // audio sent every 20 ms after answer; nil = silence
 	Headers     map[string]string // extra INVITE headers, e.g. X-PH-Foo
 	EarlyMedia  bool              // accept 183 with SDP and record its audio
@@ -99,6 +100,12 @@ type DialOptions struct {
 	NoTelephoneEvent bool
 	// InfoStatus is the status answered to a received SIP INFO DTMF; 0 means 200.
 	InfoStatus int
+	// TLS is the client configuration of Transport "tls" (RootCAs, or InsecureSkipVerify);
+	// nil verifies against the system's roots.
+	TLS *tls.Config
+	// SRTP offers RTP/SAVP with an SDES key (AES_CM_128_HMAC_SHA1_80) and encrypts and
+	// decrypts the call's RTP.
+	SRTP bool
 }
 
 // Frame is one received audio packet, decoded.
@@ -184,16 +191,36 @@ func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Ca
 	if err := sip.ParseUri(target, &uri); err != nil {
 		return nil, fmt.Errorf("siptest: target %q: %w", target, err)
 	}
-	ua, err := c.newUA("siptest")
+	var uaOpts []sipgo.UserAgentOption
+	if opts.TLS != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(opts.TLS))
+	}
+	ua, err := c.newUA("siptest", uaOpts...)
 	if err != nil {
 		return nil, err
 	}
-	dg := diago.NewDiago(ua, diago.WithLogger(c.log),
-		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: c.opts.LocalIP, BindPort: 0}),
-		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: c.opts.LocalIP, BindPort: 0}),
+	srtp := 0
+	if opts.SRTP {
+		srtp = 1 // SDES
+	}
+	dgOpts := []diago.DiagoOption{diago.WithLogger(c.log),
+		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: c.opts.LocalIP, BindPort: 0, MediaSRTP: srtp}),
+		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: c.opts.LocalIP, BindPort: 0, MediaSRTP: srtp}),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: diagoCodecs(opts.Codec, opts.NoTelephoneEvent)}),
 		diago.WithServerRequestMiddleware(c.infoMiddleware),
-	)
+	}
+	if opts.Transport == "tls" {
+		// diago needs a TLS listener of its own to place calls over TLS; the server reaches
+		// this call over the connection the call opened (its Contact is rewritten).
+		lconf, err := listenerTLSConfig(c.opts.LocalIP)
+		if err != nil {
+			ua.Close()
+			return nil, err
+		}
+		dgOpts = append(dgOpts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: c.opts.LocalIP, BindPort: 0,
+			MediaSRTP: srtp, TLSConf: lconf, TLSURINoSIPS: true}))
+	}
+	dg := diago.NewDiago(ua, dgOpts...)
 	sctx, cancel := context.WithCancel(context.Background())
 	if err := dg.ServeBackground(sctx, func(d *diago.DialogServerSession) {
 		_ = d.Respond(486, "Busy Here", nil) // this UA does not take calls
@@ -237,10 +264,10 @@ func (c *Client) Dial(ctx context.Context, target string, opts DialOptions) (*Ca
 }
 
 // newUA is a sipgo user agent named name on the client's address, logging to its logger.
-func (c *Client) newUA(name string) (*sipgo.UserAgent, error) {
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(name), sipgo.WithUserAgentHostname(c.opts.LocalIP),
+func (c *Client) newUA(name string, extra ...sipgo.UserAgentOption) (*sipgo.UserAgent, error) {
+	ua, err := sipgo.NewUA(append([]sipgo.UserAgentOption{sipgo.WithUserAgent(name), sipgo.WithUserAgentHostname(c.opts.LocalIP),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(c.log)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(c.log)))
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(c.log))}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("siptest: %w", err)
 	}
@@ -495,6 +522,19 @@ func (call *Call) telephoneEventPT(med *diago.DialogMedia) uint8 {
 		}
 	}
 	return 101
+}
+
+// AnswerSDP is the SDP of the far end's 200 OK ("" before the answer).
+func (call *Call) AnswerSDP() string {
+	select {
+	case <-call.answered:
+	default:
+		return ""
+	}
+	if call.incoming || call.dialog == nil || call.dialog.InviteResponse == nil {
+		return ""
+	}
+	return string(call.dialog.InviteResponse.Body())
 }
 
 // ServerRTP is the RTP address the far end's SDP named (where this call sends its audio);

@@ -38,6 +38,8 @@ type ListenOptions struct {
 	NoTelephoneEvent bool
 	// InfoStatus is the status answered to a received SIP INFO DTMF; 0 means 200.
 	InfoStatus int
+	// SRTP accepts SRTP offers (SDES keys) and answers them with RTP/SAVP and a key of its own.
+	SRTP bool
 }
 
 // phone is the Client's listening user agent.
@@ -73,8 +75,12 @@ func (c *Client) Listen(opts ListenOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	srtp := 0
+	if opts.SRTP {
+		srtp = 1 // SDES
+	}
 	dg := diago.NewDiago(ua, diago.WithLogger(c.log),
-		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: c.opts.LocalIP, BindPort: 0}),
+		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: c.opts.LocalIP, BindPort: 0, MediaSRTP: srtp}),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: diagoCodecs(opts.Codec, opts.NoTelephoneEvent)}),
 		diago.WithServerRequestMiddleware(c.infoMiddleware),
 	)
