@@ -14,6 +14,7 @@ import (
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/stream"
+	"github.com/parley-voice/parley/internal/streamspec"
 	"github.com/parley-voice/parley/internal/webhook"
 )
 
@@ -126,13 +127,13 @@ func (m *Streams) Start(c *call.Call, req StreamRequest) (*stream.Session, error
 	log := c.Logger()
 	format := stream.DefaultFormat
 	if req.ContentType != "" {
-		f, ok := stream.ParseContentType(req.ContentType)
+		f, ok := streamspec.ParseContentType(req.ContentType)
 		if !ok {
 			log.Warn("stream contentType not supported; using audio/x-l16;rate=8000", "content_type", req.ContentType)
 		}
 		format = f
 	}
-	headers, dropped, tooLong := stream.ParseExtraHeaders(req.ExtraHeaders)
+	headers, dropped, tooLong := streamspec.ParseExtraHeaders(req.ExtraHeaders)
 	if tooLong {
 		log.Warn("stream extraHeaders longer than 512 bytes; ignored")
 	}
