@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/stream"
@@ -156,7 +157,7 @@ func (m *Streams) Start(c *call.Call, req StreamRequest) (*stream.Session, error
 		KeepCallAlive: req.KeepCallAlive,
 		CallUUID:      id.UUID,
 		AccountID:     id.AccountID,
-		StreamID:      stream.NewStreamID(),
+		StreamID:      uuid.NewString(),
 		OnEvent:       func(ev stream.Event) { m.notify(c, ls, headers, ev) },
 		OnSendDTMF: func(digits string) {
 			if err := c.SendDigits(c.Context(), digits, false); err != nil && c.Context().Err() == nil {

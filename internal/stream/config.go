@@ -1,8 +1,6 @@
 package stream
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -153,25 +151,6 @@ func extraHeadersJSON(h []Header) string {
 	}
 	b.WriteByte('}')
 	return b.String()
-}
-
-// NewStreamID returns a random UUID v4, the form of every streamId.
-func NewStreamID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:]) // crypto/rand.Read does not fail (Go 1.24+)
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
 }
 
 // EventKind is the Event parameter of a status callback (§6.3).

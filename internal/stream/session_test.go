@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
 
 	"github.com/parley-voice/parley/internal/media"
 )
@@ -673,19 +674,12 @@ func TestPlayoutLimit(t *testing.T) {
 	}
 }
 
-func TestNewStreamID(t *testing.T) {
-	a, b := NewStreamID(), NewStreamID()
-	if a == b || len(a) != 36 || a[14] != '4' || !strings.Contains("89ab", string(a[19])) {
-		t.Errorf("ids %s %s", a, b)
-	}
-}
-
 func BenchmarkMediaMessage(b *testing.B) {
 	frame := media.ReadAll(media.Tone(440, 20*time.Millisecond, -6), 0)
 	for _, f := range []Format{{Encoding: EncodingMulaw, SampleRate: 8000}, {Encoding: EncodingL16, SampleRate: 8000}, {Encoding: EncodingL16, SampleRate: 16000}} {
 		b.Run(f.String(), func(b *testing.B) {
 			enc := newFrameEncoder(f, BigEndian, 1)
-			w := newMsgWriter(NewStreamID(), nil)
+			w := newMsgWriter(uuid.NewString(), nil)
 			b.ReportAllocs()
 			for b.Loop() {
 				_ = w.media(TrackInbound, 1778597597091, 42, enc.encode(0, frame))
