@@ -24,6 +24,10 @@ const (
 	MaxRetries            = 10
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultMaxBacklog     = 40 * time.Second
+	// SocketSendBuffer is the kernel send buffer the owner should give a stream's socket. The
+	// kernel grows an unset one to megabytes, minutes of audio, in which a slow app hides
+	// from the backlog (MaxBacklog); 64 KiB is well under a second of the heaviest format.
+	SocketSendBuffer = 64 << 10
 	// MaxPlayout is the most app audio queued for playout (§4.1); audio beyond it is dropped.
 	MaxPlayout = 120 * time.Second
 	// MaxMessage is the largest message accepted from the app (§2.2).
