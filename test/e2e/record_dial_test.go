@@ -48,15 +48,7 @@ func TestRecordSessionOutlivesDialRecord(t *testing.T) {
 	if done.Form.Get("RecordingID") != started.Form.Get("RecordingID") {
 		t.Fatalf("RecordStop of %s, want %s", done.Form.Get("RecordingID"), started.Form.Get("RecordingID"))
 	}
-	recURL := started.Form.Get("RecordUrl")
-	st, _, data := download(t, p, kit.AuthID, kit.AuthToken, recURL[strings.Index(recURL, "/api/"):])
-	if st != 200 {
-		t.Fatalf("download %s: %d", recURL, st)
-	}
-	pcm, err := media.DecodeAudio(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcm := recordingAudio(t, p, started.Form.Get("RecordUrl"))
 	// The call lasts about 2 s of bridge and 3 s of Wait; the last 2 s are after the bridge.
 	if d := time.Duration(len(pcm)) * time.Second / media.SampleRate; d < 4*time.Second {
 		t.Fatalf("session recording lasts %v, want the whole call", d)
