@@ -5,8 +5,9 @@
 // It turns HTTP into calls on small interfaces that it declares itself (Conferences, Recordings,
 // Calls, Streams, Applications, Endpoints, Accounts) and turns their results back into JSON. It
 // must NOT hold domain state, import the domain packages (the app layer adapts them to these
-// interfaces; internal/voice, a list of constants shared with the document parser, is its only
-// internal import), talk SIP, or start media work itself.
+// interfaces; its only internal imports are the leaves shared with the document side:
+// internal/voice, the <Speak> lists, and internal/streamspec, the stream parameters' grammar),
+// talk SIP, or start media work itself.
 package api
 
 import (

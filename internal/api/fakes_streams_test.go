@@ -40,7 +40,7 @@ func (f *fakeStreams) seed() {
 		{StreamParams: StreamParams{ServiceURL: "wss://bot.example.com/media", Bidirectional: true, AudioTrack: "inbound",
 			Encoding: "audio/x-mulaw", SampleRate: 8000, StreamTimeout: 86400 * time.Second,
 			StatusCallbackURL: "https://app.example.com/stream-status", StatusCallbackMethod: "GET",
-			ExtraHeaders: "session_id=abc123,tier=gold", Headers: []StreamHeader{{"session_id", "abc123"}, {"tier", "gold"}}},
+			ExtraHeaders: "session_id=abc123,tier=gold", Headers: []StreamHeader{{Name: "session_id", Value: "abc123"}, {Name: "tier", Value: "gold"}}},
 			StreamID: testStreamLive, CallUUID: testCallIn, Status: StreamInProgress,
 			StartTime: time.Date(2026, 11, 6, 13, 49, 15, 0, time.UTC)},
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parley-voice/parley/internal/streamspec"
 )
 
 // Streams is what the Audio Stream routes (streams.md §5) need from the stream sessions of live
@@ -63,10 +65,7 @@ type StreamParams struct {
 
 // StreamHeader is one pair of StreamParams.Headers: sent on the WebSocket upgrade, in the
 // extra_headers JSON of the messages, and as X-VH-<Name> in the status callbacks.
-type StreamHeader struct {
-	Name  string
-	Value string
-}
+type StreamHeader = streamspec.Header
 
 // The values of StreamInfo.Status.
 const (
@@ -94,8 +93,6 @@ const (
 	// maxStreamTimeout is the largest 32-bit integer: the contract sets no maximum, and no
 	// call lives that long.
 	maxStreamTimeout = 1<<31 - 1
-	// maxExtraHeaders is the documented limit of extra_headers in bytes (§1.2).
-	maxExtraHeaders = 512
 )
 
 // streamRoutes registers the Audio Stream resource on live calls, and the Parley start route
@@ -130,7 +127,7 @@ const msgStreamStarted = "audio streaming started"
 
 // bindStream validates the parameters of a stream start in the order of the §5.1 table.
 func (s *server) bindStream(b *binder) StreamParams {
-	p := StreamParams{AudioTrack: "inbound", Encoding: "audio/x-l16", SampleRate: 8000,
+	p := StreamParams{AudioTrack: "inbound", Encoding: streamspec.EncodingL16, SampleRate: 8000,
 		StreamTimeout: defaultStreamTimeout * time.Second, StatusCallbackMethod: http.MethodPost}
 	if u, ok := b.String("service_url", true, 0); ok {
 		if !isWebSocketURL(u) {
@@ -145,16 +142,16 @@ func (s *server) bindStream(b *binder) StreamParams {
 	}
 	var fromContentType bool
 	if ct, ok := b.String("content_type", false, 0); ok {
-		enc, rate, valid := parseStreamContentType(ct)
+		f, valid := streamspec.ParseContentType(ct)
 		if !valid {
 			b.invalid("content_type")
 		}
-		p.Encoding, p.SampleRate, fromContentType = enc, rate, true
+		p.Encoding, p.SampleRate, fromContentType = f.Encoding, f.SampleRate, true
 	}
 	// audio_format is the official Python SDK's spelling; content_type wins when both are given.
 	if f, ok := b.Enum("audio_format", false, "pcm", "mulaw"); ok && !fromContentType {
 		if f == "mulaw" {
-			p.Encoding = "audio/x-mulaw"
+			p.Encoding = streamspec.EncodingMulaw
 		}
 	}
 	if n, ok := b.Int("stream_timeout", false, 1, maxStreamTimeout); ok {
@@ -163,8 +160,10 @@ func (s *server) bindStream(b *binder) StreamParams {
 	p.StatusCallbackURL, _ = b.URL("status_callback_url", false)
 	p.StatusCallbackMethod = b.Method("status_callback_method")
 	if h, ok := b.String("extra_headers", false, 0); ok {
-		hs, valid := parseStreamHeaders(h)
-		if !valid {
+		// Where <Stream> drops a bad pair with a warning, REST refuses it: the caller sees
+		// the 400.
+		hs, dropped, tooLong := streamspec.ParseExtraHeaders(h)
+		if tooLong || len(dropped) > 0 {
 			b.invalid("extra_headers")
 		}
 		p.ExtraHeaders, p.Headers = h, hs
@@ -391,70 +390,4 @@ func isWebSocketURL(s string) bool {
 	}
 	scheme := strings.ToLower(u.Scheme)
 	return scheme == "ws" || scheme == "wss"
-}
-
-// streamEncodings maps the accepted media types of content_type (§1.4) to the encoding.
-var streamEncodings = map[string]string{
-	"audio/x-l16": "audio/x-l16", "audio/l16": "audio/x-l16",
-	"audio/x-mulaw": "audio/x-mulaw", "audio/mulaw": "audio/x-mulaw", "audio/pcmu": "audio/x-mulaw",
-}
-
-// parseStreamContentType reads a content_type of §1.4: a media type (any case, aliases
-// accepted) and an optional rate parameter (spaces around ';' and '=' ignored, 8000 when
-// absent). L16 takes 8000, 16000 or 24000; μ-law only 8000. Other parameters are ignored.
-func parseStreamContentType(s string) (encoding string, rate int, ok bool) {
-	parts := strings.Split(s, ";")
-	encoding, ok = streamEncodings[strings.ToLower(strings.TrimSpace(parts[0]))]
-	if !ok {
-		return "", 0, false
-	}
-	rate = 8000
-	for _, param := range parts[1:] {
-		k, v, found := strings.Cut(param, "=")
-		if !strings.EqualFold(strings.TrimSpace(k), "rate") {
-			continue
-		}
-		n, err := parseDecimal(strings.TrimSpace(v))
-		if !found || err != nil {
-			return "", 0, false
-		}
-		rate = int(n)
-	}
-	switch {
-	case encoding == "audio/x-mulaw" && rate == 8000,
-		encoding == "audio/x-l16" && (rate == 8000 || rate == 16000 || rate == 24000):
-		return encoding, rate, true
-	}
-	return "", 0, false
-}
-
-// parseStreamHeaders parses extra_headers (§2.3): at most 512 bytes of comma-separated pairs,
-// each split at its first '=' or ':', key and value trimmed and made of [A-Za-z0-9_.-]. Empty
-// items are skipped. Where <Stream> drops a bad pair with a warning, REST refuses it: the
-// caller can see the 400.
-func parseStreamHeaders(s string) ([]StreamHeader, bool) {
-	if len(s) > maxExtraHeaders {
-		return nil, false
-	}
-	var hs []StreamHeader
-	for item := range strings.SplitSeq(s, ",") {
-		if strings.TrimSpace(item) == "" {
-			continue
-		}
-		i := strings.IndexAny(item, "=:")
-		if i < 0 {
-			return nil, false
-		}
-		name, value := strings.TrimSpace(item[:i]), strings.TrimSpace(item[i+1:])
-		if !isHeaderToken(name) || !isHeaderToken(value) {
-			return nil, false
-		}
-		hs = append(hs, StreamHeader{Name: name, Value: value})
-	}
-	return hs, true
-}
-
-// isHeaderToken reports whether s is non-empty and made of [A-Za-z0-9_.-].
-func isHeaderToken(s string) bool {
-	return s != "" && strings.TrimLeft(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == ""
 }

@@ -93,7 +93,7 @@ func TestStartStreamValidation(t *testing.T) {
 		{"extra_headers both separators", `{` + minimalStream + `,"extra_headers":"session_id=abc123, X-Tier : gold ,v.1:a-b,"}`, "",
 			with(func(p *StreamParams) {
 				p.ExtraHeaders = "session_id=abc123, X-Tier : gold ,v.1:a-b,"
-				p.Headers = []StreamHeader{{"session_id", "abc123"}, {"X-Tier", "gold"}, {"v.1", "a-b"}}
+				p.Headers = []StreamHeader{{Name: "session_id", Value: "abc123"}, {Name: "X-Tier", Value: "gold"}, {Name: "v.1", Value: "a-b"}}
 			})},
 		{"extra_headers value with separator", `{` + minimalStream + `,"extra_headers":"a=b=c"}`, "invalid value for parameter: extra_headers", nil},
 		{"extra_headers no separator", `{` + minimalStream + `,"extra_headers":"token"}`, "invalid value for parameter: extra_headers", nil},
@@ -101,10 +101,11 @@ func TestStartStreamValidation(t *testing.T) {
 		{"extra_headers empty value", `{` + minimalStream + `,"extra_headers":"k="}`, "invalid value for parameter: extra_headers", nil},
 		{"extra_headers space in value", `{` + minimalStream + `,"extra_headers":"auth:Bearer xyz"}`, "invalid value for parameter: extra_headers", nil},
 		{"extra_headers CRLF", `{` + minimalStream + `,"extra_headers":"a=1\r\nHost: evil"}`, "invalid value for parameter: extra_headers", nil},
+		{"extra_headers upgrade header", `{` + minimalStream + `,"extra_headers":"Sec-WebSocket-Protocol=x"}`, "invalid value for parameter: extra_headers", nil},
 		{"extra_headers 512 bytes", `{` + minimalStream + `,"extra_headers":"k=` + strings.Repeat("v", 510) + `"}`, "",
 			with(func(p *StreamParams) {
 				p.ExtraHeaders = "k=" + strings.Repeat("v", 510)
-				p.Headers = []StreamHeader{{"k", strings.Repeat("v", 510)}}
+				p.Headers = []StreamHeader{{Name: "k", Value: strings.Repeat("v", 510)}}
 			})},
 		{"extra_headers 513 bytes", `{` + minimalStream + `,"extra_headers":"k=` + strings.Repeat("v", 511) + `"}`, "invalid value for parameter: extra_headers", nil},
 		{"extra_headers object", `{` + minimalStream + `,"extra_headers":{"a":"b"}}`, "invalid value for parameter: extra_headers", nil},
@@ -411,34 +412,6 @@ func TestStreamPathForms(t *testing.T) {
 	} {
 		if w := fx.do(t, req{method: "GET", path: p}); w.Code != 200 {
 			t.Errorf("GET %s: %d %s", p, w.Code, w.Body)
-		}
-	}
-}
-
-func TestParseStreamContentType(t *testing.T) {
-	tests := []struct {
-		in   string
-		enc  string
-		rate int
-		ok   bool
-	}{
-		{"audio/x-l16;rate=8000", "audio/x-l16", 8000, true},
-		{"audio/x-l16;rate=16000", "audio/x-l16", 16000, true},
-		{"audio/x-l16;rate=24000", "audio/x-l16", 24000, true},
-		{"audio/x-mulaw;rate=8000", "audio/x-mulaw", 8000, true},
-		{" AUDIO/MULAW ", "audio/x-mulaw", 8000, true},
-		{"audio/x-l16;channels=1;rate=16000", "audio/x-l16", 16000, true},
-		{"audio/x-l16;rate=16000;rate=8000", "audio/x-l16", 8000, true},
-		{"audio/x-l16;rate=32000", "", 0, false},
-		{"audio/x-l16;rate=-8000", "", 0, false},
-		{"audio/x-mulaw;rate=16000", "", 0, false},
-		{"audio/wav", "", 0, false},
-		{"", "", 0, false},
-	}
-	for _, tt := range tests {
-		enc, rate, ok := parseStreamContentType(tt.in)
-		if enc != tt.enc || rate != tt.rate || ok != tt.ok {
-			t.Errorf("parseStreamContentType(%q) = %q, %d, %v; want %q, %d, %v", tt.in, enc, rate, ok, tt.enc, tt.rate, tt.ok)
 		}
 	}
 }

@@ -154,11 +154,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.streams = &flow.Streams{Notifier: s.dispatcher, Logger: s.log}
 	// The apps' WebSockets obey the fetch policy like every other outgoing request, and the
 	// operator's TLS opt-out (streams.md §2.1: self-signed development certificates). HTTP/1.1
-	// only: the upgrade needs it.
+	// only: the upgrade needs it. A small socket send buffer makes a slow app show in the
+	// stream's backlog at once.
 	wsBase := httpTransport(cfg.WebhookTLSVerify)
 	wsBase.ForceAttemptHTTP2 = false
 	wsBase.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-	wsClient := &http.Client{Transport: s.fetch.Transport(wsBase)}
+	wsClient := &http.Client{Transport: s.fetch.Transport(wsBase, webhook.SendBuffer(stream.SocketSendBuffer))}
 	maxBacklog := cfg.StreamMaxBacklog
 	s.streams.Configure = func(_ *call.Call, c *stream.Config) {
 		c.HTTPClient = wsClient

@@ -392,7 +392,7 @@ func TestOutputTimestampFollowsFrameLength(t *testing.T) {
 	}
 	defer out.Release()
 	var tapped []int
-	c.SetTaps(nil, func(pcm []int16) { tapped = append(tapped, len(pcm)) })
+	c.AddTap(TapSent, func(pcm []int16) { tapped = append(tapped, len(pcm)) })
 	n := len(leg.Written())
 	for _, size := range []int{160, 240, 80} { // 20, 30 and 10 ms packets relayed by a bridge
 		if err := out.WriteFrame(make([]byte, size)); err != nil {

@@ -37,8 +37,6 @@ type mediaPath struct {
 	outTaps   cowList[func([]int16)]
 	digitTaps cowList[func(rune)]
 	overlays  cowList[OverlaySource]
-	recTapsMu sync.Mutex
-	recTaps   []func() // removers of the session recording's taps (SetTaps)
 
 	// outMu guards the output state below and serialises writes to the leg.
 	outMu    sync.Mutex

@@ -84,7 +84,7 @@ func BenchmarkOutputWriteFrame(b *testing.B) {
 				b.Fatal(err)
 			}
 			if tapped {
-				c.SetTaps(nil, func([]int16) {})
+				c.AddTap(TapSent, func([]int16) {})
 			}
 			payload := make([]byte, media.FrameSamples)
 			b.ReportAllocs()

@@ -44,24 +44,6 @@ func (c *Call) AddTap(dir TapDirection, tap func(pcm []int16)) (remove func()) {
 	return list.add(tap)
 }
 
-// SetTaps sets the session recording's taps of received (in) and sent (out) audio, replacing
-// those of an earlier SetTaps; nil removes one. Other taps (AddTap) are not affected.
-func (c *Call) SetTaps(in, out func(pcm []int16)) {
-	m := c.media
-	m.recTapsMu.Lock()
-	defer m.recTapsMu.Unlock()
-	for _, remove := range m.recTaps {
-		remove()
-	}
-	m.recTaps = m.recTaps[:0]
-	if in != nil {
-		m.recTaps = append(m.recTaps, c.AddTap(TapReceived, in))
-	}
-	if out != nil {
-		m.recTaps = append(m.recTaps, c.AddTap(TapSent, out))
-	}
-}
-
 // AddDigitTap makes tap observe every DTMF digit the call receives (RFC 4733 or SIP INFO) until
 // remove is called (remove is idempotent). Unlike the digit sink (SetDigitSink), which one
 // element owns at a time (Gather, a conference member), taps only watch: the sink still gets

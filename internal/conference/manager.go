@@ -2,7 +2,6 @@ package conference
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/parley-voice/parley/internal/media"
 )
 
@@ -96,7 +96,7 @@ func NewManager(opts ManagerOptions) *Manager {
 		m.log = slog.Default()
 	}
 	if m.opts.NewID == nil {
-		m.opts.NewID = newUUID
+		m.opts.NewID = uuid.NewString
 	}
 	limit := int(MaxSoundDuration / time.Second * media.SampleRate)
 	m.beep1 = media.ReadAll(media.Beep1(), limit)
@@ -427,13 +427,4 @@ func (m *Manager) sink(account, id, format string) (RecordingSink, string, strin
 		return nil, "", "", fmt.Errorf("starting the conference recording: %w", err)
 	}
 	return s, format, path, nil
-}
-
-// newUUID returns a random UUID v4 in lower case.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

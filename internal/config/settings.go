@@ -262,19 +262,9 @@ func setPublicIP(c *Config, v string) error {
 }
 
 func setGateways(c *Config, v string) error {
-	var out []netip.Prefix
-	v = strings.TrimSpace(v)
-	if !strings.EqualFold(v, "none") {
-		for _, f := range splitList(v) {
-			p, err := parseGateway(f)
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
-		}
-	}
-	if out == nil {
-		out = []netip.Prefix{}
+	out, err := parsePrefixList(v)
+	if err != nil {
+		return err
 	}
 	c.firstAccount().TrustedGateways = out
 	c.gatewaysSet = true
@@ -282,19 +272,30 @@ func setGateways(c *Config, v string) error {
 }
 
 func setFetchDeny(c *Config, v string) error {
-	out := []netip.Prefix{}
-	v = strings.TrimSpace(v)
-	if !strings.EqualFold(v, "none") {
-		for _, f := range splitList(v) {
-			p, err := parseGateway(f)
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
-		}
+	out, err := parsePrefixList(v)
+	if err != nil {
+		return err
 	}
 	c.FetchDeny = out
 	return nil
+}
+
+// parsePrefixList reads a list of addresses and CIDR prefixes (parseGateway); "none" is the
+// empty list, which is never nil: an explicit empty list differs from an unset one.
+func parsePrefixList(v string) ([]netip.Prefix, error) {
+	out := []netip.Prefix{}
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "none") {
+		return out, nil
+	}
+	for _, f := range splitList(v) {
+		p, err := parseGateway(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func setNumberRoutes(c *Config, v string) error {

@@ -449,10 +449,11 @@ func (x *run) bridge(e *vxml.Dial, br *branch) (detached *transferRequest) {
 	}()
 
 	var rec *recording
+	var removeTaps []func()
 	if x.dialRecord != nil {
 		if r, err := x.startRecording(x.dialRecord.FileFormat, true); err == nil {
 			rec = r
-			a.SetTaps(rec.w.in, rec.w.out)
+			removeTaps = []func(){a.AddTap(call.TapReceived, rec.w.in), a.AddTap(call.TapSent, rec.w.out)}
 			if x.dialRecord.Action != "" {
 				x.notify(x.dialRecord.Action, x.dialRecord.Method, x.recordingParams(rec, nil, ""))
 			}
@@ -518,7 +519,9 @@ func (x *run) bridge(e *vxml.Dial, br *branch) (detached *transferRequest) {
 		<-b.Done()
 	}
 	if rec != nil {
-		a.SetTaps(nil, nil)
+		for _, remove := range removeTaps {
+			remove()
+		}
 		meta := x.finishRecording(rec)
 		if cb := x.dialRecord.CallbackURL; cb != "" {
 			p := x.recordingParams(rec, &meta, "")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/vxml"
 )
@@ -189,13 +190,15 @@ func (x *run) recordSession(e *vxml.Record) error {
 		x.warn("cannot record the session; Record skipped", "err", err)
 		return nil
 	}
-	x.c.SetTaps(rec.w.in, rec.w.out)
+	removeIn := x.c.AddTap(call.TapReceived, rec.w.in)
+	removeOut := x.c.AddTap(call.TapSent, rec.w.out)
 	if e.Action != "" {
 		x.notify(e.Action, e.Method, x.recordingParams(rec, nil, ""))
 	}
 	go func() {
 		<-x.c.Done()
-		x.c.SetTaps(nil, nil)
+		removeIn()
+		removeOut()
 		meta := x.finishRecording(rec)
 		if e.CallbackURL != "" {
 			p := x.recordingParams(rec, &meta, endHungUp)

@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/stream"
+	"github.com/parley-voice/parley/internal/streamspec"
 	"github.com/parley-voice/parley/internal/webhook"
 )
 
@@ -126,13 +128,13 @@ func (m *Streams) Start(c *call.Call, req StreamRequest) (*stream.Session, error
 	log := c.Logger()
 	format := stream.DefaultFormat
 	if req.ContentType != "" {
-		f, ok := stream.ParseContentType(req.ContentType)
+		f, ok := streamspec.ParseContentType(req.ContentType)
 		if !ok {
 			log.Warn("stream contentType not supported; using audio/x-l16;rate=8000", "content_type", req.ContentType)
 		}
 		format = f
 	}
-	headers, dropped, tooLong := stream.ParseExtraHeaders(req.ExtraHeaders)
+	headers, dropped, tooLong := streamspec.ParseExtraHeaders(req.ExtraHeaders)
 	if tooLong {
 		log.Warn("stream extraHeaders longer than 512 bytes; ignored")
 	}
@@ -155,7 +157,7 @@ func (m *Streams) Start(c *call.Call, req StreamRequest) (*stream.Session, error
 		KeepCallAlive: req.KeepCallAlive,
 		CallUUID:      id.UUID,
 		AccountID:     id.AccountID,
-		StreamID:      stream.NewStreamID(),
+		StreamID:      uuid.NewString(),
 		OnEvent:       func(ev stream.Event) { m.notify(c, ls, headers, ev) },
 		OnSendDTMF: func(digits string) {
 			if err := c.SendDigits(c.Context(), digits, false); err != nil && c.Context().Err() == nil {

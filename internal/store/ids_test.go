@@ -1,7 +1,6 @@
 package store
 
 import (
-	"regexp"
 	"testing"
 )
 
@@ -38,19 +37,6 @@ func TestValidNumericID(t *testing.T) {
 		if got := ValidNumericID(tt.in); got != tt.want {
 			t.Errorf("ValidNumericID(%q) = %v, want %v", tt.in, got, tt.want)
 		}
-	}
-}
-
-func TestNewUUID(t *testing.T) {
-	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-	a, b := NewUUID(), NewUUID()
-	for _, u := range []string{a, b} {
-		if !re.MatchString(u) {
-			t.Errorf("NewUUID() = %q, not a lower-case UUID v4", u)
-		}
-	}
-	if a == b {
-		t.Errorf("NewUUID() repeated %q", a)
 	}
 }
 

@@ -1,13 +1,13 @@
 package stream
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/parley-voice/parley/internal/streamspec"
 )
 
 // Tracks of a stream (`audioTrack`): inbound is what Parley receives from the call party,
@@ -24,19 +24,18 @@ const (
 	MaxRetries            = 10
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultMaxBacklog     = 40 * time.Second
+	// SocketSendBuffer is the kernel send buffer the owner should give a stream's socket. The
+	// kernel grows an unset one to megabytes, minutes of audio, in which a slow app hides
+	// from the backlog (MaxBacklog); 64 KiB is well under a second of the heaviest format.
+	SocketSendBuffer = 64 << 10
 	// MaxPlayout is the most app audio queued for playout (§4.1); audio beyond it is dropped.
 	MaxPlayout = 120 * time.Second
 	// MaxMessage is the largest message accepted from the app (§2.2).
 	MaxMessage = 16 << 20
-	// MaxExtraHeaders is the longest extraHeaders value honoured (§2.3).
-	MaxExtraHeaders = 512
 )
 
-// Header is one extraHeaders pair.
-type Header struct {
-	Name  string
-	Value string
-}
+// Header is one extraHeaders pair (streamspec.ParseExtraHeaders).
+type Header = streamspec.Header
 
 // Config describes one stream. Zero values mean the defaults of the spec.
 type Config struct {
@@ -52,7 +51,7 @@ type Config struct {
 	// Format is the inbound format (contentType); the zero value means DefaultFormat.
 	Format Format
 	// ExtraHeaders are sent on the upgrade request and in extra_headers (§2.3); see
-	// ParseExtraHeaders.
+	// streamspec.ParseExtraHeaders.
 	ExtraHeaders []Header
 	// MaxRetries is how many reconnects the session makes over its life (0..MaxRetries).
 	MaxRetries int
@@ -136,57 +135,6 @@ func tracks(audioTrack string) []string {
 	return []string{TrackInbound}
 }
 
-// ParseExtraHeaders reads an extraHeaders / extra_headers value (§2.3): items split on ",",
-// each on its first "=" or ":", trimmed; pairs whose key or value is not [A-Za-z0-9_.-]+ are
-// dropped and returned in dropped for the caller's warning. A value longer than
-// MaxExtraHeaders is ignored as a whole (tooLong).
-func ParseExtraHeaders(raw string) (pairs []Header, dropped []string, tooLong bool) {
-	if len(raw) > MaxExtraHeaders {
-		return nil, nil, true
-	}
-	for item := range strings.SplitSeq(raw, ",") {
-		if strings.TrimSpace(item) == "" {
-			continue
-		}
-		i := strings.IndexAny(item, "=:")
-		if i < 0 {
-			dropped = append(dropped, item)
-			continue
-		}
-		k, v := strings.TrimSpace(item[:i]), strings.TrimSpace(item[i+1:])
-		if !headerToken(k) || !headerToken(v) || reservedHeader(k) {
-			dropped = append(dropped, item)
-			continue
-		}
-		pairs = append(pairs, Header{Name: k, Value: v})
-	}
-	return pairs, dropped, false
-}
-
-func headerToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// reservedHeader names the upgrade's own headers, which an app's pair must not replace.
-func reservedHeader(k string) bool {
-	k = strings.ToLower(k)
-	switch k {
-	case "host", "connection", "upgrade", "content-length", "transfer-encoding":
-		return true
-	}
-	return strings.HasPrefix(k, "sec-websocket-")
-}
-
 // extraHeadersJSON is the extra_headers string of §2.3: a JSON object in a string, "{}" when
 // there are no pairs.
 func extraHeadersJSON(h []Header) string {
@@ -207,25 +155,6 @@ func extraHeadersJSON(h []Header) string {
 	}
 	b.WriteByte('}')
 	return b.String()
-}
-
-// NewStreamID returns a random UUID v4, the form of every streamId.
-func NewStreamID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:]) // crypto/rand.Read does not fail (Go 1.24+)
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
 }
 
 // EventKind is the Event parameter of a status callback (§6.3).

@@ -2,90 +2,24 @@ package stream
 
 import (
 	"encoding/binary"
-	"strconv"
 	"strings"
 
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/streamspec"
 )
 
-// Encodings of the wire audio (start.mediaFormat.encoding, playAudio media.contentType).
+// The wire formats and their grammar are streamspec's (one definition with the REST API);
+// these names keep the package's own spelling of them.
 const (
-	EncodingL16   = "audio/x-l16"
-	EncodingMulaw = "audio/x-mulaw"
+	EncodingL16   = streamspec.EncodingL16
+	EncodingMulaw = streamspec.EncodingMulaw
 )
 
 // Format is a wire audio format: an encoding and a sample rate in Hz.
-type Format struct {
-	Encoding   string
-	SampleRate int
-}
+type Format = streamspec.Format
 
-// DefaultFormat is the inbound format when contentType is absent or not understood (§1.4):
-// L16 at 8 kHz, not μ-law.
-var DefaultFormat = Format{Encoding: EncodingL16, SampleRate: 8000}
-
-// String gives the contentType form, e.g. "audio/x-l16;rate=16000".
-func (f Format) String() string {
-	return f.Encoding + ";rate=" + strconv.Itoa(f.SampleRate)
-}
-
-// FrameBytes is the size of one 20 ms frame of f on the wire.
-func (f Format) FrameBytes() int {
-	n := f.SampleRate / 50
-	if f.Encoding == EncodingL16 {
-		n *= 2
-	}
-	return n
-}
-
-// ParseContentType reads a `<Stream contentType>` / `content_type` value (§1.4): case and the
-// spaces around ";" and "=" do not matter, audio/mulaw, audio/pcmu and audio/l16 are aliases,
-// a missing rate means 8000. Supported are μ-law at 8 kHz and L16 at 8, 16 and 24 kHz; for
-// anything else ok is false and the caller uses DefaultFormat (and warns).
-func ParseContentType(s string) (f Format, ok bool) {
-	enc, rate, ok := parseMediaType(s)
-	if !ok {
-		return DefaultFormat, false
-	}
-	if rate == 0 {
-		rate = 8000
-	}
-	switch {
-	case enc == EncodingMulaw && rate == 8000,
-		enc == EncodingL16 && (rate == 8000 || rate == 16000 || rate == 24000):
-		return Format{Encoding: enc, SampleRate: rate}, true
-	}
-	return DefaultFormat, false
-}
-
-// parseMediaType splits "type;rate=N" into a canonical encoding and the rate (0 when absent).
-// Unknown parameters are ignored; an unknown type or a bad rate is not ok.
-func parseMediaType(s string) (enc string, rate int, ok bool) {
-	parts := strings.Split(s, ";")
-	switch strings.ToLower(strings.TrimSpace(parts[0])) {
-	case "audio/x-mulaw", "audio/mulaw", "audio/pcmu", "audio/x-pcmu", "audio/basic":
-		enc = EncodingMulaw
-	case "audio/x-l16", "audio/l16", "audio/pcm", "audio/x-pcm":
-		enc = EncodingL16
-	default:
-		return "", 0, false
-	}
-	for _, p := range parts[1:] {
-		k, v, found := strings.Cut(p, "=")
-		if !found || !strings.EqualFold(strings.TrimSpace(k), "rate") {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n <= 0 || n > maxPlayRate {
-			return "", 0, false
-		}
-		rate = n
-	}
-	return enc, rate, true
-}
-
-// maxPlayRate bounds the sample rates accepted from the app (media.Resampler's range).
-const maxPlayRate = 192000
+// DefaultFormat is the inbound format when contentType is absent or not understood (§1.4).
+var DefaultFormat = streamspec.DefaultFormat
 
 // ByteOrder is the byte order of L16 samples on the wire.
 type ByteOrder int

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/parley-voice/parley/internal/streamspec"
 )
 
 // msgWriter builds the messages Parley sends on one socket (§3), numbering them: `start` is
@@ -255,10 +257,10 @@ func dtmfDigits(s string) string {
 func parseRate(s string) (int, bool) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.Atoi(s); err == nil {
-		return n, n > 0 && n <= maxPlayRate
+		return n, n > 0 && n <= streamspec.MaxPlayRate
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != float64(int(f)) || f <= 0 || f > maxPlayRate {
+	if err != nil || f != float64(int(f)) || f <= 0 || f > streamspec.MaxPlayRate {
 		return 0, false
 	}
 	return int(f), true

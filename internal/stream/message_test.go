@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/parley-voice/parley/internal/streamspec"
 )
 
 func TestParseAppMessage(t *testing.T) {
@@ -56,7 +58,7 @@ func TestParseAppMessage(t *testing.T) {
 }
 
 func TestOutgoingMessagesAreJSON(t *testing.T) {
-	w := newMsgWriter(`id"with\quotes`, []Header{{"a", "b"}})
+	w := newMsgWriter(`id"with\quotes`, []Header{{Name: "a", Value: "b"}})
 	_ = w.start("c", "acc", "id", []string{"inbound"}, DefaultFormat, nil)
 	var msgs [][]byte // each result is valid until the next call: keep copies
 	msgs = append(msgs, bytes.Clone(w.media(TrackInbound, 1, 1, []byte{1, 2, 3})))
@@ -100,7 +102,7 @@ func FuzzParseAppMessage(f *testing.F) {
 		if m.Digits != dtmfDigits(m.Digits) {
 			t.Fatalf("digits %q", m.Digits)
 		}
-		if m.SampleRate < 0 || m.SampleRate > maxPlayRate {
+		if m.SampleRate < 0 || m.SampleRate > streamspec.MaxPlayRate {
 			t.Fatalf("rate %d", m.SampleRate)
 		}
 		d := newPlayDecoder(DefaultFormat, ByteOrderAuto)

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/streamspec"
 )
 
 // playout is the FIFO of the app's audio at 8 kHz with its checkpoints (§4.1, §4.2). The app
@@ -126,7 +127,7 @@ func newPlayDecoder(def Format, order ByteOrder) *playDecoder {
 func (d *playDecoder) format(m appMessage) (Format, bool) {
 	f := Format{Encoding: d.def.Encoding}
 	if m.ContentType != "" {
-		enc, rate, ok := parseMediaType(m.ContentType)
+		enc, rate, ok := streamspec.ParseMediaType(m.ContentType)
 		if !ok {
 			return f, false
 		}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
 
 	"github.com/parley-voice/parley/internal/media"
 )
@@ -122,7 +123,7 @@ func Start(cfg Config) *Session {
 		done:   make(chan struct{}),
 	}
 	if s.id == "" {
-		s.id = NewStreamID()
+		s.id = uuid.NewString() // every streamId is a UUID v4
 	}
 	for i, t := range s.tracks {
 		if t == TrackInbound {
@@ -454,7 +455,7 @@ func (s *Session) connect(newID bool) (*socket, error) {
 	wctx, wcancel := context.WithCancel(kctx)
 	s.mu.Lock()
 	if newID {
-		s.streamID = NewStreamID()
+		s.streamID = uuid.NewString() // every streamId is a UUID v4
 	}
 	id := s.streamID
 	s.mu.Unlock()

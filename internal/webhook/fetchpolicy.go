@@ -75,30 +75,43 @@ func (p *FetchPolicy) isLocal(ip netip.Addr) bool {
 	return false
 }
 
-// Control is a net.Dialer Control function enforcing the policy; allowSelf lets it reach Self.
-// It sees the address after name resolution, for every address tried.
-func (p *FetchPolicy) Control(allowSelf bool) func(network, address string, c syscall.RawConn) error {
-	return func(network, address string, _ syscall.RawConn) error {
+// SocketOption sets an option of a socket before it connects (e.g. SendBuffer). It runs in the
+// dialer's Control step, after the policy has allowed the address.
+type SocketOption func(c syscall.RawConn) error
+
+// Control is a net.Dialer Control function enforcing the policy, then applying opts; allowSelf
+// lets it reach Self. It sees the address after name resolution, for every address tried.
+func (p *FetchPolicy) Control(allowSelf bool, opts ...SocketOption) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
 			return fmt.Errorf("%w: unexpected address %q", ErrFetchDenied, address)
 		}
-		return p.check(ap, allowSelf)
+		if err := p.check(ap, allowSelf); err != nil {
+			return err
+		}
+		for _, opt := range opts {
+			if err := opt(c); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
 
-// Dialer returns a dialer enforcing the policy, for clients other than HTTP (e.g. WebSocket
-// streams); allowSelf lets it reach Self.
-func (p *FetchPolicy) Dialer(allowSelf bool) *net.Dialer {
-	return &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: p.Control(allowSelf)}
+// Dialer returns a dialer enforcing the policy and applying opts to its sockets, for clients
+// other than HTTP; allowSelf lets it reach Self.
+func (p *FetchPolicy) Dialer(allowSelf bool, opts ...SocketOption) *net.Dialer {
+	return &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: p.Control(allowSelf, opts...)}
 }
 
-// Transport wraps base (cloned, never modified) so every connection obeys the policy. Requests
-// whose path starts with one of SelfPaths go through a second clone that may reach Self.
-func (p *FetchPolicy) Transport(base *http.Transport) http.RoundTripper {
+// Transport wraps base (cloned, never modified) so every connection obeys the policy and has
+// opts applied to its socket. Requests whose path starts with one of SelfPaths go through a
+// second clone that may reach Self.
+func (p *FetchPolicy) Transport(base *http.Transport, opts ...SocketOption) http.RoundTripper {
 	mk := func(allowSelf bool) *http.Transport {
 		t := base.Clone()
-		t.DialContext = p.Dialer(allowSelf).DialContext
+		t.DialContext = p.Dialer(allowSelf, opts...).DialContext
 		return t
 	}
 	pt := &policyTransport{p: p, main: mk(false)}

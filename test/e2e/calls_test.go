@@ -249,15 +249,7 @@ func TestRecordCallerTone(t *testing.T) {
 	if len(objs) != 1 || objs[0].(map[string]any)["recording_id"] != id {
 		t.Fatalf("recording list %v", list)
 	}
-	recURL := r.Form.Get("RecordUrl")
-	st, _, data := download(t, p, kit.AuthID, kit.AuthToken, recURL[strings.Index(recURL, "/api/"):])
-	if st != 200 {
-		t.Fatalf("download %s: %d", recURL, st)
-	}
-	pcm, err := media.DecodeAudio(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcm := recordingAudio(t, p, r.Form.Get("RecordUrl"))
 	if d := time.Duration(len(pcm)) * time.Second / media.SampleRate; d < 2*time.Second {
 		t.Errorf("recording lasts %v", d)
 	}

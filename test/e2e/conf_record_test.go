@@ -31,6 +31,20 @@ func download(t *testing.T, p *kit.Server, authID, token, path string) (int, str
 	return resp.StatusCode, resp.Header.Get("Content-Type"), data
 }
 
+// recordingAudio downloads a recording by its RecordUrl with the test account and decodes it.
+func recordingAudio(t *testing.T, p *kit.Server, recordURL string) []int16 {
+	t.Helper()
+	st, _, data := download(t, p, kit.AuthID, kit.AuthToken, recordURL[strings.Index(recordURL, "/api/"):])
+	if st != 200 {
+		t.Fatalf("download %s: %d", recordURL, st)
+	}
+	pcm, err := media.DecodeAudio(data)
+	if err != nil {
+		t.Fatalf("decoding %s: %v", recordURL, err)
+	}
+	return pcm
+}
+
 var recordingKeys = []string{"add_time", "call_uuid", "conference_name", "from_number",
 	"monthly_recording_storage_amount", "recording_duration_ms", "recording_end_ms", "recording_format",
 	"recording_id", "recording_start_ms", "recording_storage_duration", "recording_storage_rate",

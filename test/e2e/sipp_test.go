@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -53,15 +52,7 @@ func TestSIPpScenarioAgainstBinary(t *testing.T) {
 		t.Fatalf("sipp failed: %v\n%s\n%s", err, tail(string(out), 2000), errLog)
 	}
 	r := w.WaitFor(t, "/rec", 1, 10*time.Second)[0]
-	recURL := r.Form.Get("RecordUrl")
-	st, _, data := download(t, p, kit.AuthID, kit.AuthToken, recURL[strings.Index(recURL, "/api/"):])
-	if st != 200 {
-		t.Fatalf("download: %d", st)
-	}
-	pcm, err := media.DecodeAudio(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcm := recordingAudio(t, p, r.Form.Get("RecordUrl"))
 	if lv := media.ToneDBFS(pcm, 440); lv < -25 {
 		t.Errorf("SIPp's RTP stream (440 Hz) is at %.1f dBFS in the recording", lv)
 	}

@@ -16,8 +16,8 @@ import (
 // stream and a second call keep their audio without a gap, and the REST API answers at once.
 //
 // The heaviest format (L16 24 kHz, both tracks: about 270 kB/s) fills the kernel's socket
-// buffers (megabytes on loopback) within seconds, and stream_max_backlog makes Parley's own
-// backlog 2 s instead of the default 40 s.
+// buffers within seconds (the stream socket's small send buffer, the agent's receive buffer),
+// and stream_max_backlog makes Parley's own backlog 2 s instead of the default 40 s.
 func TestStreamSlowReader(t *testing.T) {
 	w := kit.NewApp(t)
 	w.OK("/hangup")

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/parley-voice/parley/internal/store"
 )
 
@@ -39,7 +40,7 @@ func (s *Store) Enqueue(ctx context.Context, item store.OutboxItem) error {
 		return fmt.Errorf("queue notification: URL is empty: %w", store.ErrInvalid)
 	}
 	if item.ID == "" {
-		item.ID = store.NewUUID()
+		item.ID = uuid.NewString()
 	}
 	t := now()
 	if item.CreatedAt.IsZero() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/parley-voice/parley/internal/store"
 )
 
@@ -37,7 +38,7 @@ func (s *Store) InsertRecording(ctx context.Context, r store.Recording) (store.R
 		return store.Recording{}, fmt.Errorf("save recording: type %q is not call or conference: %w", r.Type, store.ErrInvalid)
 	}
 	if r.RecordingID == "" {
-		r.RecordingID = store.NewUUID()
+		r.RecordingID = uuid.NewString()
 	}
 	if r.AddTime.IsZero() {
 		r.AddTime = now()

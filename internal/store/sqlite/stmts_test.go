@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/parley-voice/parley/internal/store"
 )
 
@@ -29,22 +30,22 @@ func callLifecycle(ctx context.Context, s *Store, appID, user string, i int, war
 	if _, err := s.GetEndpointByUsername(ctx, user); err != nil {
 		return err
 	}
-	uuid := fmt.Sprint("call-", i)
+	callUUID := fmt.Sprint("call-", i)
 	start := time.Now()
-	if err := s.InsertCall(ctx, store.CallRecord{CallUUID: uuid, AuthID: "MA_A", Direction: "inbound", StartTime: start, Warnings: warnings}); err != nil {
+	if err := s.InsertCall(ctx, store.CallRecord{CallUUID: callUUID, AuthID: "MA_A", Direction: "inbound", StartTime: start, Warnings: warnings}); err != nil {
 		return err
 	}
 	end := start.Add(time.Second)
-	if err := s.UpdateCall(ctx, uuid, store.CallPatch{AnswerTime: &start}); err != nil {
+	if err := s.UpdateCall(ctx, callUUID, store.CallPatch{AnswerTime: &start}); err != nil {
 		return err
 	}
-	if err := s.UpdateCall(ctx, uuid, store.CallPatch{EndTime: &end, HangupCauseCode: ptr(4000), HangupCause: ptr("NORMAL_CLEARING"),
+	if err := s.UpdateCall(ctx, callUUID, store.CallPatch{EndTime: &end, HangupCauseCode: ptr(4000), HangupCause: ptr("NORMAL_CLEARING"),
 		HangupCauseName: ptr("Normal Hangup"), HangupSource: ptr("Caller")}); err != nil {
 		return err
 	}
-	id := store.NewUUID()
+	id := uuid.NewString()
 	if err := s.Enqueue(ctx, store.OutboxItem{ID: id, AuthID: "MA_A", URL: "http://h/hangup", Method: "POST",
-		Params: url.Values{"CallUUID": {uuid}}, OrderKey: uuid}); err != nil {
+		Params: url.Values{"CallUUID": {callUUID}}, OrderKey: callUUID}); err != nil {
 		return err
 	}
 	if _, err := s.Due(ctx, time.Now(), 8); err != nil {
