@@ -4,6 +4,8 @@
 # lame: MP3 encoding of recordings; sox: audio tooling used by test fixtures;
 # pocketsphinx + pocketsphinx-en-us: the local speech recogniser (asr_engine=pocketsphinx),
 # needed by its tests; at run time only when that engine is configured.
+# postgresql: the server binaries the PostgreSQL store tests start themselves (test/pgtest);
+# Parley itself only needs a server when PARLEY_DATABASE_URL points at one.
 set -euo pipefail
 
 need=()
@@ -13,6 +15,7 @@ if [ "${1:-}" = "test" ]; then
   command -v sox >/dev/null 2>&1 || need+=(sox)
   command -v pocketsphinx_continuous >/dev/null 2>&1 || need+=(pocketsphinx)
   [ -f /usr/share/pocketsphinx/model/en-us/en-us.lm.bin ] || need+=(pocketsphinx-en-us)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 fi
 command -v lame >/dev/null 2>&1 || need+=(lame)
 
