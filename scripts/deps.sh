@@ -5,6 +5,8 @@
 # pocketsphinx + pocketsphinx-en-us: the local speech recogniser (asr_engine=pocketsphinx),
 # needed by its tests; at run time only when that engine is configured.
 # chromium: the headless browser that drives the web console in its end-to-end test.
+# postgresql: the server binaries the PostgreSQL store tests start themselves (test/pgtest);
+# Parley itself only needs a server when PARLEY_DATABASE_URL points at one.
 set -euo pipefail
 
 need=()
@@ -15,6 +17,7 @@ if [ "${1:-}" = "test" ]; then
   command -v pocketsphinx_continuous >/dev/null 2>&1 || need+=(pocketsphinx)
   [ -f /usr/share/pocketsphinx/model/en-us/en-us.lm.bin ] || need+=(pocketsphinx-en-us)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 fi
 command -v lame >/dev/null 2>&1 || need+=(lame)
 

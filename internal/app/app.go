@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +26,6 @@ import (
 	"github.com/parley-voice/parley/internal/sip"
 	"github.com/parley-voice/parley/internal/sipguard"
 	"github.com/parley-voice/parley/internal/store"
-	"github.com/parley-voice/parley/internal/store/sqlite"
 	"github.com/parley-voice/parley/internal/stream"
 	"github.com/parley-voice/parley/internal/tts"
 	"github.com/parley-voice/parley/internal/webhook"
@@ -101,7 +99,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("preparing the first account: %w", err)
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "parley.db"))
+	st, ob, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening the database: %w", err)
 	}
@@ -126,7 +124,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		InsecureSkipVerify: !cfg.WebhookTLSVerify,
 	}
 	s.docs = webhook.NewClient(webhook.ClientOptions{HTTPOptions: httpOpts, Logger: s.log})
-	s.dispatcher = webhook.NewDispatcher(outbox{st}, s.token, webhook.DispatcherOptions{
+	s.dispatcher = webhook.NewDispatcher(ob, s.token, webhook.DispatcherOptions{
 		HTTPOptions: httpOpts,
 		MaxAge:      cfg.WebhookMaxAge,
 		Logger:      s.log,

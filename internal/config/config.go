@@ -46,6 +46,9 @@ type Config struct {
 	PublicBaseURLOverride string
 	// DataDir holds the database, the generated account and, by default, recordings.
 	DataDir string
+	// DatabaseURL is a postgres:// URL: the store is then that PostgreSQL database (shared by
+	// the nodes of a cluster). "" means the embedded SQLite file in DataDir.
+	DatabaseURL string
 	// RecordingsDir is where recording files go; Load sets it to DataDir/recordings when unset.
 	RecordingsDir string
 

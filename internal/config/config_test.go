@@ -599,3 +599,26 @@ func FuzzParseValues(f *testing.F) {
 		}
 	})
 }
+
+func TestDatabaseURL(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil || c.DatabaseURL != "" {
+		t.Fatalf("default database_url = %q, %v; want empty (SQLite)", c.DatabaseURL, err)
+	}
+	const good = "postgres://parley:s3cret@db.example:5432/parley?sslmode=require"
+	c, err = Load(nil, env(map[string]string{"PARLEY_DATABASE_URL": good}))
+	if err != nil || c.DatabaseURL != good {
+		t.Fatalf("PARLEY_DATABASE_URL: %q, %v", c.DatabaseURL, err)
+	}
+	for _, bad := range []string{"mysql://u:s3cret@h/db", "postgres://u:s3cret@/db", "s3cret"} {
+		_, err := Load([]string{"--database-url", bad}, nil)
+		if err == nil || !strings.Contains(err.Error(), "database_url") {
+			t.Errorf("%q: error %v, want one about database_url", bad, err)
+		} else if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%q: the error shows the password: %v", bad, err)
+		}
+	}
+	if _, err := Load([]string{"--database-url", "postgresql:///parley?host=/run/postgresql"}, nil); err != nil {
+		t.Errorf("socket URL refused: %v", err)
+	}
+}

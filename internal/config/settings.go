@@ -45,6 +45,8 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.PublicBaseURLOverride = strings.TrimSpace(v); return nil }},
 	{key: "data_dir", def: "./parley-data", help: "directory for the database, the generated account and recordings",
 		set: func(c *Config, v string) error { c.DataDir = strings.TrimSpace(v); return nil }},
+	{key: "database_url", help: "postgres://… URL of a shared PostgreSQL database (default: the embedded SQLite file in data_dir)",
+		set: func(c *Config, v string) error { c.DatabaseURL = strings.TrimSpace(v); return nil }},
 	{key: "recordings_dir", help: "directory for recording files (default: <data_dir>/recordings)",
 		set: func(c *Config, v string) error { c.RecordingsDir = strings.TrimSpace(v); return nil }},
 	{key: "api_profile", def: ProfileClassic, help: "REST response profile: classic or current",

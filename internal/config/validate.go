@@ -58,6 +58,11 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
 	}
+	if u := c.DatabaseURL; u != "" {
+		if err := checkDatabaseURL(u); err != nil {
+			bad("database_url", "%v", err)
+		}
+	}
 	if c.APIProfile != ProfileClassic && c.APIProfile != ProfileCurrent {
 		bad("api_profile", "%q is not classic or current", c.APIProfile)
 	}
@@ -300,4 +305,20 @@ func (c *Config) validateASR(bad func(key, format string, args ...any)) {
 	if c.AMDSilenceThreshold < 1 || c.AMDSilenceThreshold > 32767 {
 		bad("amd_silence_threshold", "must be 1–32767")
 	}
+}
+
+// checkDatabaseURL accepts postgres:// and postgresql:// URLs with a host or socket path. The
+// error never repeats the URL: it may hold a password.
+func checkDatabaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("is not a URL")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("scheme %q is not postgres (unset it to use the embedded SQLite)", u.Scheme)
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return errors.New("has no host")
+	}
+	return nil
 }

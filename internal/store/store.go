@@ -1,6 +1,7 @@
 // Package store declares Parley's persistent data: accounts, applications, endpoints, call
 // records, recording metadata and the durable webhook outbox, as plain structs and small
-// interfaces. Implementations live in sub-packages (sqlite/ is the embedded default).
+// interfaces. Implementations live in sub-packages: sqlite/ is the embedded default and
+// postgres/ the shared database of a cluster; storetest/ is the test-suite both must pass.
 //
 // It must NOT import any other Parley package, speak HTTP or SIP, or know about the wire
 // formats of the REST API: callers validate and shape data, the store keeps it.
@@ -362,6 +363,12 @@ type OutboxStore interface {
 	// Due returns at most limit pending items with NextAttempt <= now, ordered by CreatedAt
 	// and then by order of insertion.
 	Due(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
+	// ClaimDue is Due for one of several processes that share the outbox. It returns, ordered
+	// like Due, at most limit pending items with NextAttempt <= now that no other owner holds
+	// (free, already held by owner, or whose lease ended at or before now) and leases them to
+	// owner until leaseUntil, in one atomic step: while a lease runs, no other owner gets the
+	// item. MarkDelivered, Reschedule and Drop end the lease.
+	ClaimDue(ctx context.Context, owner string, now, leaseUntil time.Time, limit int) ([]OutboxItem, error)
 	// MarkDelivered finishes the item; ErrNotFound for an unknown id.
 	MarkDelivered(ctx context.Context, id string) error
 	// Reschedule records a failed attempt on a pending item; it does not revive finished

@@ -27,6 +27,8 @@ const (
 	jitter = 0.2
 	// storeTimeout bounds one outbox write made after an attempt, even during shutdown.
 	storeTimeout = 10 * time.Second
+	// DefaultLease is how long a claim on a SharedOutbox lasts.
+	DefaultLease = time.Minute
 )
 
 // DispatcherOptions configure a Dispatcher. Zero values take the defaults.
@@ -47,6 +49,12 @@ type DispatcherOptions struct {
 	// BatchSize is how many due notifications a loop reads ahead (besides those in flight,
 	// which the outbox returns too); default 256. It reads again when they are used up.
 	BatchSize int
+	// Lease is how long this dispatcher holds what it claims from a SharedOutbox (the outbox of a
+	// cluster); default DefaultLease. A notification is attempted only while at least one
+	// attempt's Timeout plus a store write remain of its lease, so a lease shorter than twice
+	// that is lengthened. A dispatcher that dies holds its notifications until the lease ends;
+	// then another delivers them, with the same ID. Node clocks must agree to well within it.
+	Lease time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -65,11 +73,15 @@ type DispatcherOptions struct {
 // up, on a Notify, or on the poll tick. Wake-ups are coalesced in a one-slot channel.
 type Dispatcher struct {
 	outbox Outbox
-	tokens func(authID string) (string, bool)
-	s      *sender
-	o      DispatcherOptions
-	log    *slog.Logger
-	sem    chan struct{} // one slot per worker
+	shared SharedOutbox // outbox, when it is shared with other processes; else nil
+	// startWithin is how long after a claim its notifications may still be started: the
+	// lease minus one attempt and its store write.
+	startWithin time.Duration
+	tokens      func(authID string) (string, bool)
+	s           *sender
+	o           DispatcherOptions
+	log         *slog.Logger
+	sem         chan struct{} // one slot per worker
 
 	mu        sync.Mutex
 	inflight  map[string]struct{} // notification IDs being attempted (or dropped)
@@ -92,6 +104,7 @@ type pass struct {
 	head      int
 	prio      []Notification // released from waiting: looked at before ready
 	truncated bool           // the last read returned as many rows as asked for
+	startBy   time.Time      // SharedOutbox: the read-ahead's claims are too short to start after this
 	rows      int            // how many it returned
 	starts    int            // notifications started or dropped since the last read
 
@@ -124,22 +137,31 @@ func NewDispatcher(outbox Outbox, tokens func(authID string) (string, bool), opt
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
+	s := newSender(opts.HTTPOptions)
+	attempt := s.timeout + storeTimeout
+	opts.Lease = max(opts.Lease, 2*attempt)
+	shared, _ := outbox.(SharedOutbox)
 	return &Dispatcher{
-		outbox:    outbox,
-		tokens:    tokens,
-		s:         newSender(opts.HTTPOptions),
-		o:         opts,
-		log:       opts.Logger,
-		sem:       make(chan struct{}, opts.Workers),
-		inflight:  make(map[string]struct{}),
-		firstBusy: make(map[string]struct{}),
-		passes:    make(map[*pass]struct{}),
+		outbox:      outbox,
+		shared:      shared,
+		startWithin: opts.Lease - attempt,
+		tokens:      tokens,
+		s:           s,
+		o:           opts,
+		log:         opts.Logger,
+		sem:         make(chan struct{}, opts.Workers),
+		inflight:    make(map[string]struct{}),
+		firstBusy:   make(map[string]struct{}),
+		passes:      make(map[*pass]struct{}),
 	}
 }
 
@@ -274,6 +296,13 @@ func (d *Dispatcher) now(p *pass) time.Time {
 // attempt of its OrderKey), rows left to read, or (Flush) a due notification in flight elsewhere.
 func (d *Dispatcher) schedule(ctx context.Context, p *pass, wg *sync.WaitGroup) (pending bool, err error) {
 	for {
+		if !p.startBy.IsZero() && d.o.Now().After(p.startBy) {
+			// The claims of the read-ahead run out too soon to start any of it: another
+			// dispatcher may take those notifications. Claim again (when a worker is free).
+			p.ready, p.head, p.prio, p.startBy = nil, 0, nil, time.Time{}
+			clear(p.waiting)
+			p.reread.Store(true)
+		}
 		d.mu.Lock()
 		released := p.released
 		p.released = nil
@@ -351,14 +380,23 @@ func (p *pass) pop(fromPrio bool) {
 }
 
 // read replaces the read-ahead with the oldest due rows: as many as are in flight (the outbox
-// still returns them) plus one batch.
+// still returns them, and a SharedOutbox renews their claims) plus one batch. From a
+// SharedOutbox it claims them.
 func (d *Dispatcher) read(ctx context.Context, p *pass) error {
 	p.reread.Store(false)
 	d.mu.Lock()
 	limit := len(d.inflight) + d.o.BatchSize
 	clear(p.done)
 	d.mu.Unlock()
-	rows, err := d.outbox.Due(ctx, d.now(p), limit)
+	var rows []Notification
+	var err error
+	if d.shared != nil {
+		claimed := d.o.Now()
+		rows, err = d.shared.Claim(ctx, d.now(p), claimed.Add(d.o.Lease), limit)
+		p.startBy = claimed.Add(d.startWithin)
+	} else {
+		rows, err = d.outbox.Due(ctx, d.now(p), limit)
+	}
 	if err != nil {
 		return err
 	}

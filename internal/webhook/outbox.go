@@ -38,6 +38,19 @@ type Outbox interface {
 	Drop(ctx context.Context, id string, reason string) error
 }
 
+// SharedOutbox is an Outbox that dispatchers in several processes use at once (the nodes of a
+// cluster on one database). Each dispatcher claims what it reads, so a notification is
+// attempted by one dispatcher at a time, and one whose dispatcher died is taken over, with the
+// same ID, when the claim's lease ends. Each SharedOutbox value is one claimer.
+type SharedOutbox interface {
+	Outbox
+	// Claim is Due for one of several dispatchers: it returns, oldest first, up to limit
+	// notifications due at now that no other claimer holds (free, already held by this one, or
+	// whose lease ended) and leases them to this claimer until leaseUntil, atomically.
+	// MarkDelivered, Reschedule and Drop end the lease.
+	Claim(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Notification, error)
+}
+
 // MemoryOutbox is an Outbox in memory: for tests and for running without a database (nothing
 // survives the process then). Due costs O(limit) plus the rows it skips, not O(queue).
 type MemoryOutbox struct {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,11 +26,21 @@ const (
 	sqlOutboxDue = `SELECT id, auth_id, url, method, params, order_key, attempts,
 		next_attempt, created_at, last_error FROM outbox
 		WHERE state = 0 AND next_attempt <= ? ORDER BY created_at, seq LIMIT ?`
-	sqlOutboxFinish = `UPDATE outbox SET state = ?, finished_at = ?
+	// ClaimDue leases the oldest claimable rows; RETURNING has no order, so the caller sorts.
+	sqlOutboxClaim = `UPDATE outbox SET lease_owner = ?, lease_until = ?
+		WHERE seq IN (SELECT seq FROM outbox
+			WHERE state = 0 AND next_attempt <= ? AND (lease_owner = ? OR lease_until <= ?)
+			ORDER BY created_at, seq LIMIT ?)
+		RETURNING seq, id, auth_id, url, method, params, order_key, attempts,
+		next_attempt, created_at, last_error`
+	// Finishing or rescheduling an item ends its lease.
+	sqlOutboxFinish = `UPDATE outbox SET state = ?, finished_at = ?, lease_owner = '', lease_until = 0
 			WHERE id = ? AND state = 0`
-	sqlOutboxFinishReason = `UPDATE outbox SET state = ?, finished_at = ?, last_error = ?
+	sqlOutboxFinishReason = `UPDATE outbox SET state = ?, finished_at = ?, last_error = ?,
+			lease_owner = '', lease_until = 0
 			WHERE id = ? AND state = 0`
-	sqlOutboxReschedule = `UPDATE outbox SET attempts = ?, next_attempt = ?, last_error = ?
+	sqlOutboxReschedule = `UPDATE outbox SET attempts = ?, next_attempt = ?, last_error = ?,
+		lease_owner = '', lease_until = 0
 		WHERE id = ? AND state = 0`
 	sqlOutboxExists = `SELECT 1 FROM outbox WHERE id = ?`
 )
@@ -70,15 +81,70 @@ func (s *Store) Due(ctx context.Context, at time.Time, limit int) ([]store.Outbo
 	if err != nil {
 		return nil, fmt.Errorf("read due notifications: %w", err)
 	}
+	out, _, err := scanOutbox(rows, false)
+	if err != nil {
+		return nil, fmt.Errorf("read due notifications: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimDue leases the oldest claimable due items to owner. With SQLite the one statement is
+// atomic: the database has a single writer.
+func (s *Store) ClaimDue(ctx context.Context, owner string, at, leaseUntil time.Time, limit int) ([]store.OutboxItem, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	if owner == "" {
+		return nil, fmt.Errorf("claim due notifications: owner is empty: %w", store.ErrInvalid)
+	}
+	rows, err := s.q.QueryContext(ctx, sqlOutboxClaim, owner, nanos(leaseUntil), nanos(at), owner, nanos(at), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim due notifications: %w", err)
+	}
+	out, seqs, err := scanOutbox(rows, true)
+	if err != nil {
+		return nil, fmt.Errorf("claim due notifications: %w", err)
+	}
+	sortOutbox(out, seqs)
+	return out, nil
+}
+
+// sortOutbox puts items in Due's order: CreatedAt, then insertion order (seqs[i] is items[i]'s).
+func sortOutbox(items []store.OutboxItem, seqs []int64) {
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		x, y := items[idx[a]], items[idx[b]]
+		if c := x.CreatedAt.Compare(y.CreatedAt); c != 0 {
+			return c < 0
+		}
+		return seqs[idx[a]] < seqs[idx[b]]
+	})
+	sorted := make([]store.OutboxItem, len(items))
+	for i, j := range idx {
+		sorted[i] = items[j]
+	}
+	copy(items, sorted)
+}
+
+// scanOutbox reads outbox rows (with a leading seq column when withSeq) and closes rows.
+func scanOutbox(rows *sql.Rows, withSeq bool) ([]store.OutboxItem, []int64, error) {
 	defer rows.Close()
 	var out []store.OutboxItem
+	var seqs []int64
 	for rows.Next() {
 		var it store.OutboxItem
 		var params string
-		var next, created int64
-		if err := rows.Scan(&it.ID, &it.AuthID, &it.URL, &it.Method, &params, &it.OrderKey, &it.Attempts,
-			&next, &created, &it.LastError); err != nil {
-			return nil, fmt.Errorf("read due notifications: %w", err)
+		var seq, next, created int64
+		dest := []any{&it.ID, &it.AuthID, &it.URL, &it.Method, &params, &it.OrderKey, &it.Attempts,
+			&next, &created, &it.LastError}
+		if withSeq {
+			dest = append([]any{&seq}, dest...)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, nil, err
 		}
 		// Params were written by url.Values.Encode, so they parse back; a damaged row
 		// still goes out with whatever parsed rather than blocking the queue.
@@ -86,11 +152,9 @@ func (s *Store) Due(ctx context.Context, at time.Time, limit int) ([]store.Outbo
 		it.NextAttempt = fromNanos(next)
 		it.CreatedAt = fromNanos(created)
 		out = append(out, it)
+		seqs = append(seqs, seq)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read due notifications: %w", err)
-	}
-	return out, nil
+	return out, seqs, rows.Err()
 }
 
 // finish moves a pending item to a final state. Finishing an already finished item changes

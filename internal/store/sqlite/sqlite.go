@@ -101,7 +101,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // hotStatements are the statements of every call and webhook.
 func hotStatements() []string {
 	return []string{
-		sqlOutboxInsert, sqlOutboxDue, sqlOutboxFinish, sqlOutboxFinishReason, sqlOutboxReschedule,
+		sqlOutboxInsert, sqlOutboxDue, sqlOutboxClaim, sqlOutboxFinish, sqlOutboxFinishReason, sqlOutboxReschedule,
 		sqlOutboxExists, sqlCallInsert, sqlCallWarningInsert, sqlCallExists,
 		appQuery(whereAppInAccount), appQuery(whereAppID), appQuery(whereDefaultNumber),
 		appQuery(whereDefaultEndpoint), endpointQuery(whereUsername),

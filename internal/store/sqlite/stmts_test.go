@@ -145,8 +145,8 @@ func TestConcurrentCallLifecycles(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := pending(t, s); n != workers*each/2 {
-		t.Errorf("Pending = %d, want %d", n, workers*each/2)
+	if n, err := s.Pending(context.Background()); err != nil || n != workers*each/2 {
+		t.Errorf("Pending = %d, %v; want %d", n, err, workers*each/2)
 	}
 }
 
