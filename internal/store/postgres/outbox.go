@@ -228,6 +228,21 @@ func (s *Store) Pending(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// Backlog counts the pending items and finds the oldest one's CreatedAt (the outbox_pending
+// index covers both).
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest *int64 // NULL when nothing is pending
+	err := s.q.QueryRow(ctx, `SELECT count(*), min(created_at) FROM outbox WHERE state = 0`).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("measure the outbox backlog: %w", err)
+	}
+	if oldest == nil {
+		return n, time.Time{}, nil
+	}
+	return n, fromNanos(*oldest), nil
+}
+
 // Prune deletes delivered and dropped items finished before the cutoff.
 func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
 	res, err := s.q.Exec(ctx, `DELETE FROM outbox WHERE state <> 0 AND finished_at < ?`, nanos(olderThan))
@@ -235,4 +250,44 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
 		return 0, fmt.Errorf("prune finished notifications: %w", err)
 	}
 	return int(res.RowsAffected()), nil
+}
+
+const sqlOutboxRecent = `SELECT id, auth_id, url, method, params, order_key, attempts,
+	next_attempt, created_at, last_error, state, finished_at FROM outbox
+	WHERE auth_id = ? ORDER BY seq DESC LIMIT ?`
+
+// RecentOutbox returns the account's newest notifications, whatever their state.
+func (s *Store) RecentOutbox(ctx context.Context, authID string, limit int) ([]store.OutboxRecord, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.q.Query(ctx, sqlOutboxRecent, authID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list recent notifications: %w", err)
+	}
+	defer rows.Close()
+	var out []store.OutboxRecord
+	for rows.Next() {
+		var it store.OutboxRecord
+		var params string
+		var next, created int64
+		var state int16
+		var finished *int64
+		if err := rows.Scan(&it.ID, &it.AuthID, &it.URL, &it.Method, &params, &it.OrderKey, &it.Attempts,
+			&next, &created, &it.LastError, &state, &finished); err != nil {
+			return nil, fmt.Errorf("list recent notifications: %w", err)
+		}
+		it.Params, _ = url.ParseQuery(params)
+		it.NextAttempt = fromNanos(next)
+		it.CreatedAt = fromNanos(created)
+		it.State = store.OutboxState(state)
+		if finished != nil {
+			it.FinishedAt = fromNanos(*finished)
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list recent notifications: %w", err)
+	}
+	return out, nil
 }

@@ -24,19 +24,3 @@ func TestStore(t *testing.T) {
 		return s
 	})
 }
-
-// A dropped item keeps the reason as its last error (not visible through the interface).
-func TestDropKeepsReason(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	if err := s.Enqueue(ctx, store.OutboxItem{ID: "c", URL: "http://h/", LastError: "503"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Drop(ctx, "c", "too old"); err != nil {
-		t.Fatal(err)
-	}
-	var lastErr string
-	if err := s.db.QueryRowContext(ctx, `SELECT last_error FROM outbox WHERE id = 'c'`).Scan(&lastErr); err != nil || lastErr != "too old" {
-		t.Errorf("dropped item last_error = %q, %v", lastErr, err)
-	}
-}

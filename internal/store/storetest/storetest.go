@@ -40,6 +40,8 @@ func Run(t *testing.T, open Open) {
 		{"OutboxRoundTrip", testOutboxRoundTrip},
 		{"OutboxOrderingAndStates", testOutboxOrderingAndStates},
 		{"OutboxSurvivesRestart", testOutboxSurvivesRestart},
+		{"OutboxBacklog", testOutboxBacklog},
+		{"RecentOutbox", testRecentOutbox},
 		{"OutboxClaims", testOutboxClaims},
 		{"OutboxClaimsAcrossStores", testOutboxClaimsAcrossStores},
 		{"ConcurrentWrites", testConcurrentWrites},
