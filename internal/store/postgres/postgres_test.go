@@ -3,6 +3,9 @@ package postgres
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 
@@ -106,6 +109,81 @@ func TestRebind(t *testing.T) {
 	} {
 		if got := rebind(in); got != want {
 			t.Errorf("rebind(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The PostgreSQL schema has every table, column and index the SQLite migrations create, so a
+// migration added there without its PostgreSQL counterpart fails here. (The names are read from
+// the SQLite migration files, which keep one column per line.)
+func TestSchemaMatchesSQLite(t *testing.T) {
+	srv := server.Require(t)
+	ctx := context.Background()
+	url, err := srv.CreateDatabase(ctx, "t_schema_parity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	files, err := filepath.Glob("../sqlite/migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no SQLite migrations found (%v)", err)
+	}
+	createTable := regexp.MustCompile(`^CREATE TABLE (\w+)`)
+	column := regexp.MustCompile(`^\s+(\w+)\s+(TEXT|INTEGER)\b`)
+	addColumn := regexp.MustCompile(`^ALTER TABLE (\w+) ADD COLUMN (\w+)`)
+	index := regexp.MustCompile(`^CREATE (?:UNIQUE )?INDEX (\w+)`)
+	want := map[string]bool{} // "table.column" and "index name"
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		table := ""
+		for _, line := range strings.Split(string(body), "\n") {
+			switch m := createTable.FindStringSubmatch(line); {
+			case m != nil:
+				table = m[1]
+			case strings.HasPrefix(line, ")"):
+				table = ""
+			}
+			if m := column.FindStringSubmatch(line); m != nil && table != "" {
+				want["column "+table+"."+m[1]] = true
+			}
+			if m := addColumn.FindStringSubmatch(line); m != nil {
+				want["column "+m[1]+"."+m[2]] = true
+			}
+			if m := index.FindStringSubmatch(line); m != nil {
+				want["index "+m[1]] = true
+			}
+		}
+	}
+	have := map[string]bool{}
+	rows, err := s.pool.Query(ctx, `SELECT 'column ' || table_name || '.' || column_name FROM information_schema.columns
+		WHERE table_schema = current_schema()
+		UNION ALL SELECT 'index ' || indexname FROM pg_indexes WHERE schemaname = current_schema()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		have[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 50 {
+		t.Fatalf("read only %d names from the SQLite migrations; the parser is out of date", len(want))
+	}
+	for name := range want {
+		if !have[name] {
+			t.Errorf("SQLite has %s, PostgreSQL does not", name)
 		}
 	}
 }
