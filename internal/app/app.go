@@ -48,6 +48,7 @@ type Server struct {
 	docs       *webhook.Client
 	dispatcher *webhook.Dispatcher
 	runner     *flow.Runner
+	streams    *flow.Streams
 	conf       *conference.Manager
 	synth      flow.Synthesizer
 	calls      *call.Registry
@@ -130,6 +131,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.runner.Conferences = s.conf
 	s.runner.DialRouter = dialRouter{s}
 	s.runner.TrackLeg = s.trackLeg
+	s.streams = &flow.Streams{Notifier: s.dispatcher, Logger: s.log}
+	s.runner.Streams = s.streams
 	s.sip, err = sip.New(sip.Options{
 		ListenAddr:   s.cfg.SIPAddr,
 		PublicIP:     s.cfg.PublicIP,

@@ -110,6 +110,7 @@ func (s *Server) httpHandler() http.Handler {
 		Recordings:         recordingAPI{st: s.store},
 		Applications:       applicationsAPI{st: s.store},
 		Calls:              callsAPI{s},
+		Streams:            streamsAPI{s},
 		CallsPerSecond:     limitOrOff(s.cfg.CallsPerSecond),
 		MaxConcurrentCalls: int(limitOrOff(float64(s.cfg.MaxConcurrentCalls))),
 		Endpoints:          endpointsAPI{st: s.store, reg: s.sip},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/config"
@@ -270,8 +271,16 @@ func inboundIdentity(authID string, info call.LegInfo) call.Identity {
 	return id
 }
 
-// finishCall completes the call's record and queues its hangup webhook.
+// streamsEndWait bounds how long the hangup webhook waits for the call's streams to send their
+// end callbacks (a stopped stream flushes at most 2 s of media, then closes).
+const streamsEndWait = 5 * time.Second
+
+// finishCall completes the call's record and queues its hangup webhook, after the end
+// callbacks of the call's streams (spec/streams.md §9).
 func (s *Server) finishCall(c *call.Call, hangupURL, hangupMethod string) {
+	ctx, cancel := context.WithTimeout(context.Background(), streamsEndWait)
+	s.streams.AwaitCallEnd(ctx, c.UUID())
+	cancel()
 	o, _ := c.Outcome()
 	p := store.CallPatch{EndTime: &o.Ended, HangupCauseCode: &o.Cause.Code, HangupCause: &o.Cause.Cause,
 		HangupCauseName: &o.Cause.Name, HangupSource: &o.Source}

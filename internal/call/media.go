@@ -35,6 +35,7 @@ type mediaPath struct {
 	// the output (taps.go).
 	inTaps    cowList[func([]int16)]
 	outTaps   cowList[func([]int16)]
+	digitTaps cowList[func(rune)]
 	overlays  cowList[OverlaySource]
 	recTapsMu sync.Mutex
 	recTaps   []func() // removers of the session recording's taps (SetTaps)
@@ -100,9 +101,7 @@ func (m *mediaPath) readLoop() {
 			}
 			if digit, ok := dtmf.Feed(pkt); ok {
 				m.c.log.Debug("dtmf received", "digit", string(digit))
-				if sink := m.digitSink.Load(); sink != nil {
-					(*sink)(digit)
-				}
+				m.digit(digit)
 			}
 			continue
 		}
@@ -135,10 +134,18 @@ func (m *mediaPath) infoDigitLoop(digits <-chan rune) {
 			return
 		case d := <-digits:
 			m.c.log.Debug("dtmf received (SIP INFO)", "digit", string(d))
-			if sink := m.digitSink.Load(); sink != nil {
-				(*sink)(d)
-			}
+			m.digit(d)
 		}
+	}
+}
+
+// digit hands a received digit to the digit taps, then to the current digit sink.
+func (m *mediaPath) digit(d rune) {
+	for _, tap := range m.digitTaps.load() {
+		tap(d)
+	}
+	if sink := m.digitSink.Load(); sink != nil {
+		(*sink)(d)
 	}
 }
 

@@ -62,6 +62,14 @@ func (c *Call) SetTaps(in, out func(pcm []int16)) {
 	}
 }
 
+// AddDigitTap makes tap observe every DTMF digit the call receives (RFC 4733 or SIP INFO) until
+// remove is called (remove is idempotent). Unlike the digit sink (SetDigitSink), which one
+// element owns at a time (Gather, a conference member), taps only watch: the sink still gets
+// every digit. tap runs on the call's receiving goroutine and must return at once.
+func (c *Call) AddDigitTap(tap func(digit rune)) (remove func()) {
+	return c.media.digitTaps.add(tap)
+}
+
 // OverlaySource is audio added into everything a call sends (e.g. an audio stream's playAudio).
 type OverlaySource interface {
 	// PullOverlay copies the source's next samples (8 kHz) into the start of dst, at most

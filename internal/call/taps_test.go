@@ -276,3 +276,31 @@ func TestAudioRing(t *testing.T) {
 		t.Fatalf("counts read %d dropped %d", read, dropped)
 	}
 }
+
+func TestDigitTapWatchesWithoutTakingFromTheSink(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	var mu sync.Mutex
+	var tapped, sunk []rune
+	remove := c.AddDigitTap(func(d rune) { mu.Lock(); tapped = append(tapped, d); mu.Unlock() })
+	c.SetDigitSink(func(d rune) { mu.Lock(); sunk = append(sunk, d); mu.Unlock() })
+	got := func() (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return string(tapped), string(sunk)
+	}
+
+	leg.RTP.ReceiveDigit('5', 1000)
+	leg.ReceiveInfoDigit('#')
+	waitFor(t, "both digits in tap and sink", func() bool { a, b := got(); return len(a) == 2 && len(b) == 2 })
+	if a, b := got(); a != b {
+		t.Fatalf("tap saw %q, sink %q: the tap must see what the sink sees", a, b)
+	}
+	remove()
+	leg.RTP.ReceiveDigit('7', 5000)
+	waitFor(t, "the sink alone", func() bool { _, b := got(); return len(b) == 3 })
+	if a, _ := got(); len(a) != 2 {
+		t.Fatalf("a removed digit tap saw %q", a)
+	}
+}

@@ -74,6 +74,8 @@ type Runner struct {
 	DialRouter DialRouter
 	// TrackLeg registers the B legs of <Dial>; may be nil.
 	TrackLeg LegTracker
+	// Streams runs <Stream>; nil means the element is skipped with a warning.
+	Streams *Streams
 
 	mu   sync.Mutex
 	runs map[string]*run // documents running now, by CallUUID (for transfers)
@@ -470,6 +472,8 @@ func (x *run) exec(el vxml.Element) (*vxml.Document, error) {
 		return x.record(e)
 	case *vxml.Dial:
 		return x.dial(e)
+	case *vxml.Stream:
+		return nil, x.stream(e)
 	}
 	x.warn("element not supported in this version; skipped", "element", fmt.Sprintf("%T", el))
 	return nil, nil
