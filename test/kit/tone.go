@@ -32,13 +32,18 @@ func WAV(pcm []int16, rate int) []byte {
 
 // ToneWAV is a WAV file at rate Hz of a sine of freq Hz lasting d, its peak at dBFS.
 func ToneWAV(freq float64, rate int, d time.Duration, dBFS float64) []byte {
+	return WAV(TonePCM(freq, rate, d, dBFS), rate)
+}
+
+// TonePCM is a sine of freq Hz at rate Hz lasting d, its peak at dBFS.
+func TonePCM(freq float64, rate int, d time.Duration, dBFS float64) []int16 {
 	n := int(float64(rate) * d.Seconds())
 	amp := math.Pow(10, dBFS/20) * 32767
 	pcm := make([]int16, n)
 	for i := range pcm {
 		pcm[i] = int16(amp * math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))
 	}
-	return WAV(pcm, rate)
+	return pcm
 }
 
 // ToneSource is what a caller of a tone test sends: a sine of freq Hz at -10 dBFS for three
