@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Packages whose concurrency matters most run under the race detector in CI.
 RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/... ./internal/sip/... ./internal/webhook/...
 
-.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference clean
+.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference bench-stream clean
 
 all: build
 
@@ -47,6 +47,10 @@ bench-outbound: deps-test
 # Conference load (rooms of SIP members), kick latency and BenchmarkMix (docs/BENCHMARKS.md).
 bench-conference: deps-test
 	./scripts/bench-conference.sh
+
+# Audio streams: 300 bidirectional μ-law streams, gaps, latency, clearAudio, playedStream (docs/BENCHMARKS.md).
+bench-stream: deps-test
+	./scripts/bench-stream.sh
 
 clean:
 	rm -rf bin

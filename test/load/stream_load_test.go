@@ -141,7 +141,8 @@ type streamLoadResult struct {
 	PlayedMissing   int       // checkpoints never acknowledged
 	PlayedNoAudio   int       // acknowledged, but the caller never got the checkpoint's last frame
 	PlayedShort     int       // probes whose audio reached the caller incomplete
-	ClearLat        []float64 // ms, clearAudio sent → the last frame of the cut audio at the caller
+	ClearLat        []float64 // ms, clearAudio sent → the last frame of the cut audio at the caller (< 0: none came after)
+	ClearQuiet      []float64 // ms, clearAudio sent → the first frame after it at the caller that is not cut audio
 	ClearNoAudio    int
 	ClearedAck      []float64 // ms, clearAudio sent → clearedAudio at the agent
 	ClearedMissing  int
@@ -379,6 +380,7 @@ func analyseStreams(res *streamLoadResult, stats map[int][]connStats, callers []
 		playedFrames := map[int]int{}
 		lastClear := map[int]time.Time{}
 		clearN := map[int]int{}
+		var heard []heardFrame // from the window's start on, for the probes
 		var inWindow, prevSeq int
 		first := true
 		for _, f := range c.call.Received() {
@@ -397,6 +399,7 @@ func analyseStreams(res *streamLoadResult, stats map[int][]connStats, callers []
 			}
 			media.PCMU.Encode(enc, f.PCM)
 			m, ok := readMark(enc[:min(len(f.PCM), len(enc))])
+			heard = append(heard, heardFrame{At: f.At, Mark: m, OK: ok && m.Caller == c.idx})
 			switch {
 			case !ok && isSilence(enc[:len(f.PCM)]):
 			case !ok:
@@ -445,6 +448,9 @@ func analyseStreams(res *streamLoadResult, stats map[int][]connStats, callers []
 			if p.ClearSent.IsZero() {
 				continue
 			}
+			if at, ok := firstUncut(heard, p.N, p.ClearSent); ok {
+				res.ClearQuiet = append(res.ClearQuiet, float64(at.Sub(p.ClearSent))/1e6)
+			}
 			if last, ok := lastClear[p.N]; ok {
 				res.ClearLat = append(res.ClearLat, float64(last.Sub(p.ClearSent))/1e6)
 				clearFrames += clearN[p.N]
@@ -462,6 +468,25 @@ func analyseStreams(res *streamLoadResult, stats map[int][]connStats, callers []
 	res.RateMean = rateSum / float64(max(len(callers), 1))
 	res.RxRateMean = rxSum / float64(max(len(callers), 1))
 	res.ClearFramesMean = float64(clearFrames) / float64(max(clearProbes, 1))
+}
+
+// heardFrame is one frame a caller received, its mark read (OK: a mark of this caller).
+type heardFrame struct {
+	At   time.Time
+	Mark frameMark
+	OK   bool
+}
+
+// firstUncut is the arrival of the first frame after t that is not audio of clear probe n.
+func firstUncut(heard []heardFrame, n int, t time.Time) (time.Time, bool) {
+	i, _ := slices.BinarySearchFunc(heard, t, func(f heardFrame, t time.Time) int { return f.At.Compare(t) })
+	for ; i < len(heard); i++ {
+		f := heard[i]
+		if !f.OK || f.Mark.Kind != kindClear || int(f.Mark.Value>>16) != n {
+			return f.At, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // quantiles formats p50 / p99 / max of xs (ms), "-" for none.
@@ -518,10 +543,10 @@ func streamLoadTable(r streamLoadResult) string {
 		r.RxRateMin, r.RxRateMean, r.RxSeqGaps, r.RxForeign, r.RxUnknown, quantiles(r.EchoRTT, 50, 99, 100))
 
 	b.WriteString("\nProbes (targets: clearAudio → last agent audio at the caller ≤ 40 ms; playedStream error ≤ 40 ms):\n\n")
-	b.WriteString("| probes | clearAudio → last cut frame at the caller ms p50 / p99 / max | cut frames heard (mean; 15 = 300 ms) | no cut audio heard | clearAudio → clearedAudio ms p50 / p99 / max | clearedAudio missing | playedStream − last frame at the caller ms min / p50 / p99 / max | abs p99 | playedStream missing | probe audio incomplete |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| %d | %s | %.1f | %d | %s | %d | %s | %s | %d | %d |\n",
-		r.Probes, quantiles(r.ClearLat, 50, 99, 100), r.ClearFramesMean, r.ClearNoAudio,
+	b.WriteString("| probes | clearAudio → last cut frame at the caller ms p50 / p99 / max | clearAudio → first frame without it ms p50 / p99 / max | cut frames heard (mean; 15 = 300 ms) | no cut audio heard | clearAudio → clearedAudio ms p50 / p99 / max | clearedAudio missing | playedStream − last frame at the caller ms min / p50 / p99 / max | abs p99 | playedStream missing | probe audio incomplete |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| %d | %s | %s | %.1f | %d | %s | %d | %s | %s | %d | %d |\n",
+		r.Probes, quantiles(r.ClearLat, 50, 99, 100), quantiles(r.ClearQuiet, 50, 99, 100), r.ClearFramesMean, r.ClearNoAudio,
 		quantiles(r.ClearedAck, 50, 99, 100), r.ClearedMissing,
 		quantiles(r.PlayedErr, 0, 50, 99, 100), quantiles(absAll(r.PlayedErr), 99), r.PlayedMissing+r.PlayedNoAudio, r.PlayedShort)
 	for _, s := range r.GapSamples {
