@@ -24,11 +24,13 @@ import (
 // The load agent: a WebSocket server for hundreds of Parley audio streams at once. It is lean
 // on purpose, because it shares the 2 cores with the server and the callers: one goroutine per
 // socket reads; a media message is not unmarshalled (its payload is found by a byte search, only
-// the first 15 bytes of audio are decoded to read the mark, and the echo copies the base64 text
-// into the playAudio as it is); only the few control messages go through encoding/json. The
-// shared test agent of test/kit (a Pipecat-like bot for the e2e tests) decodes every message and
-// keeps every frame, which is what a behaviour test wants and too much for 300 streams × 50
-// frames per second on this machine.
+// the first 15 bytes of audio are decoded to read the mark); the echo goes back in 40 ms
+// playAudio chunks, as Pipecat's serializer sends them, which halves the agent's writes (a
+// write per message is its main cost, and the server's read too); only the few control
+// messages go through encoding/json. The
+// shared test agent (kit.Agent, a Pipecat-like bot for the e2e tests) parses every message,
+// checks it and keeps it with its decoded audio, which is what a behaviour test wants and too
+// much for 300 streams × 50 frames per second beside the server on this machine.
 
 // agentPlan is when the agent measures and probes; it is set once by the test (open).
 type agentPlan struct {
@@ -104,6 +106,7 @@ const (
 	probeClearAfter   = 300 * time.Millisecond
 	probeWait         = 5 * time.Second // for playedStream / clearedAudio
 	gapLimit          = 60 * time.Millisecond
+	echoFrames        = 2 // frames per echoed playAudio: 40 ms, Pipecat's chunk
 )
 
 func newStreamAgent(t *testing.T, callers []*streamCaller) *streamAgent {
@@ -186,13 +189,21 @@ var (
 // read is the socket's reader until it ends.
 func (c *agentConn) read(ctx context.Context) {
 	a := c.a
-	echo := make([]byte, 0, 512)
+	echo := make([]byte, 0, 1024)
+	frame := make([]byte, base64.StdEncoding.DecodedLen(1024))
+	pending := make([]byte, 0, echoFrames*media.FrameSamples)
 	var mark [markLen]byte
+	var buf bytes.Buffer // reused: Conn.Read would allocate every message, 15,000 a second
 	for {
-		_, msg, err := c.ws.Read(ctx)
+		_, r, err := c.ws.Reader(ctx)
 		if err != nil {
 			return
 		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return
+		}
+		msg := buf.Bytes()
 		now := time.Now()
 		if !bytes.Contains(msg, evMedia) {
 			c.control(msg, now)
@@ -214,11 +225,27 @@ func (c *agentConn) read(ctx context.Context) {
 			c.measure(track, payload, now, mark[:])
 			c.mu.Unlock()
 		}
-		if track == 0 && c.echo.Load() && len(payload) > 0 {
-			echo = append(append(append(echo[:0], echoHead...), payload...), echoTail...)
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := c.ws.Write(wctx, websocket.MessageText, echo)
-			cancel()
+		if track != 0 {
+			continue
+		}
+		if !c.echo.Load() {
+			pending = pending[:0]
+			continue
+		}
+		if base64.StdEncoding.DecodedLen(len(payload)) > len(frame) {
+			continue
+		}
+		n, err := base64.StdEncoding.Decode(frame, payload)
+		if err != nil || n != media.FrameSamples {
+			continue
+		}
+		if pending = append(pending, frame[:n]...); len(pending) >= echoFrames*media.FrameSamples {
+			echo = base64.StdEncoding.AppendEncode(append(echo[:0], echoHead...), pending)
+			echo = append(echo, echoTail...)
+			pending = pending[:0]
+			// No deadline: a timer per write costs as much as the write; the socket's end
+			// (Parley hangs up or the test ends) unblocks it.
+			err := c.ws.Write(ctx, websocket.MessageText, echo)
 			c.mu.Lock()
 			if err != nil {
 				c.st.WriteErrors++
@@ -263,7 +290,7 @@ func (c *agentConn) measure(track int, payload []byte, now time.Time, mark []byt
 		st.Foreign++
 	default:
 		if sent := c.a.callers[c.idx].sentAt(m.Value); sent > 0 {
-			st.Lat = append(st.Lat, int32(min(now.UnixNano()-sent, 1<<31-1)/1000))
+			st.Lat = append(st.Lat, int32(min((now.UnixNano()-sent)/1000, 1<<31-1)))
 		}
 	}
 }
