@@ -26,6 +26,7 @@ import (
 	"github.com/parley-voice/parley/internal/sip"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/sqlite"
+	"github.com/parley-voice/parley/internal/stream"
 	"github.com/parley-voice/parley/internal/tts"
 	"github.com/parley-voice/parley/internal/webhook"
 )
@@ -132,6 +133,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.runner.DialRouter = dialRouter{s}
 	s.runner.TrackLeg = s.trackLeg
 	s.streams = &flow.Streams{Notifier: s.dispatcher, Logger: s.log}
+	if !cfg.WebhookTLSVerify {
+		// The operator's opt-out covers the apps' WebSockets too (streams.md §2.1: self-signed
+		// development certificates). HTTP/1.1 only: the upgrade needs it.
+		insecure := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // operator's explicit choice
+		s.streams.Configure = func(_ *call.Call, c *stream.Config) { c.HTTPClient = insecure }
+	}
 	s.runner.Streams = s.streams
 	s.sip, err = sip.New(sip.Options{
 		ListenAddr:   s.cfg.SIPAddr,

@@ -44,6 +44,7 @@ type mediaPath struct {
 	outMu    sync.Mutex
 	taken    bool
 	given    chan struct{} // while taken: closed when the output is given back
+	output   *Output       // while taken: the owner's output
 	playing  *playback
 	digits   []dtmfSlot    // pending RFC 4733 packets, one per tick
 	digitsCh chan struct{} // closed when the pending digits are sent
@@ -323,7 +324,8 @@ func (c *Call) Play(ctx context.Context, src media.Source) error {
 }
 
 // SendDigits sends DTMF digits as RFC 4733 events on the call's clock ('w' pauses 0.5 s, 'W'
-// 1 s). It returns when they are sent, or at once with wait false.
+// 1 s). It returns when they are sent, or at once with wait false. While a room or a bridge
+// owns the output, the digits go out on the owner's clock and it returns once they are queued.
 func (c *Call) SendDigits(ctx context.Context, digits string, wait bool) error {
 	if c.State() == Ended {
 		return ErrEnded
@@ -348,6 +350,13 @@ func (c *Call) SendDigits(ctx context.Context, digits string, wait bool) error {
 	}
 	m := c.media
 	m.outMu.Lock()
+	if o := m.output; o != nil {
+		// A room or a bridge owns the output: the digits go out in place of its next frames,
+		// on its clock, as relayed digits do. Nothing reports when they are sent.
+		m.outMu.Unlock()
+		o.queueDigits(pkts)
+		return nil
+	}
 	m.digits = append(m.digits, pkts...)
 	if m.digitsCh == nil {
 		m.digitsCh = make(chan struct{})
@@ -442,7 +451,8 @@ func (c *Call) TakeOutput() (*Output, error) {
 		m.playing.done <- context.Canceled
 		m.playing = nil
 	}
-	return &Output{c: c, leg: c.rtp}, nil
+	m.output = &Output{c: c, leg: c.rtp}
+	return m.output, nil
 }
 
 // Codec of the call.
@@ -508,10 +518,14 @@ func (o *Output) SendDigit(digit rune) error {
 	if err != nil {
 		return err
 	}
+	o.queueDigits(pkts)
+	return nil
+}
+
+func (o *Output) queueDigits(pkts []dtmfSlot) {
 	o.mu.Lock()
 	o.pending = append(o.pending, pkts...)
 	o.mu.Unlock()
-	return nil
 }
 
 // Release gives the outgoing audio back to the call's own pump. Idempotent.
@@ -524,5 +538,6 @@ func (o *Output) Release() {
 	m.taken = false
 	close(m.given)
 	m.given = nil
+	m.output = nil
 	m.outMu.Unlock()
 }

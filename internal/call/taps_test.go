@@ -304,3 +304,35 @@ func TestDigitTapWatchesWithoutTakingFromTheSink(t *testing.T) {
 		t.Fatalf("a removed digit tap saw %q", a)
 	}
 }
+
+// Digits sent while a room or a bridge owns the output go out on the owner's frames, not
+// after the output is given back.
+func TestSendDigitsWhileOutputTaken(t *testing.T) {
+	leg := calltest.NewLeg()
+	c := newTestCall(t, leg, Options{})
+	_ = c.Answer(context.Background())
+	out, err := c.TakeOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	if err := c.SendDigits(context.Background(), "1", true); err != nil {
+		t.Fatal(err)
+	}
+	from := len(leg.RTP.Written())
+	payload := make([]byte, media.FrameSamples)
+	for range 10 {
+		if err := out.WriteFrame(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := 0
+	for _, p := range leg.RTP.Written()[from:] {
+		if p.PayloadType == calltest.TelephoneEventPT {
+			events++
+		}
+	}
+	if events == 0 {
+		t.Fatal("no RFC 4733 packet among the owner's frames")
+	}
+}

@@ -89,7 +89,7 @@ type Streams struct {
 	// Configure, when set, adjusts the configuration of every session before it starts (the
 	// app's per-account byte orders, a test's backoff).
 	Configure func(c *call.Call, cfg *stream.Config)
-	// Logger is used when a call has none; nil means slog.Default().
+	// Logger is the sessions' logger; nil means slog.Default().
 	Logger *slog.Logger
 
 	mu    sync.Mutex
@@ -111,6 +111,13 @@ type liveStream struct {
 	format stream.Format
 	start  time.Time
 	end    time.Time // guarded by Streams.mu; set when the session is done
+}
+
+func (m *Streams) logger() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	return slog.Default()
 }
 
 // Start starts a stream on c and returns its session at once; the socket is opened in the
@@ -155,7 +162,7 @@ func (m *Streams) Start(c *call.Call, req StreamRequest) (*stream.Session, error
 				log.Warn("stream sendDTMF: sending digits failed", "err", err)
 			}
 		},
-		Logger: log,
+		Logger: m.logger(), // the session adds call_uuid itself
 	}
 	if m.Configure != nil {
 		m.Configure(c, &cfg)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,9 @@ type basicAgent struct {
 	err              error
 }
 
-func runBasicAgent(ctx context.Context, ws *websocket.Conn) (a basicAgent) {
+// runBasicAgent runs the agent on ws; after start it sends the call's and the stream's ids on
+// started and waits for proceed before it reads the caller's audio.
+func runBasicAgent(ctx context.Context, ws *websocket.Conn, started chan<- [2]string, proceed <-chan struct{}) (a basicAgent) {
 	read := func() (map[string]any, error) {
 		_, data, err := ws.Read(ctx)
 		if err != nil {
@@ -54,6 +57,13 @@ func runBasicAgent(ctx context.Context, ws *websocket.Conn) (a basicAgent) {
 	a.streamID, _ = start["streamId"].(string)
 	if f, _ := start["mediaFormat"].(map[string]any); f["encoding"] != "audio/x-mulaw" || f["sampleRate"] != float64(8000) {
 		a.err = fmt.Errorf("start.mediaFormat = %v, want audio/x-mulaw at 8000", start["mediaFormat"])
+		return a
+	}
+	started <- [2]string{a.callID, a.streamID}
+	select {
+	case <-proceed:
+	case <-ctx.Done():
+		a.err = ctx.Err()
 		return a
 	}
 	// The caller's tone, 20 ms of μ-law per media message.
@@ -117,6 +127,7 @@ func runBasicAgent(ctx context.Context, ws *websocket.Conn) (a basicAgent) {
 // hangs up with 4010; the stream's status callbacks arrive signed, before the hangup webhook.
 func TestStreamBidirectionalBlocking(t *testing.T) {
 	results := make(chan basicAgent, 1)
+	started, proceed := make(chan [2]string, 1), make(chan struct{})
 	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -124,7 +135,7 @@ func TestStreamBidirectionalBlocking(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 		defer cancel()
-		results <- runBasicAgent(ctx, ws)
+		results <- runBasicAgent(ctx, ws, started, proceed)
 	}))
 	t.Cleanup(agent.Close)
 	wsURL := "ws://" + strings.TrimPrefix(agent.URL, "http://") + "/ws"
@@ -138,6 +149,24 @@ func TestStreamBidirectionalBlocking(t *testing.T) {
 
 	cl := kit.Dial(t, p, "14155550199", siptest.DialOptions{Send: kit.ToneSource(400)})
 	kit.WaitAnswered(t, cl, "the Stream did not answer the call")
+
+	// While the stream runs, the REST list shows the element's stream.
+	var ids [2]string
+	select {
+	case ids = <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent got no start")
+	}
+	streamsPath := kit.AccountPath("/Call/" + ids[0] + "/Stream/")
+	code, list := p.REST(t, "GET", streamsPath, nil)
+	if code != 200 || list["total"] != float64(1) {
+		t.Fatalf("stream list: %d %v", code, list)
+	}
+	obj, _ := list["objects"].([]any)[0].(map[string]any)
+	kit.AssertParams(t, "listed stream", url.Values{"stream_id": {fmt.Sprint(obj["stream_id"])}, "status": {fmt.Sprint(obj["status"])},
+		"service_url": {fmt.Sprint(obj["service_url"])}, "content_type": {fmt.Sprint(obj["content_type"])}},
+		map[string]string{"stream_id": ids[1], "status": "in-progress", "service_url": wsURL, "content_type": "audio/x-mulaw;rate=8000"})
+	close(proceed)
 
 	var a basicAgent
 	select {
@@ -160,6 +189,9 @@ func TestStreamBidirectionalBlocking(t *testing.T) {
 		t.Errorf("only %d speech frames after the stream ended: the Speak after it did not run", got)
 	}
 	hangup := w.WaitFor(t, "/hangup", 1, 10*time.Second)[0]
+	if code, _ := p.REST(t, "GET", streamsPath, nil); code != 404 {
+		t.Errorf("stream list of an ended call: %d, want 404", code)
+	}
 	kit.AssertParams(t, "hangup", hangup.Form, map[string]string{"HangupCauseCode": "4010", "CallUUID": a.callID})
 
 	cbs := w.WaitFor(t, "/stream-status", 3, 10*time.Second)
