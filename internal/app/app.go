@@ -133,12 +133,19 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.runner.DialRouter = dialRouter{s}
 	s.runner.TrackLeg = s.trackLeg
 	s.streams = &flow.Streams{Notifier: s.dispatcher, Logger: s.log}
+	var insecure *http.Client
 	if !cfg.WebhookTLSVerify {
 		// The operator's opt-out covers the apps' WebSockets too (streams.md §2.1: self-signed
 		// development certificates). HTTP/1.1 only: the upgrade needs it.
-		insecure := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+		insecure = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // operator's explicit choice
-		s.streams.Configure = func(_ *call.Call, c *stream.Config) { c.HTTPClient = insecure }
+	}
+	maxBacklog := cfg.StreamMaxBacklog
+	s.streams.Configure = func(_ *call.Call, c *stream.Config) {
+		c.MaxBacklog = maxBacklog
+		if insecure != nil {
+			c.HTTPClient = insecure
+		}
 	}
 	s.runner.Streams = s.streams
 	s.sip, err = sip.New(sip.Options{

@@ -96,6 +96,9 @@ type Config struct {
 	MediaCacheBytes int64
 	// MediaTimeout hangs up answered calls that receive no RTP for this long; 0 turns it off.
 	MediaTimeout time.Duration
+	// StreamMaxBacklog is how much outgoing media an audio stream's app may leave unread
+	// before the stream is dropped (DegradedStream at 30, 60 and 90 %; spec/streams.md §3.2).
+	StreamMaxBacklog time.Duration
 	// ShutdownGrace is how long live calls may go on after SIGINT/SIGTERM.
 	ShutdownGrace time.Duration
 

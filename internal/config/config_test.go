@@ -63,6 +63,7 @@ func TestDefaults(t *testing.T) {
 		{"webhook_max_age", c.WebhookMaxAge, 24 * time.Hour},
 		{"media_cache_bytes", c.MediaCacheBytes, int64(256 << 20)},
 		{"media_timeout", c.MediaTimeout, 60 * time.Second},
+		{"stream_max_backlog", c.StreamMaxBacklog, 40 * time.Second},
 		{"shutdown_grace", c.ShutdownGrace, 30 * time.Second},
 		{"tts_command", c.TTSCommand, "espeak-ng"},
 		{"log_level", c.LogLevel, "info"},

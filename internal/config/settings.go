@@ -91,6 +91,8 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.MediaCacheBytes, err = parseBytes(v); return }},
 	{key: "media_timeout", def: "60s", help: "hang up an answered call that receives no RTP for this long (0 = never)",
 		set: func(c *Config, v string) (err error) { c.MediaTimeout, err = parseDuration(v); return }},
+	{key: "stream_max_backlog", def: "40s", help: "outgoing media an audio stream's app may leave unread before the stream is dropped",
+		set: func(c *Config, v string) (err error) { c.StreamMaxBacklog, err = parseDuration(v); return }},
 	{key: "shutdown_grace", def: "30s", help: "how long live calls may go on after SIGINT/SIGTERM",
 		set: func(c *Config, v string) (err error) { c.ShutdownGrace, err = parseDuration(v); return }},
 	{key: "tts_command", def: "espeak-ng", help: "espeak-ng program used for <Speak>",

@@ -83,6 +83,7 @@ func (c *Config) Validate() error {
 		{"http_read_timeout", int64(c.HTTPReadTimeout), true},
 		{"http_write_timeout", int64(c.HTTPWriteTimeout), true},
 		{"http_idle_timeout", int64(c.HTTPIdleTimeout), false},
+		{"stream_max_backlog", int64(c.StreamMaxBacklog), false},
 	} {
 		if d.v < 0 || (!d.zero && d.v == 0) {
 			bad(d.key, "must be a positive duration")

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,6 +98,8 @@ type agentOptions struct {
 	smallRcv   bool
 	onConnect  func(*AgentConn)
 	noStreamID bool
+	summary    bool
+	onMedia    func(*AgentConn, MediaFrame)
 }
 
 // AgentOption configures NewAgent.
@@ -115,6 +118,16 @@ func SlowReader(d time.Duration) AgentOption {
 
 // OnConnect runs f in its own goroutine for each accepted connection, right after the upgrade.
 func OnConnect(f func(c *AgentConn)) AgentOption { return func(o *agentOptions) { o.onConnect = f } }
+
+// MediaSummaryOnly makes connections keep no media messages or audio, only each track's
+// TrackStats and the continuity checks: for load, where hundreds of streams run for minutes.
+func MediaSummaryOnly() AgentOption { return func(o *agentOptions) { o.summary = true } }
+
+// OnMedia runs f for every media frame (with its 8 kHz PCM), on the connection's read
+// goroutine: f must return quickly.
+func OnMedia(f func(c *AgentConn, f MediaFrame)) AgentOption {
+	return func(o *agentOptions) { o.onMedia = f }
+}
 
 // WithoutStreamID makes the agent's messages leave streamId out, as some Plivo-style bots do.
 func WithoutStreamID() AgentOption { return func(o *agentOptions) { o.noStreamID = true } }
@@ -234,9 +247,9 @@ func (a *Agent) serve(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(1 << 20)
 	raw, _ := r.Context().Value(connKey{}).(net.Conn)
 	c := &AgentConn{Profile: a.Profile, ws: ws, raw: raw, Header: r.Header.Clone(), Path: r.URL.RequestURI(),
-		noStreamID: a.opts.noStreamID, closed: make(chan struct{}), started: make(chan struct{}),
+		noStreamID: a.opts.noStreamID, summary: a.opts.summary, onMedia: a.opts.onMedia, closed: make(chan struct{}), started: make(chan struct{}),
 		stall: make(chan struct{}), dropped: make(chan struct{}),
-		changed: make(chan struct{}), resamplers: map[string]*media.Resampler{}}
+		changed: make(chan struct{}), resamplers: map[string]*media.Resampler{}, stats: map[string]*trackState{}}
 	a.mu.Lock()
 	a.conns = append(a.conns, c)
 	a.mu.Unlock()
@@ -259,6 +272,8 @@ type AgentConn struct {
 	ws         *websocket.Conn
 	raw        net.Conn
 	noStreamID bool
+	summary    bool
+	onMedia    func(*AgentConn, MediaFrame)
 	closed     chan struct{}
 	started    chan struct{}
 	stopRead   sync.Once
@@ -272,6 +287,9 @@ type AgentConn struct {
 	resamplers map[string]*media.Resampler
 	start      *StartInfo
 	problems   []string
+	received   int    // messages parsed
+	seqErr     string // the first sequenceNumber out of order
+	stats      map[string]*trackState
 	closeCode  websocket.StatusCode
 	closeErr   error
 	changed    chan struct{} // closed and replaced on every new message
@@ -460,20 +478,25 @@ func (c *AgentConn) StopReading() { c.stopRead.Do(func() { close(c.stall) }) }
 func (c *AgentConn) record(typ websocket.MessageType, data []byte, at time.Time) {
 	m, problems, err := ParseMessage(data)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	defer c.notifyLocked()
 	if typ != websocket.MessageText {
 		c.problems = append(c.problems, "binary frame from Parley")
 	}
 	if err != nil {
-		c.problems = append(c.problems, fmt.Sprintf("message %d: %v: %.200s", len(c.msgs), err, data))
+		c.problems = append(c.problems, fmt.Sprintf("message %d: %v: %.200s", c.received, err, data))
+		c.notifyLocked()
+		c.mu.Unlock()
 		return
 	}
 	c.problems = append(c.problems, problems...)
 	m.At = at
-	if len(c.msgs) == 0 && m.Event != "start" {
+	if c.received == 0 && m.Event != "start" {
 		c.problems = append(c.problems, "first message is "+m.Event+", not start")
 	}
+	if m.SequenceNumber != c.received && c.seqErr == "" {
+		c.seqErr = fmt.Sprintf("message %d (%s) has sequenceNumber %d", c.received, m.Event, m.SequenceNumber)
+	}
+	c.received++
+	var hook *MediaFrame
 	switch {
 	case m.Event == "start" && c.start == nil:
 		c.start = m.Start
@@ -481,13 +504,86 @@ func (c *AgentConn) record(typ websocket.MessageType, data []byte, at time.Time)
 	case m.Event == "media" && c.start != nil:
 		f := m.Media
 		f.At = at
-		f.PCM = c.decodeLocked(f.Track, f.Payload)
+		c.trackLocked(f.Track).add(f)
+		if !c.summary || c.onMedia != nil {
+			f.PCM = c.decodeLocked(f.Track, f.Payload)
+		}
+		if c.onMedia != nil {
+			hook = f
+		}
+		if c.summary {
+			break
+		}
 		if c.media == nil {
 			c.media = map[string][]MediaFrame{}
 		}
 		c.media[f.Track] = append(c.media[f.Track], *f)
 	}
-	c.msgs = append(c.msgs, m)
+	if !c.summary || m.Event != "media" {
+		c.msgs = append(c.msgs, m)
+	}
+	c.notifyLocked()
+	c.mu.Unlock()
+	if hook != nil {
+		c.onMedia(c, *hook)
+	}
+}
+
+// TrackStats sums up one track's media as it arrived.
+type TrackStats struct {
+	Frames      int
+	First, Last time.Time     // arrival of the first and last frame
+	LongestGap  time.Duration // longest time between two consecutive frames
+}
+
+// trackState is a track's TrackStats and its continuity check, kept as frames arrive.
+type trackState struct {
+	TrackStats
+	lastTS int64
+	err    string // the first gap in chunks or timestamps
+}
+
+func (c *AgentConn) trackLocked(track string) *trackState {
+	st := c.stats[track]
+	if st == nil {
+		st = &trackState{}
+		c.stats[track] = st
+	}
+	return st
+}
+
+func (st *trackState) add(f *MediaFrame) {
+	if st.Frames == 0 {
+		st.First = f.At
+	} else {
+		st.LongestGap = max(st.LongestGap, f.At.Sub(st.Last))
+	}
+	i := st.Frames
+	st.Frames++
+	st.Last = f.At
+	if st.err != "" {
+		return
+	}
+	ts, err := strconv.ParseInt(f.Timestamp, 10, 64)
+	switch {
+	case f.Chunk != i+1:
+		st.err = fmt.Sprintf("frame %d has chunk %d, want %d", i, f.Chunk, i+1)
+	case err != nil:
+		st.err = fmt.Sprintf("frame %d: timestamp %q: %v", i, f.Timestamp, err)
+	case ts < st.lastTS:
+		st.err = fmt.Sprintf("frame %d: timestamp %d before %d", i, ts, st.lastTS)
+	}
+	st.lastTS = ts
+}
+
+// Stats returns track's TrackStats so far.
+func (c *AgentConn) Stats(track string) TrackStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.stats[track]; st != nil {
+		return st.TrackStats
+	}
+	return TrackStats{}
 }
 
 // decodeLocked turns a media payload into 8 kHz PCM with the track's own resampler.
@@ -544,7 +640,8 @@ func (c *AgentConn) StreamID() string {
 	return ""
 }
 
-// Messages returns every message received so far, in order.
+// Messages returns every message received so far, in order (without media messages when
+// MediaSummaryOnly).
 func (c *AgentConn) Messages() []Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -833,47 +930,26 @@ func (c *AgentConn) End() error {
 
 // CheckContinuity reports the first gaps in what the connection received: the sequence
 // numbers of all messages must run 0, 1, 2… without a hole, each track's chunks 1, 2, 3…,
-// and media timestamps must rise. It returns nil when all is continuous.
+// and media timestamps (epoch ms, strings) must never go back. It returns nil when all is
+// continuous.
 func (c *AgentConn) CheckContinuity() error {
-	var errs []error
-	for i, m := range c.Messages() {
-		if m.SequenceNumber != i {
-			errs = append(errs, fmt.Errorf("message %d (%s) has sequenceNumber %d", i, m.Event, m.SequenceNumber))
-			break
-		}
-	}
 	c.mu.Lock()
-	tracks := make([]string, 0, len(c.media))
-	for tr := range c.media {
+	defer c.mu.Unlock()
+	var errs []error
+	if c.seqErr != "" {
+		errs = append(errs, errors.New(c.seqErr))
+	}
+	tracks := make([]string, 0, len(c.stats))
+	for tr := range c.stats {
 		tracks = append(tracks, tr)
 	}
-	c.mu.Unlock()
+	sort.Strings(tracks)
 	for _, tr := range tracks {
-		if err := CheckFrames(c.Media(tr)); err != nil {
-			errs = append(errs, fmt.Errorf("track %s: %w", tr, err))
+		if e := c.stats[tr].err; e != "" {
+			errs = append(errs, fmt.Errorf("track %s: %s", tr, e))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// CheckFrames checks one track's frames: chunks 1, 2, 3… and timestamps (epoch ms, strings)
-// that never go back.
-func CheckFrames(fs []MediaFrame) error {
-	prevTS := int64(0)
-	for i, f := range fs {
-		if f.Chunk != i+1 {
-			return fmt.Errorf("frame %d has chunk %d, want %d", i, f.Chunk, i+1)
-		}
-		ts, err := strconv.ParseInt(f.Timestamp, 10, 64)
-		if err != nil {
-			return fmt.Errorf("frame %d: timestamp %q: %w", i, f.Timestamp, err)
-		}
-		if ts < prevTS {
-			return fmt.Errorf("frame %d: timestamp %d before %d", i, ts, prevTS)
-		}
-		prevTS = ts
-	}
-	return nil
 }
 
 // Cadence measures frames' arrival: the mean interval and the longest gap between two

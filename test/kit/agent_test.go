@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,6 +121,9 @@ func TestAgentRecordsWhatParleySends(t *testing.T) {
 	}
 	if ps := c.Problems(); len(ps) != 0 {
 		t.Errorf("problems: %v", ps)
+	}
+	if st := c.Stats("inbound"); st.Frames != 50 || st.First != fs[0].At || st.Last != fs[49].At {
+		t.Errorf("stats %+v", st)
 	}
 	if mean, longest := Cadence(fs); mean <= 0 || longest < mean {
 		t.Errorf("cadence %v, longest %v", mean, longest)
@@ -315,4 +319,41 @@ func TestAgentSlowReader(t *testing.T) {
 		t.Errorf("slow reader read %d messages after start", n-1)
 	}
 	t.Logf("a write blocked after %d KiB", written>>10)
+}
+
+func TestAgentMediaSummaryOnly(t *testing.T) {
+	var hooked atomic.Int32
+	a := NewAgent(t, PipecatSerializer, MediaSummaryOnly(), OnMedia(func(c *AgentConn, f MediaFrame) {
+		if len(f.PCM) == 160 && f.Track == "inbound" {
+			hooked.Add(1)
+		}
+	}))
+	p := dialAgent(t, a, "/", nil)
+	c := a.WaitConn(t, 1, 2*time.Second)
+	p.start(EncodingMulaw, 8000)
+	silence := make([]byte, 160)
+	for i := range 10 {
+		chunk := i + 1
+		if i >= 5 {
+			chunk++ // chunk 6 is missing
+		}
+		p.media(chunk, silence, fmt.Sprint(1000+20*i))
+	}
+	p.send(map[string]any{"event": "clearedAudio"})
+	c.WaitEvent(t, "clearedAudio", 2*time.Second, nil)
+	if n := len(c.Media("inbound")); n != 0 {
+		t.Errorf("%d media frames kept", n)
+	}
+	if ms := c.Messages(); len(ms) != 2 || ms[0].Event != "start" || ms[1].Event != "clearedAudio" {
+		t.Errorf("messages kept: %d", len(ms))
+	}
+	if st := c.Stats("inbound"); st.Frames != 10 || st.Last.Before(st.First) || st.LongestGap <= 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if n := hooked.Load(); n != 10 {
+		t.Errorf("OnMedia saw %d decoded frames, want 10", n)
+	}
+	if err := c.CheckContinuity(); err == nil || !strings.Contains(err.Error(), "frame 5 has chunk 7, want 6") {
+		t.Errorf("CheckContinuity = %v, want the missing chunk", err)
+	}
 }
