@@ -87,6 +87,7 @@ type connStats struct {
 	Lat         []int32          // µs from the caller's send of a frame to its media message here
 	Echoed      int64            // playAudio echoes sent
 	WriteErrors int64
+	WriteMax    time.Duration // the longest echo write, window or not: a write that blocks means Parley stopped reading
 	Probes      []probeResult
 }
 
@@ -245,8 +246,11 @@ func (c *agentConn) read(ctx context.Context) {
 			pending = pending[:0]
 			// No deadline: a timer per write costs as much as the write; the socket's end
 			// (Parley hangs up or the test ends) unblocks it.
+			w0 := time.Now()
 			err := c.ws.Write(ctx, websocket.MessageText, echo)
+			took := time.Since(w0)
 			c.mu.Lock()
+			c.st.WriteMax = max(c.st.WriteMax, took)
 			if err != nil {
 				c.st.WriteErrors++
 			} else if a.measuring.Load() {
