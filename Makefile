@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Packages whose concurrency matters most run under the race detector in CI.
 RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/... ./internal/sip/... ./internal/webhook/... ./internal/console/...
 
-.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference bench-hostile clean
+.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference bench-hostile bench-stream clean
 
 all: build
 
@@ -54,6 +54,10 @@ bench-conference: deps-test
 # Untrusted INVITE flood, legit set-up latency meanwhile, brute force after a ban (docs/BENCHMARKS.md).
 bench-hostile:
 	./scripts/bench-hostile.sh
+
+# Audio streams: 300 bidirectional μ-law streams, gaps, latency, clearAudio, playedStream (docs/BENCHMARKS.md).
+bench-stream: deps-test
+	./scripts/bench-stream.sh
 
 clean:
 	rm -rf bin
