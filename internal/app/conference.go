@@ -63,9 +63,11 @@ func (s *Server) onConferenceEvent(ev conference.Event) {
 	}
 }
 
-// conferenceNotification is the callback of a room event. Its OrderKey is the room: the
-// events of one room are first attempted in event order across its members (spec §9.4), e.g.
-// one member's ConferenceEnter before the next one's.
+// conferenceNotification is the callback of a room event. It is ordered under the room, so
+// the events of one room are first attempted in event order across its members (spec §9.4),
+// e.g. one member's ConferenceEnter before the next one's, and under the member's call, so its
+// ConferenceExit is first attempted before the call's hangup webhook (keyed by the call alone)
+// however busy the room is.
 func conferenceNotification(ev conference.Event) (webhook.Notification, bool) {
 	params, ok := flow.ConferenceEventParams(ev)
 	if !ok {
@@ -75,10 +77,7 @@ func conferenceNotification(ev conference.Event) (webhook.Notification, bool) {
 	if method == "" {
 		method = http.MethodPost
 	}
-	key := ev.ConferenceUUID
-	if key == "" {
-		key = ev.Call.CallUUID
-	}
+	key := webhook.JoinOrderKeys(ev.ConferenceUUID, ev.Call.CallUUID)
 	return webhookNotification(ev.AccountID, ev.CallbackURL, method, params, key), true
 }
 

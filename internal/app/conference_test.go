@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/parley-voice/parley/internal/api"
@@ -37,22 +38,27 @@ func TestAPIErr(t *testing.T) {
 	}
 }
 
-// TestConferenceEventsOrderedPerRoom: the callbacks of one room share its OrderKey, whichever
-// member they concern (spec §9.4), so one member's enter is attempted before the next one's.
-func TestConferenceEventsOrderedPerRoom(t *testing.T) {
-	var keys []string
+// TestConferenceEventsOrderedPerRoomAndCall: the callbacks of one room share its key, whichever
+// member they concern, so one member's enter is attempted before the next one's; each is also
+// keyed by the member's call, whose hangup webhook (the call's key alone) so waits for its exit
+// (spec §9.4).
+func TestConferenceEventsOrderedPerRoomAndCall(t *testing.T) {
+	var keys [][]string
 	for i, uuid := range []string{"call-1", "call-2"} {
 		c := call.New(call.Identity{AccountID: "MA_X", Direction: call.Inbound, From: "1", To: "2"}, calltest.NewLeg(), call.Options{})
 		defer c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
-		n, ok := conferenceNotification(conference.Event{Kind: conference.EventEnter, AccountID: "MA_X", ConferenceName: "Room",
-			ConferenceUUID: "room-uuid", MemberID: int64(i + 1), Call: conference.CallInfo{CallUUID: uuid},
-			CallbackURL: "https://app.test/events", Data: &flow.MemberData{Call: c}})
-		if !ok {
-			t.Fatal("no notification for an event with a callback")
+		for _, kind := range []conference.EventKind{conference.EventEnter, conference.EventExit} {
+			n, ok := conferenceNotification(conference.Event{Kind: kind, AccountID: "MA_X", ConferenceName: "Room",
+				ConferenceUUID: "room-uuid", MemberID: int64(i + 1), Call: conference.CallInfo{CallUUID: uuid},
+				CallbackURL: "https://app.test/events", Data: &flow.MemberData{Call: c}})
+			if !ok {
+				t.Fatal("no notification for an event with a callback")
+			}
+			keys = append(keys, n.OrderKeys())
 		}
-		keys = append(keys, n.OrderKey)
 	}
-	if keys[0] != "room-uuid" || keys[1] != "room-uuid" {
-		t.Errorf("OrderKeys %v, want the room's ConferenceUUID for every member", keys)
+	want := [][]string{{"room-uuid", "call-1"}, {"room-uuid", "call-1"}, {"room-uuid", "call-2"}, {"room-uuid", "call-2"}}
+	if !slices.EqualFunc(keys, want, slices.Equal) {
+		t.Errorf("order keys %q, want %q: the room and the member's call", keys, want)
 	}
 }

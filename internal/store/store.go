@@ -347,7 +347,7 @@ type OutboxItem struct {
 	AuthID      string
 	URL, Method string
 	Params      url.Values
-	OrderKey    string
+	OrderKey    string // one or more space-separated order keys (webhook.JoinOrderKeys), stored as is
 	Attempts    int
 	NextAttempt time.Time
 	CreatedAt   time.Time

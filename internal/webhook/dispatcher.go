@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,7 +86,7 @@ type Dispatcher struct {
 
 	mu        sync.Mutex
 	inflight  map[string]struct{} // notification IDs being attempted (or dropped)
-	firstBusy map[string]struct{} // OrderKeys with a first attempt in flight
+	firstBusy map[string]struct{} // order keys with a first attempt in flight
 	passes    map[*pass]struct{}  // the loops scheduling now (Run and any Flush)
 }
 
@@ -99,19 +100,28 @@ type pass struct {
 	reread  atomic.Bool     // the outbox may hold due rows the read-ahead lacks
 
 	// Owned by the loop's goroutine.
-	waiting   map[string][]Notification // first attempts held behind an earlier one of their OrderKey
-	ready     []Notification            // read-ahead, oldest first; ready[head:] not yet looked at
+	waiting   map[string][]*entry // per order key, the first attempts held on it, by seq
+	ready     []Notification      // read-ahead, oldest first; ready[head:] not yet looked at
 	head      int
-	prio      []Notification // released from waiting: looked at before ready
-	truncated bool           // the last read returned as many rows as asked for
-	startBy   time.Time      // SharedOutbox: the read-ahead's claims are too short to start after this
-	rows      int            // how many it returned
-	starts    int            // notifications started or dropped since the last read
+	cur       entry     // ready[head] as an entry, so looking at it allocates nothing
+	prio      []*entry  // released from waiting, by seq: looked at before ready
+	unheld    []string  // keys of held first attempts that were skipped: their queues move on
+	truncated bool      // the last read returned as many rows as asked for
+	startBy   time.Time // SharedOutbox: the read-ahead's claims are too short to start after this
+	rows      int       // how many it returned
+	starts    int       // notifications started or dropped since the last read
 
 	// Guarded by Dispatcher.mu; written by workers.
 	done      map[string]struct{} // IDs whose attempt ended since the last read
-	released  []string            // OrderKeys whose first attempt ended
+	released  []string            // order keys whose first attempt ended (or was dropped)
 	elsewhere map[string]struct{} // Flush: due IDs that another loop had in flight at the last read
+}
+
+// entry is a row of a pass's read on its way to an attempt.
+type entry struct {
+	n    Notification
+	seq  int      // position in the read: among first attempts sharing a key, lower goes first
+	keys []string // n.OrderKeys(), filled for a first attempt when it is considered
 }
 
 // NewDispatcher returns a Dispatcher reading outbox; tokens returns an account's auth token.
@@ -222,7 +232,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // Flush is for shutdown: it attempts once every notification due when it is called (first
-// attempts of one OrderKey still in order) and returns when they are done, or when ctx ends
+// attempts sharing an order key still in order) and returns when they are done, or when ctx ends
 // (with ctx's error). What is left stays in the outbox.
 func (d *Dispatcher) Flush(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -255,7 +265,7 @@ func (d *Dispatcher) register(flushAt time.Time, tried map[string]bool, mine *at
 	p := &pass{
 		flushAt: flushAt, tried: tried, mine: mine,
 		wake:    make(chan struct{}, 1),
-		waiting: make(map[string][]Notification),
+		waiting: make(map[string][]*entry),
 		done:    make(map[string]struct{}),
 	}
 	if tried != nil {
@@ -293,13 +303,14 @@ func (d *Dispatcher) now(p *pass) time.Time {
 // schedule starts attempts while workers are free and something is startable, reading the
 // outbox when the read-ahead is used up and it may hold more. pending reports work left for a
 // later wake-up: a notification not started (no free worker, or held behind an earlier first
-// attempt of its OrderKey), rows left to read, or (Flush) a due notification in flight elsewhere.
+// attempt sharing an order key), rows left to read, or (Flush) a due notification in flight
+// elsewhere.
 func (d *Dispatcher) schedule(ctx context.Context, p *pass, wg *sync.WaitGroup) (pending bool, err error) {
 	for {
 		if !p.startBy.IsZero() && d.o.Now().After(p.startBy) {
 			// The claims of the read-ahead run out too soon to start any of it: another
 			// dispatcher may take those notifications. Claim again (when a worker is free).
-			p.ready, p.head, p.prio, p.startBy = nil, 0, nil, time.Time{}
+			p.ready, p.head, p.prio, p.unheld, p.cur, p.startBy = nil, 0, nil, nil, entry{}, time.Time{}
 			clear(p.waiting)
 			p.reread.Store(true)
 		}
@@ -307,17 +318,10 @@ func (d *Dispatcher) schedule(ctx context.Context, p *pass, wg *sync.WaitGroup) 
 		released := p.released
 		p.released = nil
 		d.mu.Unlock()
-		for _, k := range released {
-			if w := p.waiting[k]; len(w) > 0 {
-				p.prio = append(p.prio, w[0])
-				if len(w) == 1 {
-					delete(p.waiting, k)
-				} else {
-					p.waiting[k] = w[1:]
-				}
-			}
-		}
-		n, fromPrio, ok := p.peek()
+		p.release(released)
+		p.release(p.unheld)
+		p.unheld = p.unheld[:0]
+		e, fromPrio, ok := p.peek()
 		if !ok {
 			if p.needRead() {
 				if len(d.sem) == cap(d.sem) {
@@ -336,7 +340,7 @@ func (d *Dispatcher) schedule(ctx context.Context, p *pass, wg *sync.WaitGroup) 
 			d.mu.Unlock()
 			return len(p.waiting) > 0 || p.needRead() || elsewhere, nil
 		}
-		if stop := d.consider(ctx, p, n, fromPrio, wg); stop {
+		if stop := d.consider(ctx, p, e, fromPrio, wg); stop {
 			return true, nil
 		}
 		p.pop(fromPrio)
@@ -347,7 +351,7 @@ func (d *Dispatcher) schedule(ctx context.Context, p *pass, wg *sync.WaitGroup) 
 // after a Notify or poll tick, or when the last read was cut at its limit and more lies beyond.
 // A read returns the held and in-flight rows again, so the latter waits until a quarter of its
 // rows were started (or none is held), which keeps the rows read per delivery bounded even when
-// one OrderKey holds back most of them.
+// one order key holds back most of them.
 func (p *pass) needRead() bool {
 	if p.reread.Load() {
 		return true
@@ -359,14 +363,16 @@ func (p *pass) needRead() bool {
 }
 
 // peek returns the next notification to look at: released ones first, then the read-ahead.
-func (p *pass) peek() (n Notification, fromPrio, ok bool) {
+// The entry of a read-ahead row is valid until the next peek.
+func (p *pass) peek() (e *entry, fromPrio, ok bool) {
 	if len(p.prio) > 0 {
 		return p.prio[0], true, true
 	}
 	if p.head < len(p.ready) {
-		return p.ready[p.head], false, true
+		p.cur = entry{n: p.ready[p.head], seq: p.head}
+		return &p.cur, false, true
 	}
-	return Notification{}, false, false
+	return nil, false, false
 }
 
 // pop removes what peek returned.
@@ -400,7 +406,7 @@ func (d *Dispatcher) read(ctx context.Context, p *pass) error {
 	if err != nil {
 		return err
 	}
-	p.ready, p.head, p.prio = rows, 0, nil
+	p.ready, p.head, p.prio, p.unheld, p.cur = rows, 0, nil, nil, entry{}
 	clear(p.waiting)
 	p.truncated, p.rows, p.starts = len(rows) >= limit, len(rows), 0
 	if p.elsewhere != nil {
@@ -418,9 +424,14 @@ func (d *Dispatcher) read(ctx context.Context, p *pass) error {
 	return nil
 }
 
-// consider starts n, holds it behind its OrderKey, or skips it. stop reports that no worker
-// was free, so n was left as it was.
-func (d *Dispatcher) consider(ctx context.Context, p *pass, n Notification, fromPrio bool, wg *sync.WaitGroup) (stop bool) {
+// consider starts e, holds it behind an order key, or skips it. stop reports that no worker
+// was free, so e was left as it was.
+func (d *Dispatcher) consider(ctx context.Context, p *pass, e *entry, fromPrio bool, wg *sync.WaitGroup) (stop bool) {
+	n := e.n
+	first := n.Attempts == 0 && n.OrderKey != ""
+	if first && e.keys == nil {
+		e.keys = n.OrderKeys()
+	}
 	d.mu.Lock()
 	_, busy := d.inflight[n.ID]
 	_, ended := p.done[n.ID] // attempted since it was read: the row is stale
@@ -429,27 +440,30 @@ func (d *Dispatcher) consider(ctx context.Context, p *pass, n Notification, from
 	}
 	if busy || ended || p.tried[n.ID] {
 		d.mu.Unlock()
+		if fromPrio {
+			p.unheld = append(p.unheld, e.keys...) // the next in its queues may go
+		}
 		return false
 	}
-	first := n.Attempts == 0 && n.OrderKey != ""
-	if first {
-		_, held := d.firstBusy[n.OrderKey]
-		if held || (!fromPrio && len(p.waiting[n.OrderKey]) > 0) {
-			if fromPrio {
-				p.waiting[n.OrderKey] = append([]Notification{n}, p.waiting[n.OrderKey]...)
-			} else {
-				p.waiting[n.OrderKey] = append(p.waiting[n.OrderKey], n)
-			}
-			d.mu.Unlock()
-			return false
+	if first && d.held(p, e) {
+		d.mu.Unlock()
+		if !fromPrio {
+			h := *e
+			e = &h
 		}
+		p.hold(e)
+		return false
 	}
 	if d.now(p).Sub(n.CreatedAt) > d.o.MaxAge {
 		d.inflight[n.ID] = struct{}{} // so no other loop starts it meanwhile
 		d.mu.Unlock()
 		d.drop(ctx, n, "undelivered after webhook_max_age")
 		d.observe(OutcomeDropped, 0)
-		d.ended(n, false)
+		var keys []string
+		if first {
+			keys = e.keys
+		}
+		d.ended(n.ID, keys, false)
 		p.starts++
 		return false
 	}
@@ -460,8 +474,12 @@ func (d *Dispatcher) consider(ctx context.Context, p *pass, n Notification, from
 		return true
 	}
 	d.inflight[n.ID] = struct{}{}
+	var keys []string
 	if first {
-		d.firstBusy[n.OrderKey] = struct{}{}
+		keys = e.keys
+		for _, k := range keys {
+			d.firstBusy[k] = struct{}{}
+		}
 	}
 	if p.tried != nil {
 		p.tried[n.ID] = true
@@ -482,27 +500,93 @@ func (d *Dispatcher) consider(ctx context.Context, p *pass, n Notification, from
 		}
 		// The outcome is in the outbox before n leaves inflight, so no loop reads n as due
 		// and free after a delivery.
-		d.ended(n, first)
+		d.ended(n.ID, keys, true)
 	}()
 	return false
 }
 
-// ended records that the attempt (or drop) of n is over and wakes every loop (a worker is
-// free, an OrderKey may be released).
-func (d *Dispatcher) ended(n Notification, first bool) {
+// held reports whether the first attempt e must wait: one of its keys has a first attempt in
+// flight, or an earlier row of this read holding that key waits. Called with d.mu held.
+func (d *Dispatcher) held(p *pass, e *entry) bool {
+	for _, k := range e.keys {
+		if _, ok := d.firstBusy[k]; ok {
+			return true
+		}
+		if w := p.waiting[k]; len(w) > 0 && w[0].seq < e.seq {
+			return true
+		}
+	}
+	return false
+}
+
+// hold queues e on every one of its keys, in read order.
+func (p *pass) hold(e *entry) {
+	for _, k := range e.keys {
+		p.waiting[k] = insertBySeq(p.waiting[k], e)
+	}
+}
+
+// release moves to prio each first attempt that now heads every queue it waits in, after the
+// keys given became free (or may have). consider checks the keys' attempts in flight again, so
+// a release that proves early only queues it again.
+func (p *pass) release(keys []string) {
+	for _, k := range keys {
+		w := p.waiting[k]
+		if len(w) == 0 {
+			continue
+		}
+		e := w[0]
+		if !p.heads(e) {
+			continue // an earlier row shares another of its keys: that one's end releases it
+		}
+		for _, ek := range e.keys {
+			if q := p.waiting[ek]; len(q) == 1 {
+				delete(p.waiting, ek)
+			} else {
+				q[0] = nil
+				p.waiting[ek] = q[1:]
+			}
+		}
+		p.prio = insertBySeq(p.prio, e)
+	}
+}
+
+// heads reports whether e is first in every queue it waits in.
+func (p *pass) heads(e *entry) bool {
+	for _, k := range e.keys {
+		if w := p.waiting[k]; len(w) == 0 || w[0] != e {
+			return false
+		}
+	}
+	return true
+}
+
+// insertBySeq inserts e into q, which is ordered by seq. Rows mostly come in order, so it
+// looks from the back.
+func insertBySeq(q []*entry, e *entry) []*entry {
+	i := len(q)
+	for i > 0 && q[i-1].seq > e.seq {
+		i--
+	}
+	return slices.Insert(q, i, e)
+}
+
+// ended records that the attempt (or drop) of notification id is over and wakes every loop (a
+// worker is free, its order keys may be free). owned says the attempt held keys in firstBusy.
+func (d *Dispatcher) ended(id string, keys []string, owned bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.inflight, n.ID)
-	if first {
-		delete(d.firstBusy, n.OrderKey)
+	delete(d.inflight, id)
+	if owned {
+		for _, k := range keys {
+			delete(d.firstBusy, k)
+		}
 	}
 	for p := range d.passes {
-		p.done[n.ID] = struct{}{}
-		if first {
-			p.released = append(p.released, n.OrderKey)
-		}
-		if _, ok := p.elsewhere[n.ID]; ok {
-			delete(p.elsewhere, n.ID)
+		p.done[id] = struct{}{}
+		p.released = append(p.released, keys...)
+		if _, ok := p.elsewhere[id]; ok {
+			delete(p.elsewhere, id)
 			p.reread.Store(true) // it may still be due (an attempt cut short)
 		}
 		p.poke()

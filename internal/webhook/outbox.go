@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -16,11 +17,48 @@ type Notification struct {
 	AuthID      string // account whose token signs it
 	URL, Method string
 	Params      url.Values
-	OrderKey    string // call uuid or room uuid: first attempts keep event order per key
+	// OrderKey lists the notification's order keys (call or room UUIDs), joined by
+	// OrderKeySeparator: see JoinOrderKeys. A first attempt starts only after the first
+	// attempts of the earlier notifications sharing any of its keys have ended. Stored as one
+	// text column, so the outbox schema stays one key wide.
+	OrderKey    string
 	Attempts    int
 	NextAttempt time.Time
 	CreatedAt   time.Time
 	LastError   string
+}
+
+// OrderKeySeparator separates the keys of an OrderKey: a space, which no UUID contains.
+const OrderKeySeparator = " "
+
+// JoinOrderKeys returns the OrderKey of a notification ordered under every one of keys; empty
+// keys and repeats are left out.
+func JoinOrderKeys(keys ...string) string {
+	kept := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k != "" && !slices.Contains(kept, k) {
+			kept = append(kept, k)
+		}
+	}
+	return strings.Join(kept, OrderKeySeparator)
+}
+
+// OrderKeys returns the distinct keys of n.OrderKey, none for an empty one. It is the one
+// parser of that list.
+func (n Notification) OrderKeys() []string {
+	if !strings.Contains(n.OrderKey, OrderKeySeparator) {
+		if n.OrderKey == "" {
+			return nil
+		}
+		return []string{n.OrderKey} // the usual case: one call or one room
+	}
+	var keys []string
+	for k := range strings.SplitSeq(n.OrderKey, OrderKeySeparator) {
+		if k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // Outbox is the durable queue of notifications. Implementations must be safe for concurrent use.
