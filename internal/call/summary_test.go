@@ -77,8 +77,11 @@ func TestEndOfCallSummary(t *testing.T) {
 	if l["answered"] != true || l["direction"] != "inbound" || l["codec"] != "PCMU" {
 		t.Errorf("call ended line = %v", l)
 	}
-	if st := c.MediaStats(); l["rtp_out"] != float64(st.PacketsOut) || st.PacketsOut == 0 {
-		t.Errorf("rtp_out = %v, leg says %d", l["rtp_out"], st.PacketsOut)
+	// The pump may send one more frame between the summary and the end of the leg (its tick
+	// was in flight), so the line says at least the frame written above and never more than
+	// the leg counted.
+	if st, n := c.MediaStats(), l["rtp_out"].(float64); n < 1 || n > float64(st.PacketsOut) {
+		t.Errorf("rtp_out = %v, leg says %d", n, st.PacketsOut)
 	}
 }
 

@@ -104,8 +104,10 @@ const (
 )
 
 // gapFill is how long a track may go without a frame before the writer sends silence for it:
-// media flows without a break (§3.2) even when the call side pushes nothing.
-const gapFill = 50 * time.Millisecond
+// media flows without a break (§3.2) even when the call side pushes nothing. With the writer's
+// 20 ms tick, the longest gap an app sees is gapFill + 20 ms = 60 ms, the bound of issue 8; a
+// caller's RTP that arrives later than that is sent too, after the silence.
+const gapFill = 40 * time.Millisecond
 
 // Start begins the stream in the background: it connects (retrying per MaxRetries), and runs
 // until an end of §1.5. It never blocks on the network; watch Done.
