@@ -348,7 +348,6 @@ func TestMetricsMoveOnTrouble(t *testing.T) {
 	stopped := func(d time.Duration) map[string]*dto.MetricFamily {
 		t.Helper()
 		p.Signal(syscall.SIGSTOP)
-		defer p.Signal(syscall.SIGCONT) // also when the sleep is cut short
 		time.Sleep(d)
 		p.Signal(syscall.SIGCONT)
 		time.Sleep(200 * time.Millisecond) // the room catches up
@@ -383,6 +382,12 @@ func TestMetricsMoveOnTrouble(t *testing.T) {
 	// The dead room's ConferenceEnter, at least.
 	grew("after the calls", before, after, "parley_webhook_deliveries_total", 1, "outcome", "dropped")
 	grew("after the calls", before, after, "parley_webhook_delivery_seconds", 1, "outcome", "dropped")
+	for _, name := range []string{"parley_rtp_packets_lost_total", "parley_jitter_queue_starved_total",
+		"parley_jitter_queue_dropped_frames_total", "parley_mixer_frames_lost_total", "parley_mixer_late_ticks_total",
+		"parley_mixer_skipped_ticks_total", "parley_webhook_deliveries_total"} {
+		v, _ := sample(after, name)
+		t.Logf("%s: %v", name, v)
+	}
 	if flakyHits.Load() < 2 {
 		t.Errorf("the flaky callback was asked %d times, want the retry too", flakyHits.Load())
 	}
