@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -90,6 +91,21 @@ func logLine(t *testing.T, logs, msg, key, value string) map[string]any {
 // TestMetricsMoveDuringACall: a scrape before and after two calls that hear a <Speak>, meet in
 // a conference room, get a REST request and a webhook each shows every metric family moving
 // (those that only count trouble, like lost packets or skipped ticks, are there at zero here:
+// memberLeft returns the "member left" log line of member id.
+func memberLeft(t *testing.T, logs, id string) map[string]any {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "member left" && fmt.Sprintf("%.0f", m["member_id"]) == id {
+			return m
+		}
+	}
+	t.Errorf("no member left log line of member %s", id)
+	return nil
+}
+
 // TestMetricsMoveOnTrouble provokes them), and the end-of-call and member-exit log lines carry
 // their media figures.
 func TestMetricsMoveDuringACall(t *testing.T) {
@@ -236,9 +252,9 @@ func TestMetricsMoveDuringACall(t *testing.T) {
 // TestMetricsMoveDuringACall only finds at zero, and checks each family moves:
 //   - a caller that loses every 5th packet (sequence gaps) moves parley_rtp_packets_lost_total
 //     while its call is up, and the jitter histogram when it ends;
-//   - a room member that stops sending for 400 ms starves its jitter queue (and the mixer counts
-//     the frames it missed); one that sends 20 frames at once overflows its queue (6 frames), so
-//     frames are dropped; both are counted when the members leave;
+//   - a room member that stops sending three times for 200 ms starves its jitter queue each time
+//     (and the mixer counts the frames it missed); one that sends 20 frames at once overflows its
+//     queue (6 frames), so frames are dropped; both are counted when the members leave;
 //   - the server process stopped (SIGSTOP) for 150 ms makes the room's next tick mix the ~7 due
 //     frames at once (late ticks); stopped for 500 ms it is ~25 frames behind, more than the
 //     mixer's catch-up limit of 10, so the rest are skipped;
@@ -276,7 +292,7 @@ func TestMetricsMoveOnTrouble(t *testing.T) {
 		rw.WriteHeader(http.StatusOK)
 	})
 	w.HandleFunc("/dead", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusInternalServerError) })
-	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_WEBHOOK_MAX_AGE": "2s"}})
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_WEBHOOK_MAX_AGE": "2s", "PARLEY_LOG_FORMAT": "json"}})
 	before := scrape(t, p)
 
 	// grew checks that the series of family name with labels went up by at least by between
@@ -328,9 +344,12 @@ func TestMetricsMoveOnTrouble(t *testing.T) {
 	}
 	members(t, p, "Trouble", lossy, steady, pauser, burster)
 	time.Sleep(time.Second) // every queue flows
-	pauser.call.PauseSending(400 * time.Millisecond)
+	flowing := scrape(t, p)
 	burster.call.Burst(20)
-	time.Sleep(time.Second)
+	for range 3 {
+		pauser.call.PauseSending(200 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
+	}
 	live := scrape(t, p)
 	grew("during the lossy call", before, live, "parley_rtp_packets_lost_total", 10)
 	for _, c := range []*caller{pauser, burster} {
@@ -342,7 +361,22 @@ func TestMetricsMoveOnTrouble(t *testing.T) {
 	queues := scrape(t, p)
 	grew("after the pause and the burst", live, queues, "parley_jitter_queue_starved_total", 1)
 	grew("after the pause and the burst", live, queues, "parley_jitter_queue_dropped_frames_total", 10)
-	grew("after the pause", before, queues, "parley_mixer_frames_lost_total", 10)
+	grew("after the pauses", flowing, queues, "parley_mixer_frames_lost_total", 20)
+	// The lossy caller starves its queue too, and any member may now and then: the members'
+	// own lines say the pauses and the burst did it.
+	if l := memberLeft(t, p.Logs(), pauser.id); l != nil {
+		if st, _ := l["jq_starved"].(float64); st < 3 {
+			t.Errorf("pauser: jq_starved %v after three pauses, want at least 3: %v", l["jq_starved"], l)
+		}
+		if lost, _ := l["frames_lost"].(float64); lost < 20 {
+			t.Errorf("pauser: frames_lost %v after 600 ms of pauses, want at least 20: %v", l["frames_lost"], l)
+		}
+	}
+	if l := memberLeft(t, p.Logs(), burster.id); l != nil {
+		if d, _ := l["jq_dropped"].(float64); d < 10 {
+			t.Errorf("burster: jq_dropped %v after a burst of 20 frames, want at least 10: %v", l["jq_dropped"], l)
+		}
+	}
 
 	// The mixer: the process stopped, the room behind.
 	stopped := func(d time.Duration) map[string]*dto.MetricFamily {
@@ -355,7 +389,7 @@ func TestMetricsMoveOnTrouble(t *testing.T) {
 	}
 	ticks := scrape(t, p)
 	late := stopped(150 * time.Millisecond)
-	grew("after a 150 ms stop", ticks, late, "parley_mixer_late_ticks_total", 3)
+	grew("after a 150 ms stop", ticks, late, "parley_mixer_late_ticks_total", 6)
 	skipped := stopped(500 * time.Millisecond)
 	grew("after a 500 ms stop", late, skipped, "parley_mixer_skipped_ticks_total", 5)
 	grew("after a 500 ms stop", late, skipped, "parley_mixer_late_ticks_total", 5)
