@@ -3,16 +3,20 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/parley-voice/parley/internal/sip/siptest"
 	"github.com/parley-voice/parley/test/kit"
 )
 
@@ -86,8 +90,24 @@ func logLine(t *testing.T, logs, msg, key, value string) map[string]any {
 
 // TestMetricsMoveDuringACall: a scrape before and after two calls that hear a <Speak>, meet in
 // a conference room, get a REST request and a webhook each shows every metric family moving
-// (those that only count trouble, like lost packets or skipped ticks, are there at zero), and
-// the end-of-call and member-exit log lines carry their media figures.
+// (those that only count trouble, like lost packets or skipped ticks, are there at zero here:
+// memberLeft returns the "member left" log line of member id.
+func memberLeft(t *testing.T, logs, id string) map[string]any {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "member left" && fmt.Sprintf("%.0f", m["member_id"]) == id {
+			return m
+		}
+	}
+	t.Errorf("no member left log line of member %s", id)
+	return nil
+}
+
+// TestMetricsMoveOnTrouble provokes them), and the end-of-call and member-exit log lines carry
+// their media figures.
 func TestMetricsMoveDuringACall(t *testing.T) {
 	w := kit.NewApp(t)
 	w.XML("/answer", `<Response><Speak>Welcome.</Speak><Conference beep="false" stayAlone="true" callbackUrl="/events">Metrics</Conference></Response>`)
@@ -225,5 +245,189 @@ func TestMetricsMoveDuringACall(t *testing.T) {
 	}
 	if ended != 2 {
 		t.Errorf("%d call ended lines, want 2", ended)
+	}
+}
+
+// TestMetricsMoveOnTrouble provokes, on loopback and for real, the trouble that the families
+// TestMetricsMoveDuringACall only finds at zero, and checks each family moves:
+//   - a caller that loses every 5th packet (sequence gaps) moves parley_rtp_packets_lost_total
+//     while its call is up, and the jitter histogram when it ends;
+//   - a room member that stops sending three times for 200 ms starves its jitter queue each time
+//     (and the mixer counts the frames it missed); one that sends 20 frames at once overflows its
+//     queue (6 frames), so frames are dropped; both are counted when the members leave;
+//   - the server process stopped (SIGSTOP) for 150 ms makes the room's next tick mix the ~7 due
+//     frames at once (late ticks); stopped for 500 ms it is ~25 frames behind, more than the
+//     mixer's catch-up limit of 10, so the rest are skipped;
+//   - a callback URL that answers 500 once is retried, one that always answers 500 is dropped
+//     after webhook_max_age (2 s here: the second failure's next attempt would come too late),
+//     and while it waits the outbox has depth and age.
+//
+// Not provoked: parley_recording_frames_dropped_total counts frames a conference recording's
+// writer could not take because 250 frames (5 s) already waited for the disk; the writer runs
+// in the same process as the mixer, so stopping the process stops both, and a loopback test
+// has no way to make only the disk slow. parley_mixer_write_errors_total counts failed RTP
+// writes, which on an unconnected loopback UDP socket do not fail. Both stay checked as present.
+func TestMetricsMoveOnTrouble(t *testing.T) {
+	w := kit.NewApp(t)
+	cs := newCallers(400, 500, 600, 700, 0, 0)
+	lossy, steady, pauser, burster, flaky, dead := cs[0], cs[1], cs[2], cs[3], cs[4], cs[5]
+	room := func(name, callback string) string {
+		return `<Response><Conference beep="false" stayAlone="true" callbackUrl="` + callback + `">` + name + `</Conference></Response>`
+	}
+	// The failing callbacks have rooms of their own: a room's events are delivered in order, so
+	// a notification waiting for its retry holds back the later ones of its room.
+	w.DocsByFrom("/answer", map[string]string{
+		"":             room("Trouble", "/events"),
+		flaky.number(): room("Flaky", "/flaky"),
+		dead.number():  room("Dead", "/dead"),
+	})
+	w.OK("/events")
+	w.OK("/hangup")
+	var flakyHits atomic.Int32
+	w.HandleFunc("/flaky", func(rw http.ResponseWriter, _ *http.Request) {
+		if flakyHits.Add(1) == 1 {
+			rw.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		rw.WriteHeader(http.StatusOK)
+	})
+	w.HandleFunc("/dead", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusInternalServerError) })
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_WEBHOOK_MAX_AGE": "2s", "PARLEY_LOG_FORMAT": "json"}})
+	before := scrape(t, p)
+
+	// grew checks that the series of family name with labels went up by at least by between
+	// scrapes a and b.
+	grew := func(what string, a, b map[string]*dto.MetricFamily, name string, by float64, labels ...string) {
+		t.Helper()
+		va, _ := sample(a, name, labels...)
+		vb, ok := sample(b, name, labels...)
+		if !ok {
+			t.Errorf("%s: %s is missing from /metrics", what, name)
+			return
+		}
+		if vb-va < by {
+			t.Errorf("%s: %s%v went from %v to %v, want it to grow by at least %v", what, name, labels, va, vb, by)
+		}
+	}
+	// poll scrapes until ok says the figures are there, at most for d; it returns the last scrape.
+	poll := func(d time.Duration, ok func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
+		deadline := time.Now().Add(d)
+		for {
+			fams := scrape(t, p)
+			if ok(fams) || time.Now().After(deadline) {
+				return fams
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// Webhooks: the first attempt at the dead room's ConferenceEnter fails and waits in the outbox.
+	flaky.join(t, p)
+	dead.join(t, p)
+	waiting := poll(3*time.Second, func(f map[string]*dto.MetricFamily) bool {
+		n, _ := sample(f, "parley_webhooks_pending")
+		age, _ := sample(f, "parley_webhook_outbox_oldest_age_seconds")
+		return n >= 1 && age > 0
+	})
+	if n, _ := sample(waiting, "parley_webhooks_pending"); n < 1 {
+		t.Errorf("parley_webhooks_pending = %v while a callback was failing, want at least 1", n)
+	}
+	if age, _ := sample(waiting, "parley_webhook_outbox_oldest_age_seconds"); age <= 0 {
+		t.Errorf("parley_webhook_outbox_oldest_age_seconds = %v while a callback was failing, want > 0", age)
+	}
+
+	// RTP loss and the jitter queues, in room Trouble.
+	lossy.call = kit.NewPhone(t, "127.0.0.1").CallAnswered(t, p, "14155550199",
+		siptest.DialOptions{From: lossy.from, Send: kit.ToneSource(lossy.tone), DropEvery: 5})
+	for _, c := range []*caller{steady, pauser, burster} {
+		c.join(t, p)
+	}
+	members(t, p, "Trouble", lossy, steady, pauser, burster)
+	time.Sleep(time.Second) // every queue flows
+	flowing := scrape(t, p)
+	burster.call.Burst(20)
+	for range 3 {
+		pauser.call.PauseSending(200 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
+	}
+	live := scrape(t, p)
+	grew("during the lossy call", before, live, "parley_rtp_packets_lost_total", 10)
+	for _, c := range []*caller{pauser, burster} {
+		if err := c.call.Hangup(kit.Context(t, 5*time.Second)); err != nil {
+			t.Fatalf("hang up %s: %v", c.name, err)
+		}
+	}
+	membersAs(t, p, kit.AuthID, kit.AuthToken, "Trouble", 2)
+	queues := scrape(t, p)
+	grew("after the pause and the burst", live, queues, "parley_jitter_queue_starved_total", 1)
+	grew("after the pause and the burst", live, queues, "parley_jitter_queue_dropped_frames_total", 10)
+	grew("after the pauses", flowing, queues, "parley_mixer_frames_lost_total", 20)
+	// The lossy caller starves its queue too, and any member may now and then: the members'
+	// own lines say the pauses and the burst did it.
+	if l := memberLeft(t, p.Logs(), pauser.id); l != nil {
+		if st, _ := l["jq_starved"].(float64); st < 3 {
+			t.Errorf("pauser: jq_starved %v after three pauses, want at least 3: %v", l["jq_starved"], l)
+		}
+		if lost, _ := l["frames_lost"].(float64); lost < 24 {
+			t.Errorf("pauser: frames_lost %v after 600 ms of pauses, want at least 24: %v", l["frames_lost"], l)
+		}
+	}
+	if l := memberLeft(t, p.Logs(), burster.id); l != nil {
+		if d, _ := l["jq_dropped"].(float64); d < 10 {
+			t.Errorf("burster: jq_dropped %v after a burst of 20 frames, want at least 10: %v", l["jq_dropped"], l)
+		}
+	}
+
+	// The mixer: the process stopped, the room behind.
+	stopped := func(d time.Duration) map[string]*dto.MetricFamily {
+		t.Helper()
+		p.Signal(syscall.SIGSTOP)
+		time.Sleep(d)
+		p.Signal(syscall.SIGCONT)
+		time.Sleep(200 * time.Millisecond) // the room catches up
+		return scrape(t, p)
+	}
+	ticks := scrape(t, p)
+	late := stopped(150 * time.Millisecond)
+	grew("after a 150 ms stop", ticks, late, "parley_mixer_late_ticks_total", 6)
+	skipped := stopped(500 * time.Millisecond)
+	grew("after a 500 ms stop", late, skipped, "parley_mixer_skipped_ticks_total", 5)
+	grew("after a 500 ms stop", late, skipped, "parley_mixer_late_ticks_total", 5)
+
+	for _, c := range []*caller{lossy, steady, flaky, dead} {
+		if err := c.call.Hangup(kit.Context(t, 5*time.Second)); err != nil {
+			t.Fatalf("hang up %s: %v", c.name, err)
+		}
+	}
+	// Polled rather than waited for on the hangup webhooks: the dead room's are held back
+	// behind its failing ConferenceExit and may themselves run out of webhook_max_age.
+	after := poll(10*time.Second, func(f map[string]*dto.MetricFamily) bool {
+		retry, _ := sample(f, "parley_webhook_deliveries_total", "outcome", "retry")
+		dropped, _ := sample(f, "parley_webhook_deliveries_total", "outcome", "dropped")
+		jitter, _ := sample(f, "parley_rtp_jitter_seconds")
+		live, _ := sample(f, "parley_calls_live")
+		return retry >= 2 && dropped >= 1 && jitter >= 6 && live == 0
+	})
+	grew("after the calls", before, after, "parley_rtp_packets_lost_total", 10)
+	grew("after the calls", before, after, "parley_rtp_jitter_seconds", 6)
+	// The flaky room's first attempt and the dead room's first.
+	grew("after the calls", before, after, "parley_webhook_deliveries_total", 2, "outcome", "retry")
+	grew("after the calls", before, after, "parley_webhook_delivery_seconds", 2, "outcome", "retry")
+	// The dead room's ConferenceEnter, at least.
+	grew("after the calls", before, after, "parley_webhook_deliveries_total", 1, "outcome", "dropped")
+	grew("after the calls", before, after, "parley_webhook_delivery_seconds", 1, "outcome", "dropped")
+	for _, name := range []string{"parley_rtp_packets_lost_total", "parley_jitter_queue_starved_total",
+		"parley_jitter_queue_dropped_frames_total", "parley_mixer_frames_lost_total", "parley_mixer_late_ticks_total",
+		"parley_mixer_skipped_ticks_total", "parley_webhook_deliveries_total"} {
+		v, _ := sample(after, name)
+		t.Logf("%s: %v", name, v)
+	}
+	if flakyHits.Load() < 2 {
+		t.Errorf("the flaky callback was asked %d times, want the retry too", flakyHits.Load())
+	}
+	for _, name := range []string{"parley_recording_frames_dropped_total", "parley_mixer_write_errors_total"} {
+		if _, ok := after[name]; !ok {
+			t.Errorf("%s is missing from /metrics", name)
+		}
 	}
 }

@@ -1,9 +1,9 @@
 // Package siptest is a SIP user agent for tests: it places calls to a SIP server over UDP,
-// TCP or TLS (optionally with SRTP, SDES keys), sends audio from a media.Source every 20 ms, records every audio packet it receives
-// (decoded to PCM), sends RFC 4733 or SIP INFO DTMF, records SIP INFO DTMF it receives and
-// hangs up or waits for the server to hang up. It
-// can also act as a registered phone (Listen, Register) that answers, rejects or ignores
-// the calls it receives.
+// TCP or TLS (optionally with SRTP, SDES keys), sends audio from a media.Source every 20 ms
+// (or, to try a far end's resilience, with lost packets, pauses and bursts), records every
+// audio packet it receives (decoded to PCM), sends RFC 4733 or SIP INFO DTMF, records SIP INFO
+// DTMF it receives and hangs up or waits for the server to hang up. It can also act as a
+// registered phone (Listen, Register) that answers, rejects or ignores the calls it receives.
 //
 // It is built on diago/sipgo, an implementation independent of the Parley server's own SDP
 // and RTP code, so tests exercise real interoperability. It must only be used by tests and
@@ -30,6 +30,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
+	"github.com/pion/rtp"
 
 	"github.com/parley-voice/parley/internal/media"
 )
@@ -106,6 +107,9 @@ type DialOptions struct {
 	// SRTP offers RTP/SAVP with an SDES key (AES_CM_128_HMAC_SHA1_80) and encrypts and
 	// decrypts the call's RTP.
 	SRTP bool
+	// DropEvery, when above 1, leaves every DropEvery-th audio packet unsent after it got its
+	// sequence number and timestamp, as a lossy network would: the far end sees the gaps.
+	DropEvery int
 }
 
 // Frame is one received audio packet, decoded.
@@ -158,6 +162,8 @@ type Call struct {
 	infoDigits  []rune
 	src         media.Source
 	dtmfQueue   []dtmfTick
+	pauseUntil  time.Time // no audio is sent before this (PauseSending)
+	burst       int       // extra frames to send at once on the next tick (Burst)
 	readStarted bool
 	readGate    sync.RWMutex
 
@@ -464,6 +470,16 @@ func (call *Call) sendLoop(med *diago.DialogMedia) {
 	tePT := call.telephoneEventPT(med)
 	pcm := make([]int16, media.FrameSamples)
 	payload := make([]byte, media.FrameSamples)
+	var lossy *droppingWriter
+	if call.opts.DropEvery > 1 {
+		// The packet writer takes the sequence number before it hands the packet on, so a
+		// writer that swallows the packet leaves a gap in the numbering.
+		if ms := med.MediaSession(); ms != nil {
+			lossy = &droppingWriter{next: w.Writer()}
+			w.UpdateWriter(lossy, dmedia.CodecAudioFromSession(ms))
+		}
+	}
+	sent := 0
 	t := time.NewTicker(media.FrameDuration)
 	defer t.Stop()
 	first := true
@@ -481,6 +497,12 @@ func (call *Call) sendLoop(med *diago.DialogMedia) {
 			job = &j
 		}
 		src := call.src
+		paused := time.Now().Before(call.pauseUntil)
+		frames := 1
+		if !paused && (job == nil || job.pkts == nil) {
+			frames += call.burst
+			call.burst = 0
+		}
 		call.mu.Unlock()
 		if job != nil && job.pkts != nil {
 			for i, p := range job.pkts {
@@ -499,18 +521,45 @@ func (call *Call) sendLoop(med *diago.DialogMedia) {
 		if job != nil && job.done != nil {
 			close(job.done)
 		}
-		clear(pcm)
-		if src != nil {
-			if err := src.ReadFrame(pcm); err != nil && !errors.Is(err, io.EOF) {
-				call.log.Debug("audio source failed", "err", err)
+		if paused {
+			// The media clock runs on while nothing is sent; the next packet starts a talkspurt.
+			w.DelayTimestamp(media.FrameSamples)
+			first = true
+			continue
+		}
+		for range frames {
+			clear(pcm)
+			if src != nil {
+				if err := src.ReadFrame(pcm); err != nil && !errors.Is(err, io.EOF) {
+					call.log.Debug("audio source failed", "err", err)
+				}
 			}
+			call.opts.Codec.Encode(payload, pcm)
+			sent++
+			if lossy != nil {
+				lossy.drop = sent%call.opts.DropEvery == 0
+			}
+			if _, err := w.WriteSamples(payload, media.FrameSamples, first, pt); err != nil {
+				return
+			}
+			first = false
 		}
-		call.opts.Codec.Encode(payload, pcm)
-		if _, err := w.WriteSamples(payload, media.FrameSamples, first, pt); err != nil {
-			return
-		}
-		first = false
 	}
+}
+
+// droppingWriter passes RTP packets on to next, except the one after drop was set. Only the
+// send loop uses it.
+type droppingWriter struct {
+	next dmedia.RTPWriter
+	drop bool
+}
+
+func (d *droppingWriter) WriteRTP(p *rtp.Packet) error {
+	if d.drop {
+		d.drop = false
+		return nil
+	}
+	return d.next.WriteRTP(p)
 }
 
 func (call *Call) telephoneEventPT(med *diago.DialogMedia) uint8 {
@@ -607,6 +656,23 @@ func (call *Call) ReceivedPCM(from, to time.Time) []int16 {
 func (call *Call) SetSource(src media.Source) {
 	call.mu.Lock()
 	call.src = src
+	call.mu.Unlock()
+}
+
+// PauseSending sends no audio for d from the next frame on, as a sender whose packets stop
+// for a while (the sequence numbers stay contiguous, the timestamps jump over the pause).
+func (call *Call) PauseSending(d time.Duration) {
+	call.mu.Lock()
+	call.pauseUntil = time.Now().Add(d)
+	call.mu.Unlock()
+}
+
+// Burst sends n audio frames on top of the next frame, all at once: a sender running faster
+// than real time. The frames are read from the source in order, so the audio itself is
+// continuous.
+func (call *Call) Burst(n int) {
+	call.mu.Lock()
+	call.burst += max(n, 0)
 	call.mu.Unlock()
 }
 
