@@ -1,11 +1,12 @@
 package e2e
 
 // Hostile traffic against the binary (issue 9): injected and sprayed RTP, digest brute force
-// and replay, an INVITE flood and idle SIP-TCP connections. Everything runs on 127.0.0.0/8 and
+// and replay, an INVITE flood and idle SIP-TCP and HTTP connections. Everything runs on 127.0.0.0/8 and
 // is bounded in time; the attackers use 127.0.0.2 and up (loopback aliases work on Linux
 // without setup), while 127.0.0.1 stays the only trusted gateway.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -383,7 +384,24 @@ func TestHostileIdleHTTP(t *testing.T) {
 	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_TRUSTED_GATEWAYS": onlyLoopbackTrusted,
 		"PARLEY_HTTP_MAX_CONNS": strconv.Itoa(capTotal), "PARLEY_HTTP_READ_HEADER_TIMEOUT": headerTimeout.String(),
 		"PARLEY_LOG_LEVEL": "info"}})
-	// REST from its own client, all the while the connections are opened and held.
+	// REST all the while the connections are opened and held, by turns from a keep-alive
+	// client and on a new connection each time (which must win a slot of the cap).
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	freshGET := func(ctx context.Context, path string) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, "GET", p.HTTP+path, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("X-Auth-ID", kit.AuthID)
+		req.Header.Set("X-Auth-Token", kit.AuthToken)
+		resp, err := fresh.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
@@ -393,7 +411,7 @@ func TestHostileIdleHTTP(t *testing.T) {
 	restDone := make(chan struct{})
 	go func() {
 		defer close(restDone)
-		for {
+		for i := 0; ; i++ {
 			select {
 			case <-stopREST:
 				return
@@ -401,7 +419,13 @@ func TestHostileIdleHTTP(t *testing.T) {
 			}
 			ctx := kit.Context(t, 5*time.Second)
 			t0 := time.Now()
-			st, _, err := p.Request(ctx, kit.AuthID, kit.AuthToken, "GET", kit.AccountPath("/Call/"), nil)
+			var st int
+			var err error
+			if i%2 == 0 {
+				st, _, err = p.Request(ctx, kit.AuthID, kit.AuthToken, "GET", kit.AccountPath("/Call/"), nil)
+			} else {
+				st, err = freshGET(ctx, kit.AccountPath("/Call/"))
+			}
 			d := time.Since(t0)
 			mu.Lock()
 			latencies = append(latencies, d)
