@@ -248,7 +248,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.httpSrv = s.newHTTPServer()
 	var serveLn net.Listener = ln
 	if s.cfg.HTTPMaxConns > 0 {
-		serveLn = newConnLimitListener(ln, s.cfg.HTTPMaxConns)
+		limited := newConnLimitListener(ln, s.cfg.HTTPMaxConns)
+		s.httpSrv.ConnState = limited.connState
+		serveLn = limited
 	}
 	if s.cfg.HTTPSEnabled() {
 		if serveLn, err = httpsListener(serveLn, s.cfg.HTTPSCertFile, s.cfg.HTTPSKeyFile); err != nil {

@@ -75,7 +75,7 @@ var settings = []setting{
 		set: func(c *Config, v string) (err error) { c.HTTPIdleTimeout, err = parseDuration(v); return }},
 	{key: "http_max_header_bytes", def: "64KiB", help: "largest request header block",
 		set: func(c *Config, v string) (err error) { c.HTTPMaxHeaderBytes, err = parseBytes(v); return }},
-	{key: "http_max_conns", def: "4096", help: "open HTTP connections at most; more wait to be accepted (0 = no cap)",
+	{key: "http_max_conns", def: "4096", help: "open HTTP connections at most; when full, a new one replaces the longest idle one (0 = no cap)",
 		set: func(c *Config, v string) (err error) { c.HTTPMaxConns, err = parseCount(v); return }},
 	{key: "https_cert_file", help: "PEM certificate chain; with https_key_file the HTTP listener (http_addr) serves HTTPS only",
 		set: func(c *Config, v string) error { c.HTTPSCertFile = strings.TrimSpace(v); return nil }},

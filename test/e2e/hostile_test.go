@@ -1,17 +1,17 @@
 package e2e
 
 // Hostile traffic against the binary (issue 9): injected and sprayed RTP, digest brute force
-// and replay, an INVITE flood and idle SIP-TCP connections. Everything runs on 127.0.0.0/8 and
+// and replay, an INVITE flood and idle SIP-TCP and HTTP connections. Everything runs on 127.0.0.0/8 and
 // is bounded in time; the attackers use 127.0.0.2 and up (loopback aliases work on Linux
 // without setup), while 127.0.0.1 stays the only trusted gateway.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"sort"
 	"strconv"
@@ -317,48 +317,180 @@ func TestHostileInviteFlood(t *testing.T) {
 	}
 }
 
-// TestHostileIdleTCP: idle SIP-TCP connections beyond the cap stop neither calls nor REST,
-// and SIP over TCP works again once they are gone.
+// TestHostileIdleTCP: 20,000 idle SIP-TCP connections (100 from each of 200 loopback sources,
+// held by helper processes) against a total cap of 2,000 stop neither calls nor REST, and SIP
+// over TCP works again once they are gone. The total cap turns the rest away (accepted and
+// closed at once), the per-source cap keeps one address from taking it all.
 func TestHostileIdleTCP(t *testing.T) {
+	const total, perSource, capTotal = 20000, 100, 2000
 	w := kit.NewApp(t)
 	w.XML("/answer", `<Response><Conference>Held</Conference></Response>`)
 	w.OK("/hangup")
 	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_TRUSTED_GATEWAYS": onlyLoopbackTrusted,
-		"PARLEY_SIP_TCP_MAX_CONNS": "300", "PARLEY_SIP_TCP_MAX_CONNS_PER_SOURCE": "100", "PARLEY_LOG_LEVEL": "info"}})
-	const total = 2000
-	var conns []net.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for i := 0; i < total; i++ {
-		ip := netip.AddrFrom4([4]byte{127, 0, 1, byte(10 + i/100)}) // 100 per source
-		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)), Timeout: 2 * time.Second}
-		c, err := d.Dial("tcp", p.SIP)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		conns = append(conns, c)
+		"PARLEY_SIP_TCP_MAX_CONNS": strconv.Itoa(capTotal), "PARLEY_SIP_TCP_MAX_CONNS_PER_SOURCE": strconv.Itoa(perSource),
+		"PARLEY_LOG_LEVEL": "info"}})
+	start := time.Now()
+	held := holdIdleConns(t, p.SIP, total, perSource, 4, 21, "")
+	t.Logf("%d SIP-TCP connections opened in %v", total, time.Since(start).Round(time.Millisecond))
+	deadline := time.Now().Add(10 * time.Second)
+	for metric(t, p, "parley_sip_tcp_refused_total") < total-capTotal && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n := metric(t, p, "parley_sip_tcp_conns"); n > 300 {
-		t.Errorf("%d SIP-TCP connections open, over the cap of 300", n)
+	if n := metric(t, p, "parley_sip_tcp_conns"); n > capTotal {
+		t.Errorf("%d SIP-TCP connections open, over the cap of %d", n, capTotal)
 	}
-	if n := metric(t, p, "parley_sip_tcp_refused_total"); n < total-300 {
-		t.Errorf("%d connections refused, want at least %d", n, total-300)
+	if n := metric(t, p, "parley_sip_tcp_refused_total"); n < total-capTotal {
+		t.Errorf("%d connections refused, want at least %d", n, total-capTotal)
+	}
+	if n := held.open(t); n < capTotal-100 || n > capTotal {
+		t.Errorf("%d of the held connections open, want the cap of %d", n, capTotal)
 	}
 	// Calls over UDP and REST work while the connections are held.
+	callStart := time.Now()
 	cl := kit.NewPhone(t, "127.0.0.1").CallAnswered(t, p, "14155550199", siptest.DialOptions{})
+	t.Logf("UDP call answered in %v while the connections are held", time.Since(callStart).Round(time.Millisecond))
 	cl.Hangup(kit.Context(t, 5*time.Second))
+	restStart := time.Now()
 	if st, _ := p.REST(t, "GET", kit.AccountPath("/Call/"), nil); st != 200 {
 		t.Errorf("REST during the TCP flood: %d", st)
 	}
-	for _, c := range conns {
-		c.Close()
+	if d := time.Since(restStart); d > time.Second {
+		t.Errorf("REST during the TCP flood took %v", d)
+	} else {
+		t.Logf("REST answered in %v while the connections are held", d.Round(time.Millisecond))
 	}
-	conns = nil
-	time.Sleep(500 * time.Millisecond)
+	held.close()
+	deadline = time.Now().Add(10 * time.Second)
+	for metric(t, p, "parley_sip_tcp_conns") > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
 	tcp := kit.NewPhone(t, "127.0.0.1").CallAnswered(t, p, "14155550199", siptest.DialOptions{Transport: "tcp"})
 	tcp.Hangup(kit.Context(t, 5*time.Second))
+}
+
+// TestHostileIdleHTTP: 20,000 idle HTTP connections (half send nothing, half the start of a
+// request and never its end; held by helper processes) against http_max_conns of 2,000 stop
+// neither REST nor calls, and the header timeout closes the ones still held. What keeps REST
+// answering is the cap's eviction: when every slot is taken, a new connection takes the slot
+// of the one that has waited longest without a request in progress, so idle connections only
+// push each other out and a client that sends its request at once is served (the header
+// timeout alone would leave REST queued behind thousands of idle connections).
+func TestHostileIdleHTTP(t *testing.T) {
+	const total, capTotal = 20000, 2000
+	const headerTimeout = 3 * time.Second
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Conference>Held</Conference></Response>`)
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{"PARLEY_TRUSTED_GATEWAYS": onlyLoopbackTrusted,
+		"PARLEY_HTTP_MAX_CONNS": strconv.Itoa(capTotal), "PARLEY_HTTP_READ_HEADER_TIMEOUT": headerTimeout.String(),
+		"PARLEY_LOG_LEVEL": "info"}})
+	// REST all the while the connections are opened and held, by turns from a keep-alive
+	// client and on a new connection each time (which must win a slot of the cap).
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	freshGET := func(ctx context.Context, path string) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, "GET", p.HTTP+path, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("X-Auth-ID", kit.AuthID)
+		req.Header.Set("X-Auth-Token", kit.AuthToken)
+		resp, err := fresh.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		failures  []string
+	)
+	stopREST := make(chan struct{})
+	restDone := make(chan struct{})
+	go func() {
+		defer close(restDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stopREST:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			ctx := kit.Context(t, 5*time.Second)
+			t0 := time.Now()
+			var st int
+			var err error
+			if i%2 == 0 {
+				st, _, err = p.Request(ctx, kit.AuthID, kit.AuthToken, "GET", kit.AccountPath("/Call/"), nil)
+			} else {
+				st, err = freshGET(ctx, kit.AccountPath("/Call/"))
+			}
+			d := time.Since(t0)
+			mu.Lock()
+			latencies = append(latencies, d)
+			if err != nil || st != 200 {
+				failures = append(failures, fmt.Sprintf("%d %v", st, err))
+			}
+			mu.Unlock()
+		}
+	}()
+	start := time.Now()
+	held := holdIdleConns(t, strings.TrimPrefix(p.HTTP, "http://"), total, 100, 4, 22,
+		"GET "+kit.AccountPath("/Call/")+" HTTP/1.1\r\nHost: parley\r\n")
+	opened := time.Now()
+	t.Logf("%d HTTP connections opened in %v", total, opened.Sub(start).Round(time.Millisecond))
+
+	cl := kit.NewPhone(t, "127.0.0.1").CallAnswered(t, p, "14155550199", siptest.DialOptions{})
+	cl.Hangup(kit.Context(t, 5*time.Second))
+	hc := http.Client{Timeout: 2 * time.Second}
+	if resp, err := hc.Get(p.HTTP + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz while the connections are held: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	// The cap holds: the server keeps at most capTotal of them. A holder also counts as open
+	// the connections the kernel completed but the server has not accepted (and evicted) yet,
+	// so this waits a little for the accept queue to drain.
+	n := held.open(t)
+	for deadline := time.Now().Add(2 * time.Second); n > capTotal && time.Now().Before(deadline); {
+		n = held.open(t)
+	}
+	if n < capTotal-100 || n > capTotal {
+		t.Errorf("%d of the held connections open, want about the cap of %d", n, capTotal)
+	}
+	t.Logf("%d of the held connections open (cap %d)", n, capTotal)
+	time.Sleep(time.Until(opened.Add(headerTimeout + time.Second)))
+	close(stopREST)
+	<-restDone
+	mu.Lock()
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	n = len(latencies)
+	if n < 20 {
+		t.Fatalf("only %d REST requests completed", n)
+	}
+	p50, p99, slowest := latencies[n/2], latencies[n*99/100], latencies[n-1]
+	t.Logf("REST while the connections were opened and held: %d requests, p50 %v p99 %v max %v",
+		n, p50.Round(time.Microsecond), p99.Round(time.Microsecond), slowest.Round(time.Microsecond))
+	if p99 > time.Second {
+		t.Errorf("REST p99 %v while the connections are held, want under 1s", p99)
+	}
+	if len(failures) > 0 {
+		t.Errorf("%d of %d REST requests failed, first: %s", len(failures), n, failures[0])
+	}
+	mu.Unlock()
+
+	// The header timeout has closed the ones that still held slots.
+	if n := held.open(t); n != 0 {
+		t.Errorf("%d held connections still open after the header timeout", n)
+	}
+	held.close()
+	if st, _ := p.REST(t, "GET", kit.AccountPath("/Call/"), nil); st != 200 {
+		t.Errorf("REST after the connections closed: %d", st)
+	}
+	if resp, err := hc.Get(p.HTTP + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz after the connections closed: %v", err)
+	} else {
+		resp.Body.Close()
+	}
 }
