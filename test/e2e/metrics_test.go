@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -262,10 +263,8 @@ func TestMetricsMoveDuringACall(t *testing.T) {
 //     after webhook_max_age (2 s here: the second failure's next attempt would come too late),
 //     and while it waits the outbox has depth and age.
 //
-// Not provoked: parley_recording_frames_dropped_total counts frames a conference recording's
-// writer could not take because 250 frames (5 s) already waited for the disk; the writer runs
-// in the same process as the mixer, so stopping the process stops both, and a loopback test
-// has no way to make only the disk slow. parley_mixer_write_errors_total counts failed RTP
+// parley_recording_frames_dropped_total is provoked by TestMetricsRecordingFramesDropped (an
+// MP3 encoder that stalls). Not provoked: parley_mixer_write_errors_total counts failed RTP
 // writes, which on an unconnected loopback UDP socket do not fail. Both stay checked as present.
 func TestMetricsMoveOnTrouble(t *testing.T) {
 	w := kit.NewApp(t)
@@ -429,5 +428,102 @@ func TestMetricsMoveOnTrouble(t *testing.T) {
 		if _, ok := after[name]; !ok {
 			t.Errorf("%s is missing from /metrics", name)
 		}
+	}
+}
+
+// stalledLame is a stand-in for Debian's lame that reads nothing until the file named by its
+// first argument exists (at most 30 s), then copies its input to the output file (lame's last
+// argument), so that a recording's writer is stuck for as long as the test wants.
+const stalledLame = `#!/bin/sh
+gate=%q
+for a; do out=$a; done
+i=0
+while [ ! -e "$gate" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+exec cat >"$out"
+`
+
+// TestMetricsRecordingFramesDropped: an MP3 room recording whose encoder (a fake lame found
+// first on PATH) reads nothing for 9 s fills the pipe (~2 s of audio) and the recorder's queue
+// (250 frames, 5 s), so the room drops the frames after that; parley_recording_frames_dropped_total
+// counts them when the recording stops. The room is not harmed: its ticks do not fall behind
+// and its members keep hearing each other while the writer is stuck.
+func TestMetricsRecordingFramesDropped(t *testing.T) {
+	bin := t.TempDir()
+	gate := filepath.Join(t.TempDir(), "read")
+	if err := os.WriteFile(filepath.Join(bin, "lame"), []byte(fmt.Sprintf(stalledLame, gate)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := kit.NewApp(t)
+	w.XML("/answer", `<Response><Conference beep="false" stayAlone="true">Stalled</Conference></Response>`)
+	w.OK("/hangup")
+	p := suite.Start(t, kit.Options{App: w, Env: map[string]string{
+		"PATH": bin + string(os.PathListSeparator) + os.Getenv("PATH"), "PARLEY_LOG_FORMAT": "json",
+	}})
+	cs := newCallers(400, 700)
+	a, b := cs[0], cs[1]
+	for _, c := range cs {
+		c.join(t, p)
+	}
+	members(t, p, "Stalled", a, b)
+	time.Sleep(time.Second) // the room mixes
+	before := scrape(t, p)
+
+	st, body := p.REST(t, "POST", kit.AccountPath("/Conference/Stalled/Record/"), map[string]any{"file_format": "mp3"})
+	if st != 200 {
+		t.Fatalf("start recording: %d %v", st, body)
+	}
+	if u, _ := body["url"].(string); !strings.HasSuffix(u, ".mp3") {
+		t.Fatalf("start recording: url %q, want an MP3 file (the fake lame on PATH)", u)
+	}
+	time.Sleep(9 * time.Second) // 2 s past the ~7 s the pipe and the queue hold
+	// The members hear each other while the writer is stuck and frames are dropped.
+	if l := kit.ToneLevels(b.call, measureWindow, 400)[400]; l < heardDBFS {
+		t.Errorf("b hears a at %.1f dBFS while the recording is stuck, want above %v", l, heardDBFS)
+	}
+	if l := kit.ToneLevels(a.call, measureWindow, 700)[700]; l < heardDBFS {
+		t.Errorf("a hears b at %.1f dBFS while the recording is stuck, want above %v", l, heardDBFS)
+	}
+	stuck := scrape(t, p)
+	if v, _ := sample(stuck, "parley_recording_frames_dropped_total"); v != 0 {
+		t.Errorf("parley_recording_frames_dropped_total = %v before the recording stopped, want 0 (counted at the stop)", v)
+	}
+	// Let the encoder read, so the stop does not wait for it, then stop.
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	member204(t, p, "DELETE", "/Conference/Stalled/Record/")
+	after := scrape(t, p)
+
+	b0, _ := sample(before, "parley_recording_frames_dropped_total")
+	dropped, ok := sample(after, "parley_recording_frames_dropped_total")
+	if !ok {
+		t.Fatal("parley_recording_frames_dropped_total is missing from /metrics")
+	}
+	// 9 s of the room is 450 frames; ~100 fit the pipe and 250 the queue.
+	if dropped-b0 < 40 || dropped-b0 > 450 {
+		t.Errorf("parley_recording_frames_dropped_total went from %v to %v, want about 100 more (450 frames, ~350 held)", b0, dropped)
+	}
+	t.Logf("recording frames dropped: %v", dropped-b0)
+	if l := logLine(t, p.Logs(), "recording lost frames: the disk could not keep up", "level", "WARN"); l != nil {
+		if f, _ := l["frames"].(float64); f != dropped-b0 {
+			t.Errorf("the recording's log line says %v frames lost, the metric %v", l["frames"], dropped-b0)
+		}
+	}
+	// The room kept time: a stuck writer holding up the room goroutine would put it seconds
+	// behind (hundreds of late or skipped ticks); load alone gives a few.
+	late := func(f map[string]*dto.MetricFamily) float64 {
+		l, _ := sample(f, "parley_mixer_late_ticks_total")
+		s, _ := sample(f, "parley_mixer_skipped_ticks_total")
+		return l + s
+	}
+	t.Logf("late and skipped ticks meanwhile: %v", late(after)-late(before))
+	if d := late(after) - late(before); d > 50 {
+		t.Errorf("late and skipped ticks grew by %v during the stuck recording, want the room on time (<= 50)", d)
+	}
+	ticks0, _ := sample(before, "parley_mixer_ticks_total")
+	ticks1, _ := sample(after, "parley_mixer_ticks_total")
+	if ticks1-ticks0 < 400 {
+		t.Errorf("parley_mixer_ticks_total grew by %v in ~9.5 s, want the room ticking (>= 400)", ticks1-ticks0)
 	}
 }
