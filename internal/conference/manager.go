@@ -369,18 +369,33 @@ func (m *Manager) StartRecording(ctx context.Context, account, name string, opts
 // RecordingDone event emitted; nil info when nothing was recording.
 func (m *Manager) StopRecording(ctx context.Context, account, name string) (*RecordingInfo, error) {
 	r := m.lookup(account, name)
-	return do(ctx, r, func() (*RecordingInfo, error) { return r.stopRecording(), nil })
+	rec, err := do(ctx, r, func() (*recorder, error) { return r.stopRecording(), nil })
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	// The room has let go of the recording; wait here, not on the room goroutine, so that a
+	// read after the answer sees the final file and its RecordingDone.
+	return rec.awaitFinal(ctx)
 }
 
 // HangupRoom removes every member (RemovedByHangupAPI), finalises the recording and ends the
 // room instance; it returns after all of it, with the calls of the members removed.
 func (m *Manager) HangupRoom(ctx context.Context, account, name string) ([]CallInfo, error) {
 	r := m.lookup(account, name)
-	return do(ctx, r, func() ([]CallInfo, error) {
+	var rec *recorder
+	calls, err := do(ctx, r, func() ([]CallInfo, error) {
 		ms := r.sortedMembers()
+		rec = r.rec
 		r.depart(ms, RemovedByHangupAPI)
 		return memberCalls(ms), nil
 	})
+	if err == nil && rec != nil {
+		// The members are gone whatever ctx says; only the wait for the file is cut short.
+		if _, werr := rec.awaitFinal(ctx); werr != nil {
+			r.log.Warn("room hung up before its recording was final", "err", werr)
+		}
+	}
+	return calls, err
 }
 
 // HangupAll hangs up every room of the account and returns the calls of the members removed.
