@@ -18,6 +18,8 @@ import (
 // ManagerOptions configure a Manager. Every field is optional.
 type ManagerOptions struct {
 	// Events receives every room event, from the room goroutine; it must not block long.
+	// The one exception is a RecordingDone whose room ended before the file was final: it
+	// comes from the goroutine that waited for the file.
 	Events func(Event)
 	// Sounds resolves sound URLs; nil means URL sounds are silent.
 	Sounds Sounds
@@ -76,7 +78,7 @@ type Stats struct {
 	FramesLost   int64 // member frames missing when mixed (jitter queue starved)
 	WriteErrors  int64 // failed WriteFrame calls
 	// RecordingFramesDropped are room frames a recording could not keep up with (counted when
-	// the recording stops).
+	// the recording is final).
 	RecordingFramesDropped int64
 	// JitterDropped and JitterStarved add up the jitter queues of members that have left:
 	// frames dropped because the queue was full, and times it ran dry after flowing.

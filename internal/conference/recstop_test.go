@@ -86,6 +86,11 @@ func TestStopRecordingDoesNotStallTheRoom(t *testing.T) {
 		info, err := e.m.StopRecording(bg, "A", "R")
 		stopped <- answer{info, err}
 	}()
+	within(t, "stop handed off", func() {
+		for e.recording() {
+			time.Sleep(time.Millisecond)
+		}
+	})
 	// While the sink is stuck, the room keeps mixing and serving commands.
 	b.media.reset()
 	within(t, "ticks after stop", func() { e.run(10, a, b) })
@@ -232,4 +237,14 @@ func TestHangupRoomWaitsForTheRecording(t *testing.T) {
 	if evs := e.events(EventRecordingDone); len(evs) != 1 {
 		t.Fatalf("done events %+v", evs)
 	}
+}
+
+// recording reports whether room A/R has a recording running (asked on the room goroutine).
+func (e *env) recording() bool {
+	r := e.m.lookup("A", "R")
+	on, err := do(bg, r, func() (bool, error) { return r.rec != nil, nil })
+	if err != nil {
+		e.t.Error(err)
+	}
+	return on
 }
