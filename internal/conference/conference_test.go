@@ -644,8 +644,7 @@ func TestRecordAttributeAndResult(t *testing.T) {
 	if r.Recording == nil || r.Recording.Format != "wav" || !r.Recording.ByAttribute {
 		t.Fatalf("result recording %+v", r.Recording)
 	}
-	e.sync()
-	evs := e.events(EventRecordingDone)
+	evs := e.waitEvents(EventRecordingDone, 1)
 	if len(evs) != 1 || evs[0].Recording.ID != r.Recording.ID || evs[0].Recording.End.IsZero() {
 		t.Fatalf("recording events %+v", evs)
 	}

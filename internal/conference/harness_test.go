@@ -163,6 +163,19 @@ func (e *env) events(kind EventKind) []Event {
 	return out
 }
 
+// waitEvents waits until n events of kind were emitted and returns them.
+func (e *env) waitEvents(kind EventKind, n int) []Event {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		evs := e.events(kind)
+		if len(evs) >= n || time.Now().After(deadline) {
+			return evs
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // sync waits until every room has applied everything sent to it so far.
 func (e *env) sync() {
 	e.m.mu.Lock()

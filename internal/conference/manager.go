@@ -18,6 +18,8 @@ import (
 // ManagerOptions configure a Manager. Every field is optional.
 type ManagerOptions struct {
 	// Events receives every room event, from the room goroutine; it must not block long.
+	// The one exception is a RecordingDone whose room ended before the file was final: it
+	// comes from the goroutine that waited for the file.
 	Events func(Event)
 	// Sounds resolves sound URLs; nil means URL sounds are silent.
 	Sounds Sounds
@@ -76,7 +78,7 @@ type Stats struct {
 	FramesLost   int64 // member frames missing when mixed (jitter queue starved)
 	WriteErrors  int64 // failed WriteFrame calls
 	// RecordingFramesDropped are room frames a recording could not keep up with (counted when
-	// the recording stops).
+	// the recording is final).
 	RecordingFramesDropped int64
 	// JitterDropped and JitterStarved add up the jitter queues of members that have left:
 	// frames dropped because the queue was full, and times it ran dry after flowing.
@@ -369,18 +371,33 @@ func (m *Manager) StartRecording(ctx context.Context, account, name string, opts
 // RecordingDone event emitted; nil info when nothing was recording.
 func (m *Manager) StopRecording(ctx context.Context, account, name string) (*RecordingInfo, error) {
 	r := m.lookup(account, name)
-	return do(ctx, r, func() (*RecordingInfo, error) { return r.stopRecording(), nil })
+	rec, err := do(ctx, r, func() (*recorder, error) { return r.stopRecording(), nil })
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	// The room has let go of the recording; wait here, not on the room goroutine, so that a
+	// read after the answer sees the final file and its RecordingDone.
+	return rec.awaitFinal(ctx)
 }
 
 // HangupRoom removes every member (RemovedByHangupAPI), finalises the recording and ends the
 // room instance; it returns after all of it, with the calls of the members removed.
 func (m *Manager) HangupRoom(ctx context.Context, account, name string) ([]CallInfo, error) {
 	r := m.lookup(account, name)
-	return do(ctx, r, func() ([]CallInfo, error) {
+	var rec *recorder
+	calls, err := do(ctx, r, func() ([]CallInfo, error) {
 		ms := r.sortedMembers()
+		rec = r.rec
 		r.depart(ms, RemovedByHangupAPI)
 		return memberCalls(ms), nil
 	})
+	if err == nil && rec != nil {
+		// The members are gone whatever ctx says; only the wait for the file is cut short.
+		if _, werr := rec.awaitFinal(ctx); werr != nil {
+			r.log.Warn("room hung up before its recording was final", "err", werr)
+		}
+	}
+	return calls, err
 }
 
 // HangupAll hangs up every room of the account and returns the calls of the members removed.

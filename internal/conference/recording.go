@@ -2,6 +2,7 @@ package conference
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -106,7 +107,8 @@ var _ io.WriteSeeker = (*bufferedFile)(nil)
 const recQueue = 250
 
 // recorder runs one recording: the room goroutine hands it frames without blocking and a
-// writer goroutine writes them to the sink.
+// writer goroutine writes them to the sink. Stopping is a hand-off too (see room.stopRecording):
+// the room goroutine never waits for the sink.
 type recorder struct {
 	info    RecordingInfo
 	limit   time.Duration
@@ -115,6 +117,9 @@ type recorder struct {
 	free    chan *[media.FrameSamples]int16
 	done    chan error
 	dropped int64
+	// final is closed once the file is final and RecordingDone emitted; result is set before.
+	final  chan struct{}
+	result *RecordingInfo
 }
 
 func startRecorder(sink RecordingSink, info RecordingInfo, limit time.Duration) *recorder {
@@ -124,6 +129,7 @@ func startRecorder(sink RecordingSink, info RecordingInfo, limit time.Duration) 
 		frames: make(chan *[media.FrameSamples]int16, recQueue),
 		free:   make(chan *[media.FrameSamples]int16, recQueue),
 		done:   make(chan error, 1),
+		final:  make(chan struct{}),
 	}
 	go r.write(sink)
 	return r
@@ -169,16 +175,32 @@ func (r *recorder) expired() bool {
 	return r.limit > 0 && time.Duration(r.samples)*time.Second/media.SampleRate >= r.limit
 }
 
-// finish closes the file and waits until it is final.
-func (r *recorder) finish(end time.Time) *RecordingInfo {
+// handOff ends the writer's input and fixes what the room goroutine owns (duration, drops,
+// end); it returns at once. Called once, on the room goroutine.
+func (r *recorder) handOff(end time.Time) {
 	close(r.frames)
+	r.info.End = end
+	r.info.Duration = time.Duration(r.samples) * time.Second / media.SampleRate
+	r.info.FramesDropped = r.dropped
+}
+
+// wait blocks until the writer has drained and closed the sink, and returns the final info.
+// Called once after handOff, never on the room goroutine.
+func (r *recorder) wait() *RecordingInfo {
 	err := <-r.done
 	info := r.info
-	info.End = end
-	info.Duration = time.Duration(r.samples) * time.Second / media.SampleRate
-	info.FramesDropped = r.dropped
 	if err != nil {
 		info.Err = fmt.Errorf("recording %s: %w", info.ID, err)
 	}
 	return &info
+}
+
+// awaitFinal waits, outside the room goroutine, until the recording is final.
+func (r *recorder) awaitFinal(ctx context.Context) (*RecordingInfo, error) {
+	select {
+	case <-r.final:
+		return r.result, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for recording %s to be final: %w", r.info.ID, ctx.Err())
+	}
 }

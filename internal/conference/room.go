@@ -472,20 +472,50 @@ func (r *room) startRecording(opts RecordingOptions, byAttr bool) (*RecordingInf
 	return &info, nil
 }
 
-// stopRecording finalises the running recording (nil when none) and emits RecordingDone.
-func (r *room) stopRecording() *RecordingInfo {
-	if r.rec == nil {
+// stopRecording hands the running recording (nil when none) off to be finalised and returns
+// at once: nothing on the room goroutine waits for a disk or an encoder. A helper goroutine
+// waits for the file and completes the recording (see completeRecording); the recorder's
+// awaitFinal reports when that is done.
+func (r *room) stopRecording() *recorder {
+	rec := r.rec
+	if rec == nil {
 		return nil
 	}
-	info := r.rec.finish(r.m.clock.Now())
 	r.rec = nil
+	rec.handOff(r.m.clock.Now())
+	// Stamped now: the instance may have ended (or another begun) by the time the file is final.
+	ev := Event{Kind: EventRecordingDone, AccountID: r.key.account, ConferenceName: r.key.name, ConferenceUUID: r.uuid}
+	go r.completeRecording(rec, ev, r.gen)
+	return rec
+}
+
+// completeRecording runs on its own goroutine: it waits until the file is final, then, on the
+// room goroutine while the room lives (or here once it has ended), updates the record="true"
+// info of instance gen, emits RecordingDone and releases awaitFinal.
+func (r *room) completeRecording(rec *recorder, ev Event, gen uint64) {
+	info := rec.wait()
 	r.m.stats.recDropped.Add(info.FramesDropped)
 	if info.Err != nil {
 		r.log.Error("conference recording failed", "recording_id", info.ID, "err", info.Err)
 	}
-	if r.attrRec != nil && r.attrRec.ID == info.ID {
-		r.attrRec = info
+	ev.Recording = info
+	announce := func(onRoom bool) {
+		if onRoom && r.gen == gen {
+			if r.attrRec != nil && r.attrRec.ID == info.ID {
+				r.attrRec = info
+			}
+			ev.CurrentSize = len(r.members)
+		}
+		ev.Timestamp = r.m.clock.Now()
+		if r.m.opts.Events != nil {
+			r.m.opts.Events(ev)
+		}
+		rec.result = info
+		close(rec.final)
 	}
-	r.emit(Event{Kind: EventRecordingDone, Recording: info}, nil)
-	return info
+	select {
+	case r.cmds <- func() { announce(true) }:
+	case <-r.done:
+		announce(false)
+	}
 }
