@@ -44,7 +44,9 @@ func (s *Server) newConferences() *conference.Manager {
 }
 
 // onConferenceEvent turns room events into callbacks and recording rows. It runs on the room
-// goroutine: the outbox write is a quick local insert.
+// goroutine (a recording's done event may come from the goroutine that waited for its file):
+// the outbox write is a local insert. On PostgreSQL that insert is a network round trip on the
+// room's goroutine, a known debt: see docs/ARCHITECTURE.md, "Known debts".
 func (s *Server) onConferenceEvent(ev conference.Event) {
 	defer s.consoleEvent(ev) // last: a console that re-reads then sees the recording row
 	if ev.Kind == conference.EventEnter {
