@@ -6,8 +6,9 @@
 // Calls, Streams, Applications, Endpoints, Accounts) and turns their results back into JSON. It
 // must NOT hold domain state, import the domain packages (the app layer adapts them to these
 // interfaces; its only internal imports are the leaves shared with the document side:
-// internal/voice, the <Speak> lists, and internal/streamspec, the stream parameters' grammar),
-// talk SIP, or start media work itself.
+// internal/voice, the <Speak> lists, internal/streamspec, the stream parameters' grammar, and
+// internal/failwindow, the failed-sign-in rule it shares with the console), talk SIP, or start
+// media work itself.
 package api
 
 import (
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/parley-voice/parley/internal/failwindow"
 )
 
 // Profile selects the response shape of the five POST member actions (§1.5).
@@ -109,7 +112,7 @@ type server struct {
 	maxBody int64
 	limiter *rateLimiter
 	// authLimit refuses sources with too many failed authentications; nil when off.
-	authLimit *authLimiter
+	authLimit *failwindow.Limiter
 	// callLimiter is the calls_per_second bucket of POST /Call/; nil when off.
 	callLimiter *rateLimiter
 	// maxCalls is the concurrent call limit; 0 when off.

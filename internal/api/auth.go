@@ -13,7 +13,7 @@ import (
 func (s *server) checkAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 	src := sourceOf(r)
 	if s.authLimit != nil {
-		if blocked, wait := s.authLimit.blocked(src); blocked {
+		if blocked, wait := s.authLimit.Blocked(src); blocked {
 			w.Header().Set("Retry-After", strconv.Itoa(wait))
 			s.writeError(w, http.StatusTooManyRequests, msgAuthLimited)
 			return "", false
@@ -21,9 +21,9 @@ func (s *server) checkAuth(w http.ResponseWriter, r *http.Request) (string, bool
 	}
 	account, ok := s.authenticate(r)
 	if !ok {
-		if s.authLimit != nil && s.authLimit.failed(src) {
-			s.log.Warn(authLimitedLogMsg, "source", src.String(), "failures", s.authLimit.max,
-				"duration", s.authLimit.window.String())
+		if s.authLimit != nil && s.authLimit.Failed(src) {
+			s.log.Warn(authLimitedLogMsg, "source", src.String(), "failures", s.authLimit.Max(),
+				"duration", s.authLimit.Window().String())
 		}
 		s.unauthorized(w, msgAuthFailed)
 		return "", false

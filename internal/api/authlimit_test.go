@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -95,23 +94,6 @@ func TestAuthFailureLimitOffAndDefault(t *testing.T) {
 	}
 	if w := doFrom(fx, "198.51.100.9:1", testToken); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "60" {
 		t.Fatalf("default limit: %d Retry-After %q, want 429 and 60", w.Code, w.Header().Get("Retry-After"))
-	}
-}
-
-func TestAuthLimiterMemoryIsBounded(t *testing.T) {
-	now := testNow
-	l := newAuthLimiter(2, time.Minute, func() time.Time { return now })
-	for i := 0; i < authLimitSources+5000; i++ {
-		l.failed(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
-	}
-	if n := len(l.sources); n > authLimitSources {
-		t.Fatalf("%d sources tracked, cap %d", n, authLimitSources)
-	}
-	// Once windows expire, new sources replace them instead of arbitrary live ones.
-	now = now.Add(2 * time.Minute)
-	l.failed(netip.MustParseAddr("192.0.2.1"))
-	if n := len(l.sources); n != 1 {
-		t.Errorf("%d sources after every window expired, want 1", n)
 	}
 }
 

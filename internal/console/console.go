@@ -2,7 +2,8 @@
 // and JavaScript, no build step), sign-in sessions with CSRF tokens, server-sent events from
 // room and call events, and actions that call the same domain adapters as the REST API.
 //
-// It imports no internal package: like api, it declares the small interfaces it needs and app
+// Its only internal import is the leaf internal/failwindow (the failed-sign-in rule the REST
+// API uses too); like api, it declares the small interfaces it needs and app
 // adapts the domain packages to them. It must not poll the domain per member or per room: the
 // page is told what changed by events and re-reads one snapshot. It must not block whoever
 // publishes an event (a room goroutine): a subscriber that falls behind is told to resync.
@@ -14,6 +15,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/parley-voice/parley/internal/failwindow"
 )
 
 // Accounts looks up an account's auth token, as the REST API's authentication does.
@@ -177,7 +180,7 @@ type Console struct {
 	opts     Options
 	log      *slog.Logger
 	sessions *sessionStore
-	limiter  *loginLimiter
+	limiter  *failwindow.Limiter
 	hub      *hub
 }
 

@@ -172,7 +172,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src := sourceOf(r)
-	if blocked, wait := c.limiter.blocked(src); blocked {
+	if blocked, wait := c.limiter.Blocked(src); blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		writeJSON(w, http.StatusTooManyRequests, errorBody{"too many failed sign-ins; try again later"})
 		return
@@ -184,7 +184,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	id, token := r.PostForm.Get("auth_id"), r.PostForm.Get("auth_token")
 	if !c.credentialsOK(id, token) {
-		c.limiter.failed(src)
+		c.limiter.Failed(src)
 		c.log.Warn("console sign-in failed", "source", src.String(), "auth_id", id)
 		writeJSON(w, http.StatusUnauthorized, errorBody{"wrong auth_id or auth_token"})
 		return
