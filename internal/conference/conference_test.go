@@ -158,14 +158,19 @@ func TestPlaySpeakQueueAndStopByKind(t *testing.T) {
 
 func waitFor(t *testing.T, e *env, cond func() bool) {
 	t.Helper()
-	for range 500 {
+	// A deadline, not a count of tries: under -race on a loaded machine a
+	// 25-minute private clip takes seconds to allocate and load.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
 		e.sync()
 		if cond() {
 			return
 		}
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	t.Fatal("condition not reached")
 }
 
 // privateLen is a test probe: the number of ready private items of a member.
