@@ -96,6 +96,9 @@ var (
 	ErrUnreachable = errors.New("cluster: node unreachable")
 	// ErrNoHandler: the node answered that it serves no such method.
 	ErrNoHandler = errors.New("cluster: no handler for the method")
+	// ErrTooLarge: the request, or the answer, is larger than one NATS message may be (the
+	// server's max_payload, 1 MB unless configured).
+	ErrTooLarge = errors.New("cluster: message larger than the NATS max_payload")
 )
 
 // RemoteError is a Handler's error, carried back to the caller.
