@@ -573,6 +573,40 @@ func TestCall(t *testing.T) {
 	}
 }
 
+func TestCloseAnswersRequestsInFlight(t *testing.T) {
+	a, b := join(t, "a"), join(t, "b")
+	started := make(chan struct{})
+	b.Handle("slow", func(context.Context, []byte) ([]byte, error) {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		return []byte("done"), nil
+	})
+	answer := make(chan string, 1)
+	go func() {
+		got, err := a.Call(ctxT(t), b.Self().ID, "slow", nil)
+		answer <- fmt.Sprint(string(got), err)
+	}()
+	<-started
+	start := time.Now()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("Close took %v: it did not wait for the handler (300 ms)", took)
+	}
+	select {
+	case got := <-answer:
+		if got != "done<nil>" {
+			t.Fatalf("the request in flight at Close got %q", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the request in flight at Close got no answer")
+	}
+	if _, err := a.Call(ctxT(t), b.Self().ID, "slow", nil); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("a call after Close = %v, want ErrUnreachable", err)
+	}
+}
+
 func TestHandlersServedFromJoin(t *testing.T) {
 	a := join(t, "a")
 	b := joinWith(t, "b", func(o *Options) {

@@ -141,7 +141,9 @@ func Join(ctx context.Context, o Options) (*Node, error) {
 func (n *Node) join(ctx context.Context) error {
 	timeout := 5 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+		if timeout = time.Until(dl); timeout <= 0 {
+			return fmt.Errorf("cluster: connect to NATS: %w", context.DeadlineExceeded)
+		}
 	}
 	nc, err := nats.Connect(n.o.URL,
 		nats.Name("parley "+n.o.NodeID),
@@ -263,8 +265,13 @@ func (n *Node) Close() error {
 		if err := n.nodes.Delete(ctx, n.self.ID); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: leave the registry: %w", err))
 		}
+		// No new requests; those already received still get their answers. The handlers
+		// are counted only once the subscription has dispatched its last message.
 		if err := n.sub.Drain(); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: drain: %w", err))
+		}
+		for n.sub.IsValid() && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
 		}
 		n.waitHandlers(ctx)
 		closed := make(chan struct{})
