@@ -53,6 +53,8 @@ type Node struct {
 	// others' silence proves nothing: blind is set and nobody is declared down.
 	selfSeen time.Time
 	blind    bool
+	// twinBoot is the last other boot seen writing this node's ID (said once, not per beat).
+	twinBoot string
 
 	// leaseMu serialises this node's writes to parley_rooms, so a renewal and a release of
 	// the same key never race on its revision.
@@ -121,6 +123,11 @@ func Join(ctx context.Context, o Options) (*Node, error) {
 	n.log = o.Logger
 	for method, h := range o.Handlers {
 		n.handlers[method] = h
+	}
+	if _, ok := ctx.Deadline(); !ok { // a process's start context often has none
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.selfSeen = time.Now()
