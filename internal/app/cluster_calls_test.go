@@ -107,9 +107,9 @@ func TestReaperClosesDeadBootCalls(t *testing.T) {
 		byCall[it.Params.Get("CallUUID")] = it
 	}
 	for _, tt := range []struct {
-		c              *call.Call
-		url, method    string
-		status         string
+		c                *call.Call
+		url, method      string
+		status           string
 		hasForwardedFrom bool
 	}{
 		{in, "http://app.test/hangup", "POST", "completed", true},
