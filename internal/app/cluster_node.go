@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/hex"
 
 	"github.com/parley-voice/parley/internal/cluster"
 )
@@ -29,5 +28,5 @@ var _ clusterNode = (*cluster.Node)(nil)
 
 // roomKey is the cluster's key of the room (account, name).
 func roomKey(account, name string) string {
-	return hex.EncodeToString([]byte(account + "\x00" + name))
+	return cluster.RoomKey(account, name)
 }
