@@ -20,16 +20,15 @@ import (
 
 const clusterAcct = "MA_CLUSTER1"
 
-// startClusterServers starts two servers, node-a and node-b, on one PostgreSQL database and
-// one fake cluster.
-func startClusterServers(t *testing.T, ctx context.Context, webURL string) ([2]*Server, *fakeBus) {
+// startClusterServers starts two servers, node-a and node-b, on one new PostgreSQL database,
+// each joined to a cluster by join.
+func startClusterServers(t *testing.T, ctx context.Context, db, webURL string, join func(id string, s *Server) clusterNode) [2]*Server {
 	t.Helper()
 	srvPG := pg.Require(t)
-	dbURL, err := srvPG.CreateDatabase(ctx, "t_app_cluster_rest")
+	dbURL, err := srvPG.CreateDatabase(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus := newFakeBus()
 	var servers [2]*Server
 	for i, id := range []string{"node-a", "node-b"} {
 		env := map[string]string{
@@ -47,14 +46,14 @@ func startClusterServers(t *testing.T, ctx context.Context, webURL string) ([2]*
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.nodes = bus.join(id, id+"-boot")
+		s.nodes = join(id, s)
 		if err := s.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
 		servers[i] = s
 	}
-	return servers, bus
+	return servers
 }
 
 type restAnswer struct {
@@ -130,7 +129,10 @@ func TestClusterRESTForwarding(t *testing.T) {
 		}
 	}))
 	defer web.Close()
-	servers, bus := startClusterServers(t, ctx, web.URL)
+	bus := newFakeBus()
+	servers := startClusterServers(t, ctx, "t_app_cluster_rest", web.URL, func(id string, _ *Server) clusterNode {
+		return bus.join(id, id+"-boot")
+	})
 	a, b := servers[0], servers[1]
 
 	// A caller on node-b in a room homed there.
