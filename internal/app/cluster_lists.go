@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/api"
+	"github.com/parley-voice/parley/internal/cluster"
 )
 
 // Cluster-wide lists: every live node's part, asked for concurrently and merged. A node that
@@ -43,22 +44,26 @@ type roomPart struct {
 	Started time.Time `json:"started"`
 }
 
-// handleClusterLists serves this node's parts of the lists.
-func (s *Server) handleClusterLists() {
-	s.nodes.Handle(methodCallsLive, func(_ context.Context, body []byte) ([]byte, error) {
-		var q liveCallsQuery
-		if err := json.Unmarshal(body, &q); err != nil {
-			return nil, fmt.Errorf("reading a live calls query: %w", err)
-		}
-		return json.Marshal(s.localLiveCalls(q.Account, q.Filter))
-	})
-	s.nodes.Handle(methodConferencesList, func(ctx context.Context, body []byte) ([]byte, error) {
-		var q roomsQuery
-		if err := json.Unmarshal(body, &q); err != nil {
-			return nil, fmt.Errorf("reading a conference list query: %w", err)
-		}
-		return json.Marshal(s.localRooms(ctx, q.Account))
-	})
+// restHandlers are the methods of REST on any node: forwarded requests and this node's parts
+// of the lists.
+func (s *Server) restHandlers() map[string]cluster.Handler {
+	return map[string]cluster.Handler{
+		methodHTTP: s.serveHTTPMethod,
+		methodCallsLive: func(_ context.Context, body []byte) ([]byte, error) {
+			var q liveCallsQuery
+			if err := json.Unmarshal(body, &q); err != nil {
+				return nil, fmt.Errorf("reading a live calls query: %w", err)
+			}
+			return json.Marshal(s.localLiveCalls(q.Account, q.Filter))
+		},
+		methodConferencesList: func(ctx context.Context, body []byte) ([]byte, error) {
+			var q roomsQuery
+			if err := json.Unmarshal(body, &q); err != nil {
+				return nil, fmt.Errorf("reading a conference list query: %w", err)
+			}
+			return json.Marshal(s.localRooms(ctx, q.Account))
+		},
+	}
 }
 
 func (s *Server) localLiveCalls(acct string, f api.CallFilter) []liveCallPart {
@@ -83,8 +88,12 @@ func (s *Server) localRooms(ctx context.Context, acct string) []roomPart {
 }
 
 // gatherParts returns every live node's part of a list: this node's from local, the others'
-// from method. The parts come in the order of the peers (sorted by node id).
+// from method. The parts come in the order of the peers (sorted by node id). Before the node
+// has joined, the list is this node's.
 func gatherParts[T any](ctx context.Context, s *Server, method string, query any, local func() []T) []T {
+	if s.nodes == nil {
+		return local()
+	}
 	body, err := json.Marshal(query)
 	if err != nil {
 		s.log.Error("encoding a list query", "method", method, "err", err)
@@ -164,9 +173,8 @@ func (c clusterConferences) List(ctx context.Context, acct string) ([]string, er
 // listAdapters returns the REST adapters of the live lists: on a single node the local ones as
 // they are; in a cluster the cluster-wide ones, and this node serves its parts.
 func (s *Server) listAdapters(confs conferenceAPI, calls callsAPI) (api.Conferences, api.Calls) {
-	if s.nodes == nil {
+	if !s.clustered() {
 		return confs, calls
 	}
-	s.handleClusterLists()
 	return clusterConferences{conferenceAPI: confs, s: s}, clusterCalls{calls}
 }

@@ -3,12 +3,9 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -16,30 +13,13 @@ import (
 
 	"github.com/parley-voice/parley/internal/cluster"
 	"github.com/parley-voice/parley/internal/sip/siptest"
-	"github.com/parley-voice/parley/test/natstest"
 )
-
-// startNATS starts a nats-server for one test, or skips it without one (outside CI).
-func startNATS(t *testing.T) *natstest.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := natstest.Start(ctx)
-	if errors.Is(err, natstest.ErrNotInstalled) && os.Getenv("CI") != "true" {
-		t.Skip("natstest: " + err.Error())
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	return srv
-}
 
 // Two nodes on real NATS and PostgreSQL: a room homed on node-b is read through node-a with
 // node-b's answer and listed on both; when node-b leaves the cluster, node-a ends its call in
 // the store with cause 5030 and its hangup webhook is delivered once.
 func TestClusterOverNATS(t *testing.T) {
-	nats := startNATS(t)
+	nats := natsSrv.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var mu sync.Mutex
@@ -56,19 +36,9 @@ func TestClusterOverNATS(t *testing.T) {
 		}
 	}))
 	defer web.Close()
-	nodes := map[string]*cluster.Node{}
-	servers := startClusterServers(t, ctx, "t_app_cluster_nats", web.URL, func(id string, s *Server) clusterNode {
-		n, err := cluster.Join(ctx, cluster.Options{URL: nats.URL(), NodeID: id, PeerDown: s.onPeerDown,
-			HeartbeatInterval: 100 * time.Millisecond, PeerTimeout: 700 * time.Millisecond,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		nodes[id] = n
-		return n
-	})
+	servers := startClusterServers(t, ctx, "t_app_cluster_nats", web.URL, nats.URL(), nil)
 	a, b := servers[0], servers[1]
+	nodes := map[string]*cluster.Node{"node-a": a.node, "node-b": b.node}
 	for deadline := time.Now().Add(10 * time.Second); len(a.nodes.Peers()) < 2; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("node-a sees %v", a.nodes.Peers())

@@ -21,8 +21,8 @@ import (
 const clusterAcct = "MA_CLUSTER1"
 
 // startClusterServers starts two servers, node-a and node-b, on one new PostgreSQL database,
-// each joined to a cluster by join.
-func startClusterServers(t *testing.T, ctx context.Context, db, webURL string, join func(id string, s *Server) clusterNode) [2]*Server {
+// each joined to a cluster by join before it starts, or by Start itself (natsURL set).
+func startClusterServers(t *testing.T, ctx context.Context, db, webURL, natsURL string, join func(id string, s *Server) clusterNode) [2]*Server {
 	t.Helper()
 	srvPG := pg.Require(t)
 	dbURL, err := srvPG.CreateDatabase(ctx, db)
@@ -37,6 +37,10 @@ func startClusterServers(t *testing.T, ctx context.Context, db, webURL string, j
 			"PARLEY_DATA_DIR":  t.TempDir(), "PARLEY_DATABASE_URL": dbURL,
 			"PARLEY_AUTH_ID": clusterAcct, "PARLEY_AUTH_TOKEN": "cluster-token",
 			"PARLEY_ANSWER_URL": webURL + "/answer", "PARLEY_HANGUP_URL": webURL + "/hangup",
+			"PARLEY_NODE_ID": id,
+		}
+		if natsURL != "" {
+			env["PARLEY_NATS_URL"] = natsURL
 		}
 		cfg, err := config.Load(nil, func(k string) string { return env[k] })
 		if err != nil {
@@ -46,7 +50,9 @@ func startClusterServers(t *testing.T, ctx context.Context, db, webURL string, j
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.nodes = join(id, s)
+		if join != nil {
+			s.nodes = join(id, s)
+		}
 		if err := s.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -130,8 +136,12 @@ func TestClusterRESTForwarding(t *testing.T) {
 	}))
 	defer web.Close()
 	bus := newFakeBus()
-	servers := startClusterServers(t, ctx, "t_app_cluster_rest", web.URL, func(id string, _ *Server) clusterNode {
-		return bus.join(id, id+"-boot")
+	servers := startClusterServers(t, ctx, "t_app_cluster_rest", web.URL, "", func(id string, s *Server) clusterNode {
+		n := bus.join(id, id+"-boot")
+		for method, h := range s.restHandlers() {
+			n.Handle(method, h)
+		}
+		return n
 	})
 	a, b := servers[0], servers[1]
 

@@ -39,8 +39,12 @@ type Options struct {
 	SIPAddr string
 	// HTTPAddr is this node's REST address (host:port), shown to operators.
 	HTTPAddr string
-	// Logger gets the node's lines; Join adds node_id.
+	// Logger gets the node's lines. Give it node_id (app's root logger has it when clustered):
+	// Join does not add it twice.
 	Logger *slog.Logger
+	// Handlers are served from the moment the node joins (Handle adds more later; a request
+	// for a method not yet handled gets ErrNoHandler).
+	Handlers map[string]Handler
 
 	// HeartbeatInterval is how often the node renews its registry entry (default 500 ms).
 	HeartbeatInterval time.Duration

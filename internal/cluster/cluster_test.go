@@ -63,22 +63,29 @@ type testNode struct {
 
 // join starts a node named after the test (tests share one server, so IDs and room keys are
 // kept apart by the test's name).
-func join(t *testing.T, name string) testNode {
+func join(t *testing.T, name string) testNode { t.Helper(); return joinWith(t, name, nil) }
+
+// joinWith is join with options changed by edit.
+func joinWith(t *testing.T, name string, edit func(*Options)) testNode {
 	t.Helper()
 	d := &downLog{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	n, err := Join(ctx, Options{
+	o := Options{
 		URL:               natsSrv.Require(t).URL(),
 		NodeID:            nodeID(t, name),
 		SIPAddr:           "127.0.0.1:5060",
 		HTTPAddr:          "127.0.0.1:8080",
-		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node_id", nodeID(t, name)),
 		HeartbeatInterval: testBeat,
 		PeerTimeout:       testTimeout,
 		PeerDown:          d.peerDown,
 		RoomLost:          d.roomLost,
-	})
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	n, err := Join(ctx, o)
 	if err != nil {
 		t.Fatalf("join %s: %v", name, err)
 	}
@@ -420,7 +427,9 @@ func TestCall(t *testing.T) {
 	}
 
 	// A handler that outlasts the caller's deadline: unreachable in time.
-	b.Handle("hang", func(ctx context.Context, _ []byte) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
+	unhang := make(chan struct{})
+	defer close(unhang)
+	b.Handle("hang", func(context.Context, []byte) ([]byte, error) { <-unhang; return nil, nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	_, err = a.Call(ctx, b.Self().ID, "hang", nil)
 	cancel()
@@ -452,6 +461,17 @@ func TestCall(t *testing.T) {
 	cancel()
 	if _, err := a.Call(ctx, a.Self().ID, "echo", nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled call = %v", err)
+	}
+}
+
+func TestHandlersServedFromJoin(t *testing.T) {
+	a := join(t, "a")
+	b := joinWith(t, "b", func(o *Options) {
+		o.Handlers = map[string]Handler{"calls.live": func(context.Context, []byte) ([]byte, error) { return []byte("[]"), nil }}
+	})
+	// No wait: the handler is there as soon as Join returns.
+	if got, err := a.Call(ctxT(t), b.Self().ID, "calls.live", nil); err != nil || string(got) != "[]" {
+		t.Fatalf("calls.live = %q %v", got, err)
 	}
 }
 

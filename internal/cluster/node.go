@@ -111,7 +111,10 @@ func Join(ctx context.Context, o Options) (*Node, error) {
 		handlers:  map[string]Handler{},
 		leases:    map[string]uint64{},
 	}
-	n.log = o.Logger.With("node_id", o.NodeID)
+	n.log = o.Logger
+	for method, h := range o.Handlers {
+		n.handlers[method] = h
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.join(ctx); err != nil {
 		n.cancel()
