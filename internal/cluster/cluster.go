@@ -46,6 +46,11 @@ type Options struct {
 	// for a method not yet handled gets ErrNoHandler).
 	Handlers map[string]Handler
 
+	// Replicas is how many NATS servers keep each key-value bucket when Join creates it
+	// (default 1; 3 in a NATS cluster of three or more JetStream servers, so that no single
+	// server holds the registry and the leases). An existing bucket is used as it is.
+	Replicas int
+
 	// HeartbeatInterval is how often the node renews its registry entry (default 500 ms).
 	HeartbeatInterval time.Duration
 	// PeerTimeout is how long a node may stay silent before the others take it for dead
@@ -61,6 +66,11 @@ type Options struct {
 	// RoomLost is called when a lease this node held was taken by another node (this node was
 	// thought dead: a pause, a partition); the caller should end its copy of the room.
 	RoomLost func(key string)
+	// Expelled is called once when the other nodes took this node for dead and removed its
+	// registry entry (it was cut off from NATS, or stopped, for longer than PeerTimeout, and
+	// they have run PeerDown for its boot). From then on the node renews nothing, holds no
+	// room (RoomLost runs for each) and claims none: the process should restart to rejoin.
+	Expelled func()
 }
 
 // Defaults of Options.
@@ -82,12 +92,18 @@ type Peer struct {
 // *RemoteError with its text. Handlers run concurrently, each on its own goroutine.
 type Handler func(ctx context.Context, body []byte) ([]byte, error)
 
+// ErrExpelled: the other nodes took this node for dead (see Options.Expelled).
+var ErrExpelled = errors.New("cluster: this node was taken for dead by the others; restart it to rejoin")
+
 // Errors of Call.
 var (
 	// ErrUnreachable: the node is not in the registry or did not answer in time.
 	ErrUnreachable = errors.New("cluster: node unreachable")
 	// ErrNoHandler: the node answered that it serves no such method.
 	ErrNoHandler = errors.New("cluster: no handler for the method")
+	// ErrTooLarge: the request, or the answer, is larger than one NATS message may be (the
+	// server's max_payload, 1 MB unless configured).
+	ErrTooLarge = errors.New("cluster: message larger than the NATS max_payload")
 )
 
 // RemoteError is a Handler's error, carried back to the caller.
