@@ -79,6 +79,12 @@ type Server struct {
 	// node is this process in the cluster (nats_url set); nil on a single node. Everything
 	// cluster-specific is behind `if s.node != nil`, in cluster*.go.
 	node *cluster.Node
+	// nodes is node behind the interface that REST forwarding, the cluster-wide lists, the
+	// call directory and the reaper of dead nodes' calls use (cluster_*.go; tests put a fake
+	// cluster there); nil on a single node and until the node has joined.
+	nodes clusterNode
+	// restAPI is the REST handler without the forwarding, which serves forwarded requests.
+	restAPI http.Handler
 }
 
 // New builds a Server from the configuration: it prepares the data directory, opens the store
@@ -282,6 +288,7 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	s.startCluster()
 	if err := s.installDemo(ctx); err != nil {
 		return fmt.Errorf("installing the demo application: %w", err)
 	}

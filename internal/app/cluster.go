@@ -31,7 +31,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("joining the cluster at %s: %w", s.cfg.NATSURL, err)
 	}
-	s.node = node
+	s.node, s.nodes = node, node
 	self := node.Self()
 	fmt.Fprintf(s.stdout, "Parley node %s (boot %s) in a cluster of %d: sip=%s http=%s\n",
 		self.ID, self.BootID, len(node.Peers()), self.SIPAddr, self.HTTPAddr)
@@ -61,13 +61,14 @@ func (s *Server) nodeHTTPAddr(nodeSIPAddr string) string {
 // clusterHandlers are the methods this node serves to the others (see the cluster design:
 // "http", "calls.live", "conferences.list", "room.prepare", "room.result").
 func (s *Server) clusterHandlers() map[string]cluster.Handler {
-	return map[string]cluster.Handler{}
+	return s.restHandlers()
 }
 
 // peerDown runs, on every surviving node, once for each boot of another node that died, left
 // or restarted. What it does must be safe when several nodes do it for the same boot.
 func (s *Server) peerDown(p cluster.Peer) {
 	s.log.Warn("cluster: a node is gone", "peer", p.ID, "peer_boot_id", p.BootID)
+	s.onPeerDown(p)
 }
 
 // roomLost runs when another node took a room this node was the home of (it thought this node
