@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -271,7 +272,7 @@ func (n *Node) Close() error {
 			delete(n.leases, key)
 		}
 		n.leaseMu.Unlock()
-		if err := n.nodes.Delete(ctx, n.self.ID); err != nil {
+		if err := n.leaveRegistry(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: leave the registry: %w", err))
 		}
 		// No new requests; those already received still get their answers. The handlers
@@ -298,6 +299,26 @@ func (n *Node) Close() error {
 		n.log.Info("cluster: left")
 	})
 	return n.closeErr
+}
+
+// leaveRegistry deletes this boot's registry entry: only its own (a new process with this ID
+// may have replaced it already).
+func (n *Node) leaveRegistry(ctx context.Context) error {
+	e, err := n.nodes.Get(ctx, n.self.ID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var r registryEntry
+	if json.Unmarshal(e.Value(), &r) != nil || r.BootID != n.self.BootID {
+		return nil
+	}
+	if err := n.nodes.Delete(ctx, n.self.ID, jetstream.LastRevision(e.Revision())); err != nil && !isConflict(err) {
+		return err
+	}
+	return nil
 }
 
 // kill stops the node the way kill -9 would look to the others: no heartbeat, no answers,
