@@ -7,6 +7,8 @@
 # chromium: the headless browser that drives the web console in its end-to-end test.
 # postgresql: the server binaries the PostgreSQL store tests start themselves (test/pgtest);
 # Parley itself only needs a server when PARLEY_DATABASE_URL points at one.
+# nats-server: the NATS server (with JetStream) the cluster tests start themselves
+# (test/natstest); Parley itself only needs one when PARLEY_NATS_URL points at it.
 set -euo pipefail
 
 need=()
@@ -18,6 +20,7 @@ if [ "${1:-}" = "test" ]; then
   [ -f /usr/share/pocketsphinx/model/en-us/en-us.lm.bin ] || need+=(pocketsphinx-en-us)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+  [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 fi
 command -v lame >/dev/null 2>&1 || need+=(lame)
 

@@ -1,0 +1,184 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// beat puts this node's registry entry.
+func (n *Node) beat(ctx context.Context, count uint64) error {
+	v, err := json.Marshal(registryEntry{Peer: n.self, Beat: count, At: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if _, err := n.nodes.Put(ctx, n.self.ID, v); err != nil {
+		return fmt.Errorf("cluster: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// heartbeatLoop renews the registry entry and the leases, and declares silent peers down.
+func (n *Node) heartbeatLoop() {
+	defer n.loops.Done()
+	t := time.NewTicker(n.o.HeartbeatInterval)
+	defer t.Stop()
+	failing := false
+	for count := uint64(1); ; count++ {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.paused.Load() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, n.o.HeartbeatInterval)
+		err := n.beat(ctx, count)
+		cancel()
+		switch {
+		case err != nil && !failing && n.ctx.Err() == nil:
+			n.log.Warn("cluster: heartbeat failed; the others take this node for dead after the peer timeout",
+				"err", err, "peer_timeout", n.o.PeerTimeout)
+			failing = true
+		case err == nil && failing:
+			n.log.Info("cluster: heartbeat works again")
+			failing = false
+		}
+		n.renewLeases()
+		n.checkPeers(time.Now())
+	}
+}
+
+// watchLoop follows the registry after Join's first read.
+func (n *Node) watchLoop() {
+	defer n.loops.Done()
+	defer n.watch.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case e, ok := <-n.watch.Updates():
+			if !ok {
+				if n.ctx.Err() == nil {
+					n.log.Error("cluster: registry watch ended")
+				}
+				return
+			}
+			if e != nil {
+				n.observe(e, false)
+			}
+		}
+	}
+}
+
+// observe takes in one registry update. initial: it is from Join's first read, so it may be
+// the last word of a node that died long ago.
+func (n *Node) observe(e jetstream.KeyValueEntry, initial bool) {
+	now := time.Now()
+	id := e.Key()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st := n.peers[id]
+	if e.Operation() != jetstream.KeyValuePut {
+		// The node left (Close), or a survivor cleared the entry of a dead node.
+		if st != nil {
+			n.downLocked(id, st, "left")
+		}
+		return
+	}
+	var r registryEntry
+	if err := json.Unmarshal(e.Value(), &r); err != nil || r.ID != id || r.BootID == "" {
+		n.log.Warn("cluster: ignoring a malformed registry entry", "key", id, "err", err)
+		return
+	}
+	if id == n.self.ID {
+		if r.BootID != n.self.BootID {
+			// Our previous boot (Join's read), or another process that uses our ID.
+			n.log.Warn("cluster: registry entry of this node ID with another boot", "other_boot_id", r.BootID)
+		}
+		return
+	}
+	if n.deadBoots[r.BootID] {
+		return // a boot declared dead stays dead: its calls were closed, its rooms re-homed
+	}
+	if st != nil && st.peer.BootID != r.BootID {
+		n.downLocked(id, st, "restarted")
+		st = nil
+	}
+	if st == nil {
+		st = &peerState{}
+		n.peers[id] = st
+		if !initial {
+			n.log.Info("cluster: node up", "peer", id, "peer_boot_id", r.BootID, "sip_addr", r.SIPAddr)
+		}
+	}
+	st.peer, st.seen, st.revision = r.Peer, now, e.Revision()
+	// Only Join's read compares the server's stamp with this clock, and only to hide a stale
+	// entry from Peers: PeerDown still waits for PeerTimeout of local silence.
+	st.suspect = initial && now.Sub(e.Created()) > n.o.PeerTimeout
+}
+
+// checkPeers declares down the peers silent for PeerTimeout.
+func (n *Node) checkPeers(now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, st := range n.peers {
+		if now.Sub(st.seen) > n.o.PeerTimeout {
+			n.downLocked(id, st, "silent")
+			// Clear its entry for the nodes that join later, unless it wrote again meanwhile.
+			rev := st.revision
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), n.o.PeerTimeout)
+				defer cancel()
+				_ = n.nodes.Delete(ctx, id, jetstream.LastRevision(rev)) // several survivors try; one wins
+			}()
+		}
+	}
+}
+
+// downLocked forgets a peer's boot for good and reports it. n.mu is held.
+func (n *Node) downLocked(id string, st *peerState, why string) {
+	delete(n.peers, id)
+	n.deadBoots[st.peer.BootID] = true
+	n.log.Warn("cluster: node down", "peer", id, "peer_boot_id", st.peer.BootID, "why", why)
+	if n.o.PeerDown != nil {
+		go n.o.PeerDown(st.peer)
+	}
+}
+
+// holderLive finds whether the holder of a lease is a live node boot, and which.
+func (n *Node) holderLive(ctx context.Context, l lease) (Peer, bool, error) {
+	if l.Node == n.self.ID {
+		return n.self, l.BootID == n.self.BootID, nil
+	}
+	n.mu.Lock()
+	st, dead := n.peers[l.Node], n.deadBoots[l.BootID]
+	var p Peer
+	var live, known bool
+	if st != nil && st.peer.BootID == l.BootID {
+		p, live, known = st.peer, !st.suspect, true
+	}
+	n.mu.Unlock()
+	if known || dead {
+		return p, live, nil
+	}
+	// A node that joined a moment ago may hold a lease before its registry entry reached our
+	// watcher: ask the registry itself.
+	e, err := n.nodes.Get(ctx, l.Node)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return Peer{}, false, nil
+		}
+		return Peer{}, false, fmt.Errorf("cluster: registry: %w", err)
+	}
+	var r registryEntry
+	if json.Unmarshal(e.Value(), &r) != nil || r.BootID != l.BootID {
+		return Peer{}, false, nil
+	}
+	return r.Peer, true, nil
+}
