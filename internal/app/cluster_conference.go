@@ -97,9 +97,7 @@ func (s *Server) enableClusterRooms(node clusterNode) {
 }
 
 // clusterRoomKey is the NATS key of a room (account, name).
-func clusterRoomKey(account, name string) string {
-	return hex.EncodeToString([]byte(account + "\x00" + name))
-}
+func clusterRoomKey(account, name string) string { return cluster.RoomKey(account, name) }
 
 // joinTokens are the one-time tokens of expected internal legs.
 type joinTokens struct {

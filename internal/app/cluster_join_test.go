@@ -75,6 +75,14 @@ func (w *clusterWeb) find(path string, want map[string]string) []url.Values {
 
 func startClusterServer(t *testing.T, bus *fakeBus, id string, rtpBase int, web *clusterWeb) *Server {
 	t.Helper()
+	return startClusterServerWith(t, id, rtpBase, web, func(srv *Server) clusterNode {
+		return bus.join(cluster.Peer{ID: id, BootID: id + "-boot-1", SIPAddr: srv.sip.Addr().String()})
+	})
+}
+
+// startClusterServerWith starts a node whose cluster membership join makes once its SIP listens.
+func startClusterServerWith(t *testing.T, id string, rtpBase int, web *clusterWeb, join func(*Server) clusterNode) *Server {
+	t.Helper()
 	env := map[string]string{
 		"PARLEY_HTTP_ADDR": "127.0.0.1:0", "PARLEY_SIP_ADDR": "127.0.0.1:0",
 		"PARLEY_RTP_PORTS": fmt.Sprintf("%d-%d", rtpBase, rtpBase+99),
@@ -100,7 +108,7 @@ func startClusterServer(t *testing.T, bus *fakeBus, id string, rtpBase int, web 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	srv.enableClusterRooms(bus.join(cluster.Peer{ID: id, BootID: id + "-boot-1", SIPAddr: srv.sip.Addr().String()}))
+	srv.enableClusterRooms(join(srv))
 	return srv
 }
 
