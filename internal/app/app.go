@@ -64,6 +64,8 @@ type Server struct {
 	// rooms joins rooms homed on other cluster nodes and serves their internal legs; nil on a
 	// single node.
 	rooms *clusterRooms
+	// nodeSources are the cluster's nodes, trusted by the SIP guard.
+	nodeSources nodeSources
 	// fetch is the policy of outgoing HTTP; Start adds the listeners' addresses before anything
 	// is fetched.
 	fetch *webhook.FetchPolicy

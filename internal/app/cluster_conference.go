@@ -36,6 +36,7 @@ const (
 // clusterNode is what remote members need of cluster.Node (a fake implements it in tests).
 type clusterNode interface {
 	Self() cluster.Peer
+	Peers() []cluster.Peer
 	Peer(id string) (cluster.Peer, bool)
 	Handle(method string, h cluster.Handler)
 	Call(ctx context.Context, nodeID, method string, body []byte) ([]byte, error)
@@ -94,6 +95,7 @@ func (s *Server) enableClusterRooms(node clusterNode) {
 	node.Handle(methodRoomResult, cr.handleResult)
 	s.rooms = cr
 	s.runner.Conferences = cr
+	s.nodeSources.use(node.Peers)
 }
 
 // clusterRoomKey is the NATS key of a room (account, name).
@@ -497,7 +499,8 @@ func (cr *clusterRooms) serveJoin(ctx context.Context, leg call.Leg) {
 	log := cr.log.With("conference", p.Room, "call_uuid", p.Call.UUID, "member_node", p.MemberNode)
 	// The member is the real call: its identity (CallUUID, From, To...) is what the room's
 	// callbacks carry. The leg is neither a live call of this node nor a call record.
-	hc := call.New(p.Call, leg, call.Options{MediaTimeout: cr.s.cfg.MediaTimeout, MaxAnswered: -1, Logger: log})
+	// No media timeout: a caller on hold sends nothing to relay; the member node is watched.
+	hc := call.New(p.Call, leg, call.Options{MaxAnswered: -1, Logger: log})
 	defer hc.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
 	if err := hc.Answer(ctx); err != nil {
 		log.Warn("answering an internal leg failed", "err", err)
