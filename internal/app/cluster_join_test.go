@@ -286,6 +286,25 @@ func TestRemoteMembersAcrossNodes(t *testing.T) {
 	if n := len(web.find("/after", map[string]string{"CallUUID": bUUID})); n != 2 {
 		t.Errorf("B's document ran its action %d times, want 2: moving to a new home is not leaving", n)
 	}
+
+	// REST "hang up member" on the new home ends the remote member's call on its own node.
+	home, remote, remoteUUID, remoteNode := n2, c, cUUID, n3
+	if bus.home(key) == "n3" {
+		home, remote, remoteUUID, remoteNode = n3, b, bUUID, n2
+	}
+	m := memberOf(home, remoteUUID)
+	if m == 0 {
+		t.Fatal("the remote member is not in the new home's room")
+	}
+	if _, err := home.conf.HangupMembers(ctx, clusterTestAccount, "R", conference.IDs(m)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-remote.Ended():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the remote member's call was not hung up")
+	}
+	waitFor(t, "the remote member's call to end on its node", func() bool { return remoteNode.calls.Len() == 0 })
 	_ = a
 }
 
