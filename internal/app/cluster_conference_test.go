@@ -133,11 +133,12 @@ type fakeBus struct {
 	handlers map[string]map[string]cluster.Handler
 	rooms    map[string]string // room key -> node id
 	calls    map[string]int    // method -> requests served
+	bodies   map[string][][]byte
 }
 
 func newFakeBus() *fakeBus {
 	return &fakeBus{peers: map[string]cluster.Peer{}, handlers: map[string]map[string]cluster.Handler{},
-		rooms: map[string]string{}, calls: map[string]int{}}
+		rooms: map[string]string{}, calls: map[string]int{}, bodies: map[string][][]byte{}}
 }
 
 func (b *fakeBus) join(p cluster.Peer) *fakeNode {
@@ -161,10 +162,19 @@ func (b *fakeBus) home(key string) string {
 	return b.rooms[key]
 }
 
-func (b *fakeBus) served(method string) int {
+// prepared returns the room.prepare requests sent so far.
+func (b *fakeBus) prepared(t *testing.T) []prepareRequest {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.calls[method]
+	var out []prepareRequest
+	for _, body := range b.bodies[methodRoomPrepare] {
+		var p prepareRequest
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 type fakeNode struct {
@@ -202,6 +212,7 @@ func (n *fakeNode) Call(ctx context.Context, nodeID, method string, body []byte)
 	_, live := n.bus.peers[nodeID]
 	h := n.bus.handlers[nodeID][method]
 	n.bus.calls[method]++
+	n.bus.bodies[method] = append(n.bus.bodies[method], body)
 	n.bus.mu.Unlock()
 	if !live {
 		return nil, cluster.ErrUnreachable
