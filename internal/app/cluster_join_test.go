@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-voice/parley/internal/api"
 	"github.com/parley-voice/parley/internal/cluster"
 	"github.com/parley-voice/parley/internal/conference"
 	"github.com/parley-voice/parley/internal/config"
@@ -305,8 +306,12 @@ func TestRemoteMembersAcrossNodes(t *testing.T) {
 	if m == 0 {
 		t.Fatal("the remote member is not in the new home's room")
 	}
-	if _, err := home.conf.HangupMembers(ctx, clusterTestAccount, "R", conference.IDs(m)); err != nil {
+	rest := conferenceAPI{m: home.conf, awaitEnded: home.awaitEnded}
+	if err := rest.HangupMembers(ctx, clusterTestAccount, "R", api.MemberSelector{IDs: []int64{m}}); err != nil {
 		t.Fatal(err)
+	}
+	if legs := home.rooms.memberLegs(remoteUUID); len(legs) != 0 {
+		t.Error("the hang-up answered while the remote member's internal leg was still up")
 	}
 	select {
 	case <-remote.Ended():
