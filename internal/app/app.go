@@ -1,7 +1,8 @@
 // Package app wires Parley together: it builds every part from the configuration, plugs the
 // concrete types into the interfaces the lower packages declare, and starts and stops them in
 // order. It is the only package allowed to import everything; it holds no call logic itself
-// beyond routing a new inbound call to its application.
+// beyond routing a new inbound call to its application and, in a cluster, joining a call to a
+// room on another node (cluster_conference.go).
 package app
 
 import (
