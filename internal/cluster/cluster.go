@@ -39,8 +39,12 @@ type Options struct {
 	SIPAddr string
 	// HTTPAddr is this node's REST address (host:port), shown to operators.
 	HTTPAddr string
-	// Logger gets the node's lines; Join adds node_id.
+	// Logger gets the node's lines. Give it node_id (app's root logger has it when clustered):
+	// Join does not add it twice.
 	Logger *slog.Logger
+	// Handlers are served from the moment the node joins (Handle adds more later; a request
+	// for a method not yet handled gets ErrNoHandler).
+	Handlers map[string]Handler
 
 	// HeartbeatInterval is how often the node renews its registry entry (default 500 ms).
 	HeartbeatInterval time.Duration
@@ -57,6 +61,11 @@ type Options struct {
 	// RoomLost is called when a lease this node held was taken by another node (this node was
 	// thought dead: a pause, a partition); the caller should end its copy of the room.
 	RoomLost func(key string)
+	// Expelled is called once when the other nodes took this node for dead and removed its
+	// registry entry (it was cut off from NATS, or stopped, for longer than PeerTimeout, and
+	// they have run PeerDown for its boot). From then on the node renews nothing, holds no
+	// room (RoomLost runs for each) and claims none: the process should restart to rejoin.
+	Expelled func()
 }
 
 // Defaults of Options.
@@ -78,12 +87,18 @@ type Peer struct {
 // *RemoteError with its text. Handlers run concurrently, each on its own goroutine.
 type Handler func(ctx context.Context, body []byte) ([]byte, error)
 
+// ErrExpelled: the other nodes took this node for dead (see Options.Expelled).
+var ErrExpelled = errors.New("cluster: this node was taken for dead by the others; restart it to rejoin")
+
 // Errors of Call.
 var (
 	// ErrUnreachable: the node is not in the registry or did not answer in time.
 	ErrUnreachable = errors.New("cluster: node unreachable")
 	// ErrNoHandler: the node answered that it serves no such method.
 	ErrNoHandler = errors.New("cluster: no handler for the method")
+	// ErrTooLarge: the request, or the answer, is larger than one NATS message may be (the
+	// server's max_payload, 1 MB unless configured).
+	ErrTooLarge = errors.New("cluster: message larger than the NATS max_payload")
 )
 
 // RemoteError is a Handler's error, carried back to the caller.

@@ -25,9 +25,18 @@ const (
 
 // downLog records the PeerDown and RoomLost calls a node gets.
 type downLog struct {
-	mu    sync.Mutex
-	downs []Peer
-	lost  []string
+	mu       sync.Mutex
+	downs    []Peer
+	lost     []string
+	expelled int
+}
+
+func (d *downLog) expel() { d.mu.Lock(); d.expelled++; d.mu.Unlock() }
+
+func (d *downLog) expels() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.expelled
 }
 
 func (d *downLog) peerDown(p Peer) { d.mu.Lock(); d.downs = append(d.downs, p); d.mu.Unlock() }
@@ -63,22 +72,30 @@ type testNode struct {
 
 // join starts a node named after the test (tests share one server, so IDs and room keys are
 // kept apart by the test's name).
-func join(t *testing.T, name string) testNode {
+func join(t *testing.T, name string) testNode { t.Helper(); return joinWith(t, name, nil) }
+
+// joinWith is join with options changed by edit.
+func joinWith(t *testing.T, name string, edit func(*Options)) testNode {
 	t.Helper()
 	d := &downLog{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	n, err := Join(ctx, Options{
+	o := Options{
 		URL:               natsSrv.Require(t).URL(),
 		NodeID:            nodeID(t, name),
 		SIPAddr:           "127.0.0.1:5060",
 		HTTPAddr:          "127.0.0.1:8080",
-		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node_id", nodeID(t, name)),
 		HeartbeatInterval: testBeat,
 		PeerTimeout:       testTimeout,
 		PeerDown:          d.peerDown,
 		RoomLost:          d.roomLost,
-	})
+		Expelled:          d.expel,
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	n, err := Join(ctx, o)
 	if err != nil {
 		t.Fatalf("join %s: %v", name, err)
 	}
@@ -326,6 +343,90 @@ func TestRoomLostAfterAPause(t *testing.T) {
 	if len(b.events.lostKeys()) != 0 {
 		t.Fatalf("b lost %v", b.events.lostKeys())
 	}
+	// a's heartbeats after the pause are those of a boot declared dead: b clears its entry,
+	// which tells a it was expelled; nobody lists it again, not even a node that joins now.
+	waitFor(t, 5*testBeat, "a is told it was expelled", func() bool { return a.events.expels() == 1 })
+	if _, err := a.ClaimRoom(ctxT(t), RoomKey("acct", t.Name()+"2")); !errors.Is(err, ErrExpelled) {
+		t.Fatalf("an expelled node's ClaimRoom = %v, want ErrExpelled", err)
+	}
+	c := join(t, "c")
+	time.Sleep(2 * testBeat)
+	if got := fmt.Sprint(mine(t, b.Peers())) + fmt.Sprint(mine(t, c.Peers())); got != "[b c][b c]" {
+		t.Fatalf("peers of b and c after a's expulsion: %s", got)
+	}
+	if n := b.events.downsOf(a.Self().BootID); n != 1 {
+		t.Fatalf("b reported a down %d times", n)
+	}
+}
+
+func TestBlindNodeJudgesNobody(t *testing.T) {
+	a, b := join(t, "a"), join(t, "b")
+	waitFor(t, time.Second, "a sees b", func() bool { return fmt.Sprint(mine(t, a.Peers())) == "[a b]" })
+	a.paused.Store(true) // only this test runs a's check, at the times it chooses
+	// Seen from a moment when a has heard nothing for twice the peer timeout, its own
+	// heartbeats included (NATS unreachable, or the process stalled): b's silence proves
+	// nothing, so b is not declared down.
+	later := time.Now().Add(2 * testTimeout)
+	a.checkPeers(later)
+	if fmt.Sprint(mine(t, a.Peers())) != "[a b]" {
+		t.Fatalf("a blind node dropped b: %v", mine(t, a.Peers()))
+	}
+	// Its own heartbeats come back: everyone gets a fresh timeout from then, so the updates
+	// of the blind time can still arrive.
+	a.mu.Lock()
+	a.selfSeen = later
+	a.mu.Unlock()
+	a.checkPeers(later.Add(testBeat))
+	a.checkPeers(later.Add(testTimeout / 2))
+	if n := a.events.downsOf(b.Self().BootID); n != 0 || fmt.Sprint(mine(t, a.Peers())) != "[a b]" {
+		t.Fatalf("after the blind time: b declared down %d times, a lists %v", n, mine(t, a.Peers()))
+	}
+	// And the rule still works once the view is fresh: silence past the timeout is death.
+	a.mu.Lock()
+	a.selfSeen = later.Add(2 * testTimeout)
+	a.mu.Unlock()
+	a.checkPeers(later.Add(2 * testTimeout))
+	if fmt.Sprint(mine(t, a.Peers())) != "[a]" {
+		t.Fatalf("b silent past the timeout in a fresh view: a lists %v", mine(t, a.Peers()))
+	}
+	waitFor(t, time.Second, "PeerDown for b", func() bool { return a.events.downsOf(b.Self().BootID) == 1 })
+}
+
+func TestManyLeasesStayRenewed(t *testing.T) {
+	a, b := join(t, "a"), join(t, "b")
+	var keys []string
+	for i := range 200 {
+		key := RoomKey("acct", fmt.Sprintf("%s-%d", t.Name(), i))
+		if home, err := a.ClaimRoom(ctxT(t), key); err != nil || home != a.Self() {
+			t.Fatalf("claim %d: %+v %v", i, home, err)
+		}
+		keys = append(keys, key)
+	}
+	time.Sleep(3 * testTimeout)
+	// Each renewal moved the entry's revision on: a renewed them all, and b sees a as home.
+	for i, key := range keys {
+		home, ok, err := b.RoomHome(ctxT(t), key)
+		if err != nil || !ok || home != a.Self() {
+			t.Fatalf("room %d: home %+v %v %v", i, home, ok, err)
+		}
+		a.leaseMu.Lock() // no renewal between the read and the comparison
+		e, err := a.rooms.Get(ctxT(t), key)
+		held := a.leases[key]
+		a.leaseMu.Unlock()
+		if err != nil || e.Revision() != held {
+			t.Fatalf("room %d: entry revision %v (%v), a holds %d", i, e, err, held)
+		}
+	}
+	if len(a.events.lostKeys()) != 0 {
+		t.Fatalf("a lost %d rooms", len(a.events.lostKeys()))
+	}
+	// Renewals do move the revision (the lease is really renewed, not just left alone).
+	e1, _ := a.rooms.Get(ctxT(t), keys[0])
+	time.Sleep(3 * testBeat)
+	e2, _ := a.rooms.Get(ctxT(t), keys[0])
+	if e1 == nil || e2 == nil || e2.Revision() <= e1.Revision() {
+		t.Fatalf("revision of a held lease did not move: %v -> %v", e1, e2)
+	}
 }
 
 func TestReleaseRoom(t *testing.T) {
@@ -396,6 +497,21 @@ func TestCall(t *testing.T) {
 		t.Fatalf("call to self = %q %v", got, err)
 	}
 
+	// Over NATS's max_payload, either way: an error at once, not a timeout.
+	big := make([]byte, a.nc.MaxPayload())
+	if _, err := a.Call(ctxT(t), b.Self().ID, "echo", big); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a request of max_payload bytes = %v, want ErrTooLarge", err)
+	}
+	b.Handle("big", func(context.Context, []byte) ([]byte, error) { return big, nil })
+	if _, err := a.Call(ctxT(t), b.Self().ID, "big", nil); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("an answer of max_payload bytes = %v, want ErrTooLarge", err)
+	}
+	b.Handle("len", func(_ context.Context, body []byte) ([]byte, error) { return fmt.Append(nil, len(body)), nil })
+	almost := make([]byte, a.nc.MaxPayload()-headerRoom)
+	if got, err := a.Call(ctxT(t), b.Self().ID, "len", almost); err != nil || string(got) != fmt.Sprint(len(almost)) {
+		t.Fatalf("a request just under the limit: %q, %v", got, err)
+	}
+
 	// A slow handler holds up nothing else.
 	slow := make(chan error, 1)
 	go func() {
@@ -420,7 +536,9 @@ func TestCall(t *testing.T) {
 	}
 
 	// A handler that outlasts the caller's deadline: unreachable in time.
-	b.Handle("hang", func(ctx context.Context, _ []byte) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() })
+	unhang := make(chan struct{})
+	defer close(unhang)
+	b.Handle("hang", func(context.Context, []byte) ([]byte, error) { <-unhang; return nil, nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	_, err = a.Call(ctx, b.Self().ID, "hang", nil)
 	cancel()
@@ -452,6 +570,17 @@ func TestCall(t *testing.T) {
 	cancel()
 	if _, err := a.Call(ctx, a.Self().ID, "echo", nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled call = %v", err)
+	}
+}
+
+func TestHandlersServedFromJoin(t *testing.T) {
+	a := join(t, "a")
+	b := joinWith(t, "b", func(o *Options) {
+		o.Handlers = map[string]Handler{"calls.live": func(context.Context, []byte) ([]byte, error) { return []byte("[]"), nil }}
+	})
+	// No wait: the handler is there as soon as Join returns.
+	if got, err := a.Call(ctxT(t), b.Self().ID, "calls.live", nil); err != nil || string(got) != "[]" {
+		t.Fatalf("calls.live = %q %v", got, err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,6 +52,14 @@ type Config struct {
 	DatabaseURL string
 	// RecordingsDir is where recording files go; Load sets it to DataDir/recordings when unset.
 	RecordingsDir string
+
+	// NATSURL is the NATS server list ("nats://host:port[,…]"): set, this node is one of a
+	// cluster (see Clustered); "" means a single node with no bus.
+	NATSURL string
+	// NodeIDOverride is the configured node_id; "" derives it (see NodeID).
+	NodeIDOverride string
+	// NodeSIPAddrOverride is the configured node_sip_addr; "" derives it (see NodeSIPAddr).
+	NodeSIPAddrOverride string
 
 	// APIProfile is ProfileClassic or ProfileCurrent.
 	APIProfile string
@@ -441,6 +450,44 @@ func (c *Config) SDPAddr() (addr netip.Addr, ok bool) {
 		return ip, true
 	}
 	return netip.Addr{}, false
+}
+
+// Clustered tells whether this node joins a cluster (nats_url is set).
+func (c *Config) Clustered() bool { return c.NATSURL != "" }
+
+// NodeID names this node in a cluster: node_id when set, else the host name.
+func (c *Config) NodeID() string {
+	if c.NodeIDOverride != "" {
+		return c.NodeIDOverride
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "parley"
+	}
+	return host
+}
+
+// NodeSIPAddr is where the other nodes of a cluster reach this node's SIP (host:port):
+// node_sip_addr when set, else the SIP listen address when its host is specific (the nodes
+// usually share a network, where the public IP may not route), else the public IP with the
+// SIP port. ok is false when none of these gives an address. The port is
+// sip_addr's, so it is 0 when the SIP listener takes any port: the app then puts in the port
+// it got.
+func (c *Config) NodeSIPAddr() (addr string, ok bool) {
+	if c.NodeSIPAddrOverride != "" {
+		return c.NodeSIPAddrOverride, true
+	}
+	_, port, err := net.SplitHostPort(c.SIPAddr)
+	if err != nil {
+		return "", false
+	}
+	if h := listenHost(c.SIPAddr); h != "" {
+		return net.JoinHostPort(h, port), true
+	}
+	if c.PublicIP.IsValid() {
+		return net.JoinHostPort(c.PublicIP.String(), port), true
+	}
+	return "", false
 }
 
 // SIPDomain is the domain of sip_uri values and the registrar realm: sip_domain when set, else

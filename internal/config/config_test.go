@@ -622,3 +622,96 @@ func TestDatabaseURL(t *testing.T) {
 		t.Errorf("socket URL refused: %v", err)
 	}
 }
+
+func TestClusterSettings(t *testing.T) {
+	const db = "postgres://parley@db.example/parley"
+	c, err := Load(nil, env(nil))
+	if err != nil || c.Clustered() || c.NATSURL != "" {
+		t.Fatalf("default: clustered %v nats_url %q %v; want a single node", c.Clustered(), c.NATSURL, err)
+	}
+	host, _ := os.Hostname()
+	if host != "" && c.NodeID() != host {
+		t.Errorf("default node id %q, want the host name %q", c.NodeID(), host)
+	}
+
+	c, err = Load(nil, env(map[string]string{
+		"PARLEY_NATS_URL": "nats://n1.example:4222, nats://n2.example", "PARLEY_DATABASE_URL": db,
+		"PARLEY_NODE_ID": "node-1.dc2", "PARLEY_NODE_SIP_ADDR": "10.0.0.5:5070",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Clustered() || c.NATSURL != "nats://n1.example:4222, nats://n2.example" || c.NodeID() != "node-1.dc2" {
+		t.Fatalf("env: clustered %v nats_url %q node_id %q", c.Clustered(), c.NATSURL, c.NodeID())
+	}
+	if a, ok := c.NodeSIPAddr(); !ok || a != "10.0.0.5:5070" {
+		t.Fatalf("node_sip_addr = %q %v", a, ok)
+	}
+	// Flags win over the environment, as for every key.
+	c, err = Load([]string{"--nats-url", "nats://flag:4222", "--node-id", "flagnode", "--database-url", db},
+		env(map[string]string{"PARLEY_NATS_URL": "nats://env:4222", "PARLEY_NODE_ID": "envnode", "PARLEY_SIP_ADDR": "10.1.1.1:5060"}))
+	if err != nil || c.NATSURL != "nats://flag:4222" || c.NodeID() != "flagnode" {
+		t.Fatalf("flags: %q %q %v", c.NATSURL, c.NodeID(), err)
+	}
+
+	// node_sip_addr's default.
+	for _, tc := range []struct {
+		sip, publicIP, want string
+	}{
+		{"10.1.1.1:5060", "", "10.1.1.1:5060"},
+		{"10.1.1.1:5060", "203.0.113.7", "10.1.1.1:5060"}, // the listen host, not the NAT address
+		{":5080", "203.0.113.7", "203.0.113.7:5080"},
+		{"0.0.0.0:5080", "2001:db8::7", "[2001:db8::7]:5080"},
+		{"sip.internal:5060", "", "sip.internal:5060"},
+		{"127.0.0.1:0", "", "127.0.0.1:0"}, // any port: the app puts in the bound one
+	} {
+		e := map[string]string{"PARLEY_NATS_URL": "nats://n1:4222", "PARLEY_DATABASE_URL": db, "PARLEY_SIP_ADDR": tc.sip, "PARLEY_PUBLIC_IP": tc.publicIP}
+		c, err := Load(nil, env(e))
+		if err != nil {
+			t.Errorf("sip %s public %s: %v", tc.sip, tc.publicIP, err)
+			continue
+		}
+		if a, ok := c.NodeSIPAddr(); !ok || a != tc.want {
+			t.Errorf("sip %s public %s: node_sip_addr %q %v, want %s", tc.sip, tc.publicIP, a, ok, tc.want)
+		}
+	}
+
+	// Refused, each naming its key.
+	for _, tc := range []struct {
+		env  map[string]string
+		key  string
+		want string
+	}{
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1:4222", "PARLEY_SIP_ADDR": "10.1.1.1:5060"},
+			"nats_url", "nats_url needs database_url"},
+		{map[string]string{"PARLEY_NATS_URL": "http://n1:4222"}, "nats_url", "scheme"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1:4222,nats://"}, "nats_url", "server 2 has no host"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://tok3n@n1:99999"}, "nats_url", "port"},
+		{map[string]string{"PARLEY_NATS_URL": "n1:4222"}, "nats_url", "scheme"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_ID": "node 1"}, "node_id", "only letters"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_ID": "a*"}, "node_id", "only letters"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_SIP_ADDR": ":5060"}, "node_sip_addr", "set node_sip_addr"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_SIP_ADDR": "10.0.0.5"}, "node_sip_addr", "not host:port"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_SIP_ADDR": "0.0.0.0:5060"}, "node_sip_addr", "wildcard"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_SIP_ADDR": "10.0.0.5:0"}, "node_sip_addr", "port"},
+	} {
+		e := map[string]string{"PARLEY_DATABASE_URL": db, "PARLEY_SIP_ADDR": "10.1.1.1:5060"}
+		for k, v := range tc.env {
+			e[k] = v
+		}
+		if tc.want == "nats_url needs database_url" {
+			delete(e, "PARLEY_DATABASE_URL")
+		}
+		_, err := Load(nil, env(e))
+		if err == nil || !strings.Contains(err.Error(), tc.key+" (") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one about %s saying %q", tc.env, err, tc.key, tc.want)
+		} else if strings.Contains(err.Error(), "tok3n") {
+			t.Errorf("%v: the error shows the URL's token: %v", tc.env, err)
+		}
+	}
+
+	// The cluster keys mean nothing on a single node: no error for what only a cluster needs.
+	if _, err := Load(nil, env(map[string]string{"PARLEY_NODE_ID": "a b", "PARLEY_SIP_ADDR": ":5060"})); err != nil {
+		t.Errorf("node_id without nats_url: %v", err)
+	}
+}

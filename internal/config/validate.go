@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parley-voice/parley/internal/cluster"
 )
 
 var authIDPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -62,6 +64,9 @@ func (c *Config) Validate() error {
 		if err := checkDatabaseURL(u); err != nil {
 			bad("database_url", "%v", err)
 		}
+	}
+	if c.Clustered() {
+		c.validateCluster(bad)
 	}
 	if c.APIProfile != ProfileClassic && c.APIProfile != ProfileCurrent {
 		bad("api_profile", "%q is not classic or current", c.APIProfile)
@@ -305,6 +310,62 @@ func (c *Config) validateASR(bad func(key, format string, args ...any)) {
 	if c.AMDSilenceThreshold < 1 || c.AMDSilenceThreshold > 32767 {
 		bad("amd_silence_threshold", "must be 1–32767")
 	}
+}
+
+// validateCluster checks the settings of cluster mode (nats_url set).
+func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
+	if err := checkNATSURL(c.NATSURL); err != nil {
+		bad("nats_url", "%v", err)
+	}
+	if c.DatabaseURL == "" {
+		bad("nats_url", "nats_url needs database_url: the nodes of a cluster share one PostgreSQL database")
+	}
+	if err := cluster.ValidateNodeID(c.NodeID()); err != nil {
+		if c.NodeIDOverride == "" {
+			bad("node_id", "the host name is no node ID (%v): set node_id", err)
+		} else {
+			bad("node_id", "%v", err)
+		}
+	}
+	if a := c.NodeSIPAddrOverride; a != "" {
+		host, port, err := net.SplitHostPort(a)
+		p, perr := strconv.Atoi(port)
+		switch {
+		case err != nil || !validHost(host):
+			bad("node_sip_addr", "%q is not host:port", a)
+		case perr != nil || p < 1 || p > 65535:
+			bad("node_sip_addr", "%q: port %q is not 1-65535", a, port)
+		case net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified():
+			bad("node_sip_addr", "%q is a wildcard address; give the one the other nodes reach", a)
+		}
+	} else if _, ok := c.NodeSIPAddr(); !ok {
+		bad("node_sip_addr", "sip_addr listens on every address and public_ip is unset: set node_sip_addr (or public_ip), the address the other nodes reach this node's SIP at")
+	}
+}
+
+// checkNATSURL accepts a comma-separated list of nats://, tls://, ws:// or wss:// URLs with a
+// host. The error never repeats a URL: it may hold a token or password.
+func checkNATSURL(raw string) error {
+	for i, part := range strings.Split(raw, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil {
+			return fmt.Errorf("server %d is not a URL", i+1)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("server %d: scheme %q is not nats, tls, ws or wss", i+1, u.Scheme)
+		}
+		if u.Hostname() == "" {
+			return fmt.Errorf("server %d has no host", i+1)
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("server %d: port %q is not 1-65535", i+1, p)
+			}
+		}
+	}
+	return nil
 }
 
 // checkDatabaseURL accepts postgres:// and postgresql:// URLs with a host or socket path. The
