@@ -74,21 +74,30 @@ func (w *clusterWeb) find(path string, want map[string]string) []url.Values {
 	return out
 }
 
+// startClusterServer starts a node of a fake cluster.
 func startClusterServer(t *testing.T, bus *fakeBus, id string, rtpBase int, web *clusterWeb) *Server {
 	t.Helper()
-	return startClusterServerWith(t, id, rtpBase, web, func(srv *Server) clusterNode {
-		return bus.join(cluster.Peer{ID: id, BootID: id + "-boot-1", SIPAddr: srv.sip.Addr().String()})
-	})
+	srv := startClusterTestServer(t, id, rtpBase, web, nil)
+	cr := newClusterRooms(srv)
+	node := bus.join(cluster.Peer{ID: id, BootID: id + "-boot-1", SIPAddr: srv.sip.Addr().String()})
+	for method, h := range cr.handlers() {
+		node.Handle(method, h)
+	}
+	srv.startClusterRooms(cr, node)
+	return srv
 }
 
-// startClusterServerWith starts a node whose cluster membership join makes once its SIP listens.
-func startClusterServerWith(t *testing.T, id string, rtpBase int, web *clusterWeb, join func(*Server) clusterNode) *Server {
+// startClusterTestServer starts a server of the cluster tests with the extra settings env.
+func startClusterTestServer(t *testing.T, id string, rtpBase int, web *clusterWeb, extra map[string]string) *Server {
 	t.Helper()
 	env := map[string]string{
 		"PARLEY_HTTP_ADDR": "127.0.0.1:0", "PARLEY_SIP_ADDR": "127.0.0.1:0",
 		"PARLEY_RTP_PORTS": fmt.Sprintf("%d-%d", rtpBase, rtpBase+99),
 		"PARLEY_DATA_DIR":  t.TempDir(), "PARLEY_AUTH_ID": clusterTestAccount, "PARLEY_AUTH_TOKEN": "cluster-test-token",
 		"PARLEY_ANSWER_URL": web.URL + "/answer",
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	cfg, err := config.Load(nil, func(k string) string { return env[k] })
 	if err != nil {
@@ -109,7 +118,6 @@ func startClusterServerWith(t *testing.T, id string, rtpBase int, web *clusterWe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	srv.enableClusterRooms(join(srv))
 	return srv
 }
 
