@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -384,11 +383,7 @@ func TestSilentHomeIsLeftForANewHome(t *testing.T) {
 	}
 	_, hostPort, _ := strings.Cut(contact, "@")
 	home := bus.join(cluster.Peer{ID: "h", BootID: "h-boot-1", SIPAddr: hostPort})
-	var prepared prepareRequest
-	home.Handle(methodRoomPrepare, func(_ context.Context, body []byte) ([]byte, error) {
-		if err := json.Unmarshal(body, &prepared); err != nil {
-			return nil, err
-		}
+	home.Handle(methodRoomPrepare, func(context.Context, []byte) ([]byte, error) {
 		return []byte(`{"token":"fake-token"}`), nil
 	})
 	if _, err := home.ClaimRoom(ctx, key); err != nil {
@@ -409,6 +404,7 @@ func TestSilentHomeIsLeftForANewHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	prepared := bus.prepared(t)[0]
 	if prepared.Call.UUID != pUUID || prepared.Room != "R" || prepared.MemberNode != "n2" || !prepared.Attrs.HangupOnStar || !prepared.Attrs.StayAlone {
 		t.Fatalf("room.prepare got %+v: want the call, room and attributes of P", prepared)
 	}
