@@ -441,7 +441,9 @@ func (cr *clusterRooms) joinRemote(ctx context.Context, key string, home cluster
 	ic := call.New(call.Identity{AccountID: id.AccountID, Direction: call.Outbound, From: id.From, To: "conference", ALegUUID: id.UUID},
 		leg, call.Options{MaxAnswered: -1, Logger: cr.log.With("internal_leg_of", id.UUID, "home", home.ID)})
 	ic.MarkAnswered()
-	defer ic.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
+	// Hung up off this goroutine: a BYE to a dead home may wait up to half a second, which the
+	// re-join must not.
+	defer func() { go ic.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) }()
 	icOut, err := ic.TakeOutput()
 	if err != nil {
 		return conference.Result{}, false, fmt.Errorf("%w: internal leg to %s: %w", errLostHome, home.ID, err)
