@@ -33,8 +33,8 @@ const (
 	methodRoomResult  = "room.result"
 )
 
-// clusterNode is what remote members need of cluster.Node (a fake implements it in tests).
-type clusterNode interface {
+// roomNode is what remote members need of cluster.Node (a fake implements it in tests).
+type roomNode interface {
 	Self() cluster.Peer
 	Peers() []cluster.Peer
 	Peer(id string) (cluster.Peer, bool)
@@ -44,7 +44,7 @@ type clusterNode interface {
 	ReleaseRoom(ctx context.Context, key string) error
 }
 
-var _ clusterNode = (*cluster.Node)(nil)
+var _ roomNode = (*cluster.Node)(nil)
 
 // Timings of remote membership.
 const (
@@ -70,7 +70,7 @@ const (
 // rooms homed elsewhere through internal legs. It also serves the home's side of those legs.
 type clusterRooms struct {
 	s     *Server
-	node  clusterNode   // set by start, before ready is closed
+	node  roomNode      // set by start, before ready is closed
 	ready chan struct{} // closed once the node is set
 	local flow.Conferences
 	log   *slog.Logger
@@ -111,7 +111,7 @@ func (cr *clusterRooms) handlers() map[string]cluster.Handler {
 }
 
 // startClusterRooms makes the flow's conferences cluster-aware once node has joined.
-func (s *Server) startClusterRooms(cr *clusterRooms, node clusterNode) {
+func (s *Server) startClusterRooms(cr *clusterRooms, node roomNode) {
 	cr.node = node
 	close(cr.ready)
 	s.rooms = cr
