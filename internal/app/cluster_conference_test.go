@@ -125,8 +125,8 @@ func TestResultMessageRoundTrip(t *testing.T) {
 	}
 }
 
-// roomBus is an in-memory stand-in for NATS (for remote members; cluster_fake_test.go has the REST one): a registry of live nodes, room leases and
-// request/reply, shared by the roomBusNodes of one test.
+// roomBus is an in-memory stand-in for NATS for the tests of remote members: a registry of
+// live nodes, room leases and request/reply, shared by the roomBusNodes of one test.
 type roomBus struct {
 	mu       sync.Mutex
 	peers    map[string]cluster.Peer
