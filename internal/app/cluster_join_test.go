@@ -236,6 +236,11 @@ func TestRemoteMembersAcrossNodes(t *testing.T) {
 	if hears(b, 1000, 400*time.Millisecond) {
 		t.Error("B hears itself")
 	}
+	snap, err := n1.conf.Get(ctx, clusterTestAccount, "R")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B's node to know B's room instance", func() bool { return n2.lastRooms.get(bUUID) == snap.UUID })
 	enter := web.find("/events", map[string]string{"Event": "ConferenceEnter", "CallUUID": bUUID})
 	if len(enter) != 1 || enter[0].Get("From") != "14155550002" || enter[0].Get("Direction") != "inbound" || enter[0].Get("CallStatus") != "in-progress" {
 		t.Fatalf("B's enter callbacks %v: want one carrying B's own call", enter)
