@@ -19,7 +19,7 @@ import (
 type ManagerOptions struct {
 	// Events receives every room event. Each room delivers its events in order from a
 	// goroutine of its own, never from the room goroutine, so Events may block (a database
-	// write): the mixer goes on meanwhile. While a room has maxQueuedEvents undelivered, new
+	// write): the mixer goes on meanwhile. While a room has 256 (maxQueuedEvents) undelivered, new
 	// joins to it wait. A member's Join returns only after Events has returned for its Exit.
 	Events func(Event)
 	// Sounds resolves sound URLs; nil means URL sounds are silent.
