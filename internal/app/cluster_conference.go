@@ -650,10 +650,7 @@ func (cr *clusterRooms) serveJoin(ctx context.Context, leg call.Leg) {
 	req.Attach = func(in *conference.MemberInput) {
 		hc.SetAudioSink(in.PushFrame)
 		hc.SetDigitSink(in.PushDigit)
-		// The enter event has just recorded the room instance of the call.
-		if room := cr.s.lastRooms.get(p.Call.UUID); room != "" {
-			go cr.tell(p.MemberNode, methodRoomEntered, enteredMessage{Token: info.JoinToken, ConferenceUUID: room}, log)
-		}
+		go cr.tell(p.MemberNode, methodRoomEntered, enteredMessage{Token: info.JoinToken, ConferenceUUID: in.ConferenceUUID()}, log)
 	}
 	res, err := cr.local.Join(hc.Context(), req)
 	cr.s.lastRooms.take(p.Call.UUID) // the call's record is kept by its own node

@@ -11,11 +11,12 @@ import (
 // methods may be called from one producer goroutine concurrently with the room; after the
 // member has left they do nothing.
 type MemberInput struct {
-	id     int64
-	q      *media.JitterQueue
-	digits chan<- digitMsg
-	mem    *member
-	closed atomic.Bool
+	id             int64
+	conferenceUUID string // the room instance the member entered
+	q              *media.JitterQueue
+	digits         chan<- digitMsg
+	mem            *member
+	closed         atomic.Bool
 
 	partial [media.FrameSamples]int16 // samples of an incomplete frame (ptime other than 20 ms)
 	npart   int
@@ -23,6 +24,10 @@ type MemberInput struct {
 
 // MemberID is the member's id.
 func (in *MemberInput) MemberID() int64 { return in.id }
+
+// ConferenceUUID is the room instance the member entered. It is known at Attach, before the
+// room's enter event has been delivered (events leave the room through a queue).
+func (in *MemberInput) ConferenceUUID() string { return in.conferenceUUID }
 
 // PushFrame feeds received audio (8 kHz PCM). Packets of 20 ms go straight to the jitter
 // queue; other sizes are regrouped into 20 ms frames. Only one goroutine may push.

@@ -171,7 +171,7 @@ func (r *room) join(req JoinRequest) (*member, Result) {
 	for i := range x.silence {
 		x.silence[i] = sil
 	}
-	x.input = &MemberInput{id: x.id, q: media.NewJitterQueue(0, 0), digits: r.digits, mem: x}
+	x.input = &MemberInput{id: x.id, conferenceUUID: r.uuid, q: media.NewJitterQueue(0, 0), digits: r.digits, mem: x}
 	x.waiting = !r.started && !req.StartConferenceOnEnter
 	r.members = append(r.members, x)
 	r.count.Store(int32(len(r.members)))
