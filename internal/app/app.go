@@ -61,6 +61,9 @@ type Server struct {
 	httpLn     net.Listener
 	routes     *routes
 	callMedia  *callMedia // overlays and REST recordings of the call-level media routes
+	// rooms joins rooms homed on other cluster nodes and serves their internal legs; nil on a
+	// single node.
+	rooms *clusterRooms
 	// fetch is the policy of outgoing HTTP; Start adds the listeners' addresses before anything
 	// is fetched.
 	fetch *webhook.FetchPolicy
@@ -344,6 +347,7 @@ func (s *Server) hangupAll() {
 	for _, c := range s.calls.All() {
 		c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 503)
 	}
+	s.rooms.hangupMembers()
 }
 
 // Close stops everything at once.

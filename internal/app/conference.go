@@ -52,6 +52,9 @@ func (s *Server) onConferenceEvent(ev conference.Event) {
 	if ev.Kind == conference.EventEnter {
 		s.lastRooms.set(ev.Call.CallUUID, ev.ConferenceUUID)
 	}
+	if ev.Kind == conference.EventExit && ev.LastMember {
+		s.rooms.roomEnded(ev.AccountID, ev.ConferenceName)
+	}
 	if ev.Kind == conference.EventRecordingDone {
 		s.conferenceRecordingDone(ev)
 		return

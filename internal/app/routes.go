@@ -183,6 +183,15 @@ func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
 	defer s.handlers.Done()
 
 	info := leg.Info()
+	if info.JoinToken != "" {
+		// Another node's internal conference leg: never routed to an application.
+		if s.rooms == nil {
+			_ = leg.Reject(403, "Forbidden")
+			return
+		}
+		s.rooms.serveJoin(ctx, leg)
+		return
+	}
 	authUser := ""
 	if a, ok := leg.(sip.Authenticated); ok {
 		authUser = a.AuthenticatedUser()

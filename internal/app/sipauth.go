@@ -24,6 +24,13 @@ func (e endpointCredentials) Credentials(ctx context.Context, username string) (
 // endpoints must authenticate even from a trusted address, so that its own application
 // applies; any other INVITE from an untrusted source is challenged.
 func (s *Server) authenticate(ctx context.Context, info call.LegInfo, authUser string) sip.AuthDecision {
+	if info.JoinToken != "" {
+		// Another cluster node's internal leg: its one-time token is its credential.
+		if s.rooms.acceptsJoin(info.JoinToken) {
+			return sip.Accept()
+		}
+		return sip.Reject(403, "Forbidden")
+	}
 	if authUser != "" {
 		return sip.Accept()
 	}

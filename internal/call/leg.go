@@ -118,7 +118,10 @@ type LegInfo struct {
 	Transport     string            // "udp" or "tcp"
 	CustomHeaders map[string]string // X-PH-* headers of the INVITE, keyed by the full header name
 	Diversion     string            // user of a Diversion / History-Info header, "" when none
-	Created       time.Time
+	// JoinToken is the X-Parley-Join header: the one-time token of another cluster node's
+	// internal conference leg (never routed to an application); "" on other calls.
+	JoinToken string
+	Created   time.Time
 }
 
 // LegEnd tells who ended a leg.

@@ -462,8 +462,8 @@ func (x *run) bridge(e *vxml.Dial, br *branch) (detached *transferRequest) {
 		}
 	}
 
-	a.SetAudioSink(relay(bOut))
-	b.SetAudioSink(relay(aOut))
+	a.SetAudioSink(RelayAudio(bOut))
+	b.SetAudioSink(RelayAudio(aOut))
 	star := make(chan struct{}, 1)
 	// Each matcher is fed by its leg's RTP reader only.
 	aDigits := media.NewDigitMatcher(e.DigitsMatch)
@@ -533,9 +533,10 @@ func (x *run) bridge(e *vxml.Dial, br *branch) (detached *transferRequest) {
 	return detached
 }
 
-// relay returns an audio sink that re-encodes each received frame for the other leg. It runs
-// on one RTP reader goroutine, so one buffer is enough.
-func relay(to interface {
+// RelayAudio returns an audio sink that re-encodes each received frame for the other leg (a
+// Dial bridge, a cluster node's internal conference leg). It runs on one RTP reader
+// goroutine, so one buffer is enough.
+func RelayAudio(to interface {
 	Codec() media.Codec
 	WriteFrame([]byte) error
 }) func([]int16) {

@@ -67,6 +67,9 @@ func newInboundLeg(s *Server, req *sip.Request, dialog *sipgo.DialogServerSessio
 	return l
 }
 
+// JoinHeader carries the one-time token of a cluster node's internal conference leg.
+const JoinHeader = "X-Parley-Join"
+
 // legInfoFromInvite extracts what signalling tells about the caller.
 func legInfoFromInvite(req *sip.Request, src netip.AddrPort, transport string) call.LegInfo {
 	info := call.LegInfo{
@@ -89,6 +92,9 @@ func legInfoFromInvite(req *sip.Request, src netip.AddrPort, transport string) c
 		if name := h.Name(); len(name) > 5 && strings.EqualFold(name[:5], "x-ph-") {
 			info.CustomHeaders[name] = h.Value()
 		}
+	}
+	if h := req.GetHeader(JoinHeader); h != nil {
+		info.JoinToken = h.Value()
 	}
 	for _, name := range []string{"Diversion", "History-Info"} {
 		if h := req.GetHeader(name); h != nil && info.Diversion == "" {

@@ -24,9 +24,12 @@ func TestCallAudioBothWays(t *testing.T) {
 			c := newClient(t)
 			ctx := context.Background()
 			cl := dial(t, c, s, "1000", siptest.DialOptions{From: "+14155550100", FromDisplay: "Alice",
-				Codec: tc.codec, Transport: tc.transport, Send: &tone{freq: 400}, Headers: map[string]string{"X-PH-Account": "acme"}})
+				Codec: tc.codec, Transport: tc.transport, Send: &tone{freq: 400}, Headers: map[string]string{"X-PH-Account": "acme", JoinHeader: "tok-1"}})
 			leg := recvLeg(t, legs)
 			info := leg.Info()
+			if _, custom := info.CustomHeaders[JoinHeader]; info.JoinToken != "tok-1" || custom {
+				t.Fatalf("join token %q (custom headers %v): want tok-1, apart from the X-PH-* headers", info.JoinToken, info.CustomHeaders)
+			}
 			if info.FromUser != "+14155550100" || info.FromDisplay != "Alice" || info.ToUser != "1000" || info.Transport != tc.transport ||
 				info.CustomHeaders["X-PH-Account"] != "acme" || !info.Inbound || !info.Source.Addr().IsLoopback() {
 				t.Fatalf("unexpected leg info %+v", info)
