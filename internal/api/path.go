@@ -79,3 +79,34 @@ func normalizePath(escaped string) (canon string, ok bool) {
 func pathVar(r *http.Request, name string) string {
 	return varUnescaper.Replace(r.PathValue(name))
 }
+
+// Target is what a REST path addresses, for a caller that routes requests before this handler
+// (a cluster node forwarding them to the node that serves the room or the call).
+type Target struct {
+	Account string
+	// Resource is the first fixed segment after the account in canonical form ("Call",
+	// "Request", "Conference", …); "" for the account itself.
+	Resource string
+	// ID is the decoded variable segment after Resource (a CallUUID, a conference name); ""
+	// when the path addresses the whole collection.
+	ID string
+}
+
+// ParseTarget reads an escaped request path as the router does (every form of §1.1); ok is
+// false for a path that cannot match any route.
+func ParseTarget(escapedPath string) (t Target, ok bool) {
+	canon, ok := normalizePath(escapedPath)
+	if !ok {
+		return Target{}, false
+	}
+	// canon is "/Account/{auth_id}[/Resource[/{id}[/…]]]".
+	segs := strings.Split(canon, "/")
+	t.Account = varUnescaper.Replace(segs[2])
+	if len(segs) > 3 {
+		t.Resource = segs[3]
+	}
+	if len(segs) > 4 {
+		t.ID = varUnescaper.Replace(segs[4])
+	}
+	return t, true
+}

@@ -193,3 +193,25 @@ func FuzzServePath(f *testing.F) {
 		}
 	})
 }
+
+func TestParseTarget(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		want Target
+		ok   bool
+	}{
+		{"/v1/Account/MA_1/Conference/My%20Room/Member/3/Kick/", Target{"MA_1", "Conference", "My Room"}, true},
+		{"/api/v1/account/MA_1/conference/a%2Fb/", Target{"MA_1", "Conference", "a/b"}, true},
+		{"/v1/Account/MA_1/Call/3f2a-uuid/Stream/s1", Target{"MA_1", "Call", "3f2a-uuid"}, true},
+		{"/v1/Account/MA_1/Request/r1/", Target{"MA_1", "Request", "r1"}, true},
+		{"/v1/Account/MA_1/Conference/", Target{"MA_1", "Conference", ""}, true},
+		{"/v1/Account/MA_1/", Target{"MA_1", "", ""}, true},
+		{"/v1/Account/MA_1/Nope/x", Target{}, false},
+		{"/metrics", Target{}, false},
+	} {
+		got, ok := ParseTarget(c.path)
+		if got != c.want || ok != c.ok {
+			t.Errorf("ParseTarget(%q) = %+v, %v; want %+v, %v", c.path, got, ok, c.want, c.ok)
+		}
+	}
+}

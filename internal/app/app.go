@@ -77,6 +77,10 @@ type Server struct {
 	bg        sync.WaitGroup // background loops (dispatcher)
 
 	metrics *metrics // the Prometheus registry and the instruments the hooks feed
+
+	// nodes is this node's cluster (nil on a single node): REST forwarding, cluster-wide lists,
+	// the call directory and the reaper of dead nodes' calls (cluster_*.go).
+	nodes clusterNode
 }
 
 // New builds a Server from the configuration: it prepares the data directory, opens the store
@@ -267,6 +271,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 
+	s.startCluster()
 	if err := s.sip.Start(ctx); err != nil {
 		return err
 	}

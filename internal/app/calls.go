@@ -58,7 +58,7 @@ func (d dialRouter) RouteDial(ctx context.Context, _ string, kind, address strin
 // hangup webhook.
 func (s *Server) trackLeg(b, parent *call.Call) {
 	s.calls.Add(b)
-	s.recordStart(b, parent.UUID(), b.Leg().Info().CallID, "")
+	s.recordStart(b, parent.UUID(), b.Leg().Info().CallID, "", "", "")
 	go func() {
 		<-b.Done()
 		s.finishCall(b, "", "")
@@ -137,7 +137,7 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 		return "", api.ErrDraining
 	}
 	s.calls.Add(c)
-	s.recordStart(c, "", leg.Info().CallID, p.SourceIP)
+	s.recordStart(c, "", leg.Info().CallID, p.SourceIP, p.HangupURL, p.HangupMethod)
 	go func() {
 		defer s.handlers.Done()
 		if cause != nil {
@@ -159,15 +159,25 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 
 func (a callsAPI) List(_ context.Context, acct string, f api.CallFilter) ([]string, error) {
 	var out []string
-	for _, c := range a.s.calls.List(acct) {
+	for _, id := range a.s.liveCalls(acct, f) {
+		out = append(out, id.UUID)
+	}
+	return out, nil
+}
+
+// liveCalls are the identities of the account's live legs on this node that match f, oldest
+// first.
+func (s *Server) liveCalls(acct string, f api.CallFilter) []call.Identity {
+	var out []call.Identity
+	for _, c := range s.calls.List(acct) {
 		id := c.Identity()
 		if (f.Direction != "" && string(id.Direction) != f.Direction) ||
 			(f.FromNumber != "" && id.From != f.FromNumber) || (f.ToNumber != "" && id.To != f.ToNumber) {
 			continue
 		}
-		out = append(out, id.UUID)
+		out = append(out, id)
 	}
-	return out, nil
+	return out
 }
 
 func (a callsAPI) Get(_ context.Context, acct, uuid string) (api.CallView, error) {
@@ -250,14 +260,17 @@ func (a callsAPI) Transfer(ctx context.Context, acct, uuid string, p api.Transfe
 }
 
 // recordStart stores a new leg's record: parent is the A leg of a <Dial> B leg, sourceIP the
-// REST client or INVITE source address ("" for B legs).
-func (s *Server) recordStart(c *call.Call, parent, sipCallID, sourceIP string) {
+// REST client or INVITE source address ("" for B legs), hangupURL and hangupMethod where its
+// hangup webhook will go ("" for none).
+func (s *Server) recordStart(c *call.Call, parent, sipCallID, sourceIP, hangupURL, hangupMethod string) {
 	id := c.Identity()
-	if err := s.store.InsertCall(context.Background(), store.CallRecord{
+	rec := store.CallRecord{
 		CallUUID: id.UUID, AuthID: id.AccountID, ParentCallUUID: parent, Direction: string(id.Direction),
 		From: id.From, To: id.To, CallerName: id.CallerName, StartTime: id.Created, SIPCallID: sipCallID,
 		SourceIP: sourceIP,
-	}); err != nil {
+	}
+	s.clusterCallRecord(&rec, c, hangupURL, hangupMethod)
+	if err := s.store.InsertCall(context.Background(), rec); err != nil {
 		c.Logger().Error("storing call record failed", "err", err)
 	}
 }

@@ -97,7 +97,7 @@ func TestCallRecordsAPIGet(t *testing.T) {
 	c := call.New(call.Identity{AccountID: "MA_T", Direction: call.Outbound, From: "1415", To: "sip:bob@h"}, leg, call.Options{})
 	t.Cleanup(func() { c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) })
 	s.calls.Add(c)
-	s.recordStart(c, "", "sip-id", "203.0.113.7")
+	s.recordStart(c, "", "sip-id", "203.0.113.7", "", "")
 	r, err := a.Get(ctx, "MA_T", c.UUID())
 	if err != nil || r.Ended != nil || r.Answered != nil || r.SourceIP != "203.0.113.7" || r.ConferenceUUID != "" {
 		t.Fatalf("ringing leg %+v %v", r, err)

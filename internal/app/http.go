@@ -86,12 +86,13 @@ func isAppPath(path string) bool {
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.demoRoutes(mux)
-	rest := api.New(api.Options{
+	confs, calls := s.listAdapters(conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth, awaitEnded: s.awaitEnded}, callsAPI{s})
+	rest := s.clusterREST(api.New(api.Options{
 		Accounts:           accountsAPI{s},
-		Conferences:        conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth, awaitEnded: s.awaitEnded},
+		Conferences:        confs,
 		Recordings:         recordingAPI{st: s.store},
 		Applications:       applicationsAPI{st: s.store},
-		Calls:              callsAPI{s},
+		Calls:              calls,
 		Streams:            streamsAPI{s},
 		CallRecords:        callRecordsAPI{s},
 		CallMedia:          callMediaAPI{s.callMedia},
@@ -109,7 +110,7 @@ func (s *Server) httpHandler() http.Handler {
 		AuthFailureWindow:  s.cfg.RESTAuthWindow,
 		Logger:             s.log,
 		Observer:           s.metrics,
-	})
+	}))
 	mux.Handle("/metrics", s.metricsHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")

@@ -227,7 +227,7 @@ func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
 	}
 	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, MaxAnswered: s.cfg.MaxCallDuration, Logger: s.log})
 	s.calls.Add(c)
-	s.recordStart(c, "", info.CallID, sourceIP(info.Source))
+	s.recordStart(c, "", info.CallID, sourceIP(info.Source), app.HangupURL, app.HangupMethod)
 	c.Logger().Info("inbound call", "from", c.Identity().From, "to", c.Identity().To, "app_id", app.AppID)
 	if err := c.Ring(ctx); err != nil {
 		c.Logger().Debug("ringing failed", "err", err)

@@ -36,6 +36,10 @@ var (
 	CauseNetworkError       = Cause{5000, "Network Error", "NETWORK_OUT_OF_ORDER"}
 	CauseInternalError      = Cause{5010, "Internal Error", "NORMAL_TEMPORARY_FAILURE"}
 	CauseRoutingError       = Cause{5020, "Routing Error", "NO_ROUTE_DESTINATION"}
+	// CauseNodeFailure ends, in the call records and hangup webhooks, the calls of a cluster
+	// node that died (docs/cluster.md); source Error. Parley's own code, beside the 50xx
+	// platform errors of §10.2.
+	CauseNodeFailure        = Cause{5030, "Node Failure", "NORMAL_TEMPORARY_FAILURE"}
 	CauseScheduledHangup    = Cause{6000, "Scheduled Hangup", "ALLOTTED_TIMEOUT"}
 	CauseRingTimeout        = Cause{6010, "Ring Timeout Reached", "NO_ANSWER"}
 	CauseMediaTimeout       = Cause{6020, "Media Timeout", "MEDIA_TIMEOUT"}

@@ -78,9 +78,18 @@ func FinalStatus(id call.Identity, o call.Outcome) string {
 
 // HangupParams returns the parameters of the hangup webhook of an ended call (spec §9.5).
 func HangupParams(c *call.Call) url.Values {
-	id := c.Identity()
 	o, _ := c.Outcome()
-	v := CallParams(c, "Hangup")
+	return EndedCallParams(CallParams(c, "Hangup"), c.Identity(), o)
+}
+
+// EndedCallParams completes start, the parameters of a call's hangup webhook that were known
+// before it ended (CallParams with Event "Hangup"), with its outcome, in place, and returns
+// it. A cluster node sends the hangup webhook of a dead node's call with it.
+func EndedCallParams(start url.Values, id call.Identity, o call.Outcome) url.Values {
+	v := start
+	if v == nil {
+		v = url.Values{}
+	}
 	v.Set("CallStatus", FinalStatus(id, o))
 	v.Set("StartTime", id.Created.UTC().Format(webhookTimeLayout))
 	answer, duration := "", 0

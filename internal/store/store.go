@@ -240,6 +240,40 @@ type CallRecord struct {
 	ConferenceUUID string
 	// CallStatus is the final CallStatus of the hangup webhook (§8.8); "" while live.
 	CallStatus string
+	// NodeID and BootID name the cluster node that holds the leg (its node id and the boot of
+	// its process): the call directory that sends REST requests about a live leg to its node,
+	// and what CloseNodeCalls selects when that boot dies. "" on a single node.
+	NodeID string
+	BootID string
+	// HangupURL and HangupMethod are where the leg's hangup webhook goes ("" when it has none),
+	// and HangupParams its parameters as known at the start (those that do not depend on how
+	// the leg ends), so that another node can send it when the leg's node dies. Kept only in a
+	// cluster: "" and nil on a single node.
+	HangupURL    string
+	HangupMethod string
+	HangupParams url.Values
+}
+
+// NodeBoot selects the legs of one cluster node's process: those of node NodeID and boot
+// BootID or, with OtherBoots, those of node NodeID and any boot but BootID (the legs an
+// earlier run of a restarted node left behind).
+type NodeBoot struct {
+	NodeID     string
+	BootID     string
+	OtherBoots bool
+}
+
+// CallClosing says how CloseNodeCalls ends the live legs of a dead node boot.
+type CallClosing struct {
+	EndTime         time.Time
+	HangupCauseCode int
+	HangupCause     string
+	HangupCauseName string
+	HangupSource    string
+	// Finish is given each closed leg (its end fields set, CallStatus still "") and returns
+	// its final CallStatus and the notification to queue for it (nil for none). It runs inside
+	// the store's transaction, so it must be quick and must not use the store.
+	Finish func(CallRecord) (callStatus string, notify *OutboxItem)
 }
 
 // CallPatch updates the answer and end fields of a call; nil fields are left alone.
@@ -290,6 +324,16 @@ type CallStore interface {
 	ListCalls(ctx context.Context, authID string, f CallFilter) ([]CallRecord, int, error)
 	// PruneCalls deletes records of calls that ended before the cutoff and returns how many.
 	PruneCalls(ctx context.Context, endedBefore time.Time) (int, error)
+	// LiveCallNode returns the NodeID of the live (not ended) leg callUUID, "" for a leg of a
+	// single node; ErrNotFound when no live leg has that CallUUID.
+	LiveCallNode(ctx context.Context, callUUID string) (string, error)
+	// CloseNodeCalls ends every live leg that nb selects, as c says, and queues the
+	// notification c.Finish returns for each, in one transaction, and returns the closed legs
+	// (without warnings) in CallUUID order. Each leg is closed once: when several processes
+	// run it at once for the same legs, each leg is closed, and its notification queued, by
+	// exactly one of them. An empty nb.NodeID is ErrInvalid (the legs of a single node are
+	// never closed this way).
+	CloseNodeCalls(ctx context.Context, nb NodeBoot, c CallClosing) ([]CallRecord, error)
 }
 
 // Recording is the metadata of one final recording file (spec §6.2).

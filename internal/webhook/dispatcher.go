@@ -178,22 +178,9 @@ func NewDispatcher(outbox Outbox, tokens func(authID string) (string, bool), opt
 // Notify queues n: it fills ID, CreatedAt and NextAttempt when empty, writes n to the outbox and
 // only then wakes the delivery loop. Method "" means POST.
 func (d *Dispatcher) Notify(ctx context.Context, n Notification) error {
-	m, err := normMethod(n.Method)
+	n, err := d.Prepare(n)
 	if err != nil {
-		return fmt.Errorf("notification not queued: %w", err)
-	}
-	if _, err := parseTarget(n.URL); err != nil {
-		return fmt.Errorf("notification not queued: %w", err)
-	}
-	n.Method = m
-	if n.ID == "" {
-		n.ID = uuid.NewString()
-	}
-	if n.CreatedAt.IsZero() {
-		n.CreatedAt = d.o.Now()
-	}
-	if n.NextAttempt.IsZero() {
-		n.NextAttempt = n.CreatedAt
+		return err
 	}
 	if err := d.outbox.Enqueue(ctx, n); err != nil {
 		return fmt.Errorf("queueing notification to %s: %w", rawBase(n.URL), err)
@@ -205,6 +192,30 @@ func (d *Dispatcher) Notify(ctx context.Context, n Notification) error {
 	}
 	d.mu.Unlock()
 	return nil
+}
+
+// Prepare checks a notification and fills in what Notify fills in (the method's form, ID,
+// CreatedAt, NextAttempt), for a caller that writes it to the outbox itself, in a transaction
+// of its own. The dispatcher delivers it from its next read of the outbox.
+func (d *Dispatcher) Prepare(n Notification) (Notification, error) {
+	m, err := normMethod(n.Method)
+	if err != nil {
+		return Notification{}, fmt.Errorf("notification not queued: %w", err)
+	}
+	if _, err := parseTarget(n.URL); err != nil {
+		return Notification{}, fmt.Errorf("notification not queued: %w", err)
+	}
+	n.Method = m
+	if n.ID == "" {
+		n.ID = uuid.NewString()
+	}
+	if n.CreatedAt.IsZero() {
+		n.CreatedAt = d.o.Now()
+	}
+	if n.NextAttempt.IsZero() {
+		n.NextAttempt = n.CreatedAt
+	}
+	return n, nil
 }
 
 // Run delivers due notifications until ctx ends, then waits for the attempts in flight (they are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,8 +16,9 @@ import (
 const (
 	sqlCallInsert = `INSERT INTO calls (call_uuid, auth_id, parent_call_uuid, direction,
 			from_party, to_party, caller_name, start_time, answer_time, end_time, hangup_cause_code,
-			hangup_cause, hangup_cause_name, hangup_source, sip_call_id, source_ip, conference_uuid, call_status)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			hangup_cause, hangup_cause_name, hangup_source, sip_call_id, source_ip, conference_uuid, call_status,
+			node_id, boot_id, hangup_url, hangup_method, hangup_params)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlCallWarningInsert = `INSERT INTO call_warnings (call_uuid, text) VALUES (?, ?)`
 	sqlCallExists        = `SELECT 1 FROM calls WHERE call_uuid = ?`
 )
@@ -26,7 +28,8 @@ func insertCall(ctx context.Context, q db, c store.CallRecord) error {
 	_, err := q.Exec(ctx, sqlCallInsert,
 		c.CallUUID, c.AuthID, c.ParentCallUUID, c.Direction, c.From, c.To, c.CallerName,
 		nanos(c.StartTime), nullNanos(c.AnswerTime), nullNanos(c.EndTime), c.HangupCauseCode,
-		c.HangupCause, c.HangupCauseName, c.HangupSource, c.SIPCallID, c.SourceIP, c.ConferenceUUID, c.CallStatus)
+		c.HangupCause, c.HangupCauseName, c.HangupSource, c.SIPCallID, c.SourceIP, c.ConferenceUUID, c.CallStatus,
+		c.NodeID, c.BootID, c.HangupURL, c.HangupMethod, c.HangupParams.Encode())
 	if isUniqueViolation(err) {
 		return store.ErrConflict
 	}
@@ -174,7 +177,7 @@ func (s *Store) PruneCalls(ctx context.Context, endedBefore time.Time) (int, err
 // callColumns are the columns scanCall reads, in its order.
 const callColumns = `call_uuid, auth_id, parent_call_uuid, direction, from_party, to_party, caller_name,
 	start_time, answer_time, end_time, hangup_cause_code, hangup_cause, hangup_cause_name, hangup_source,
-	sip_call_id, source_ip, conference_uuid, call_status`
+	sip_call_id, source_ip, conference_uuid, call_status, node_id, boot_id, hangup_url, hangup_method, hangup_params`
 
 // rowScanner is a pgx.Row or pgx.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
@@ -183,16 +186,19 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanCall(r rowScanner) (store.CallRecord, error) {
 	var c store.CallRecord
 	var start int64
+	var params string
 	var answer, end *int64
 	err := r.Scan(&c.CallUUID, &c.AuthID, &c.ParentCallUUID, &c.Direction, &c.From, &c.To, &c.CallerName,
 		&start, &answer, &end, &c.HangupCauseCode, &c.HangupCause, &c.HangupCauseName, &c.HangupSource,
-		&c.SIPCallID, &c.SourceIP, &c.ConferenceUUID, &c.CallStatus)
+		&c.SIPCallID, &c.SourceIP, &c.ConferenceUUID, &c.CallStatus, &c.NodeID, &c.BootID, &c.HangupURL,
+		&c.HangupMethod, &params)
 	if err != nil {
 		return store.CallRecord{}, err
 	}
 	c.StartTime = fromNanos(start)
 	c.AnswerTime = fromNullNanos(answer)
 	c.EndTime = fromNullNanos(end)
+	c.HangupParams = parseParams(params)
 	return c, nil
 }
 
@@ -267,4 +273,14 @@ func (s *Store) ListCalls(ctx context.Context, authID string, f store.CallFilter
 		return nil, 0, fmt.Errorf("list call records: %w", err)
 	}
 	return out, total, nil
+}
+
+// parseParams reads form-encoded parameters written by url.Values.Encode; "" is nil. A damaged
+// value keeps what parsed.
+func parseParams(s string) url.Values {
+	if s == "" {
+		return nil
+	}
+	v, _ := url.ParseQuery(s)
+	return v
 }

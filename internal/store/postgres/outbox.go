@@ -51,6 +51,11 @@ const (
 
 // Enqueue stores a pending notification.
 func (s *Store) Enqueue(ctx context.Context, item store.OutboxItem) error {
+	return enqueue(ctx, s.q, item)
+}
+
+// enqueue is Enqueue on q, the pool or a transaction.
+func enqueue(ctx context.Context, q db, item store.OutboxItem) error {
 	if item.URL == "" {
 		return fmt.Errorf("queue notification: URL is empty: %w", store.ErrInvalid)
 	}
@@ -64,7 +69,7 @@ func (s *Store) Enqueue(ctx context.Context, item store.OutboxItem) error {
 	if item.NextAttempt.IsZero() {
 		item.NextAttempt = t
 	}
-	_, err := s.q.Exec(ctx, sqlOutboxInsert,
+	_, err := q.Exec(ctx, sqlOutboxInsert,
 		item.ID, item.AuthID, item.URL, item.Method, item.Params.Encode(), item.OrderKey,
 		item.Attempts, nanos(item.NextAttempt), nanos(item.CreatedAt), item.LastError)
 	if isUniqueViolation(err) {

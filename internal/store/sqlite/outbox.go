@@ -47,6 +47,11 @@ const (
 
 // Enqueue stores a pending notification.
 func (s *Store) Enqueue(ctx context.Context, item store.OutboxItem) error {
+	return enqueue(ctx, s.q, item)
+}
+
+// enqueue is Enqueue on q, the store or a transaction.
+func enqueue(ctx context.Context, q execer, item store.OutboxItem) error {
 	if item.URL == "" {
 		return fmt.Errorf("queue notification: URL is empty: %w", store.ErrInvalid)
 	}
@@ -60,7 +65,7 @@ func (s *Store) Enqueue(ctx context.Context, item store.OutboxItem) error {
 	if item.NextAttempt.IsZero() {
 		item.NextAttempt = t
 	}
-	_, err := s.q.ExecContext(ctx, sqlOutboxInsert,
+	_, err := q.ExecContext(ctx, sqlOutboxInsert,
 		item.ID, item.AuthID, item.URL, item.Method, item.Params.Encode(), item.OrderKey,
 		item.Attempts, nanos(item.NextAttempt), nanos(item.CreatedAt), item.LastError)
 	if isUniqueViolation(err) {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"net/url"
 	"reflect"
 	"testing"
 	"time"
@@ -504,6 +505,8 @@ func testCalls(t *testing.T, open Open) {
 	c := store.CallRecord{
 		CallUUID: "c1", AuthID: "MA_A", Direction: "inbound", From: "14155550100", To: "sip:bob@h",
 		CallerName: "Alice", StartTime: start, Warnings: []string{"first"}, SIPCallID: "abc@h", SourceIP: "192.0.2.7",
+		NodeID: "node-a", BootID: "boot-1", HangupURL: "http://app/hangup", HangupMethod: "GET",
+		HangupParams: url.Values{"CallUUID": {"c1"}, "X-PH-Two": {"a&b", "c=d"}},
 	}
 	if err := s.InsertCall(ctx, c); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,9 @@ func Run(t *testing.T, open Open) {
 		{"OutboxClaims", testOutboxClaims},
 		{"OutboxClaimsAcrossStores", testOutboxClaimsAcrossStores},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"LiveCallNode", testLiveCallNode},
+		{"CloseNodeCalls", testCloseNodeCalls},
+		{"CloseNodeCallsConcurrently", testCloseNodeCallsConcurrently},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, open) })
 	}

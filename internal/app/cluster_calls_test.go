@@ -1,0 +1,186 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/call/calltest"
+	"github.com/parley-voice/parley/internal/cluster"
+	"github.com/parley-voice/parley/internal/config"
+	"github.com/parley-voice/parley/internal/flow"
+	"github.com/parley-voice/parley/internal/store"
+	"github.com/parley-voice/parley/internal/store/sqlite"
+	"github.com/parley-voice/parley/internal/webhook"
+)
+
+// newReaperServer is a Server with what the call records and the reaper use, on st, as a node
+// of the cluster (nil: a single node).
+func newReaperServer(t *testing.T, st store.Store, node clusterNode) *Server {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Accounts = []config.Account{{AuthID: "MA_T", AuthToken: "token"}}
+	s := &Server{cfg: cfg, store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), runner: &flow.Runner{},
+		calls: call.NewRegistry(), nodes: node}
+	s.dispatcher = webhook.NewDispatcher(outbox{st}, s.token, webhook.DispatcherOptions{})
+	return s
+}
+
+func openMemoryStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// A single node's records name no node and keep no hangup webhook: nothing can close them.
+func TestSingleNodeRecordsNoNode(t *testing.T) {
+	st := openMemoryStore(t)
+	s := newReaperServer(t, st, nil)
+	c := call.New(call.Identity{AccountID: "MA_T", Direction: call.Inbound, From: "1415", To: "1416"}, calltest.NewLeg(), call.Options{})
+	t.Cleanup(func() { c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) })
+	s.recordStart(c, "", "sip-id", "192.0.2.1", "http://app.test/hangup", "POST")
+	rec, err := st.GetCall(context.Background(), c.UUID())
+	if err != nil || rec.NodeID != "" || rec.BootID != "" || rec.HangupURL != "" || rec.HangupParams != nil {
+		t.Errorf("single-node record %+v, %v", rec, err)
+	}
+	s.startCluster() // nothing to do without a cluster; must not touch the store
+}
+
+// The calls of a dead node boot are ended once, whichever survivors run the reaper and however
+// often, with cause 5030 and one hangup webhook each that carries what a normal hangup webhook
+// carries; B legs get no webhook; the calls of other boots and nodes stay live.
+func TestReaperClosesDeadBootCalls(t *testing.T) {
+	ctx := context.Background()
+	st := openMemoryStore(t)
+	bus := newFakeBus()
+	dead := newReaperServer(t, st, bus.join("node-dead", "boot-1"))
+
+	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	newCall := func(id call.Identity) *call.Call {
+		id.AccountID, id.Created = "MA_T", start
+		c := call.New(id, calltest.NewLeg(), call.Options{})
+		t.Cleanup(func() { c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) })
+		return c
+	}
+	in := newCall(call.Identity{Direction: call.Inbound, From: "14155550100", To: "14155550199", CallerName: "Alice",
+		ForwardedFrom: "14155550000", CustomHeaders: map[string]string{"X-PH-Team": "blue"}})
+	out := newCall(call.Identity{Direction: call.Outbound, From: "14155550199", To: "sip:bob@example.com"})
+	bleg := newCall(call.Identity{Direction: call.Outbound, From: "14155550100", To: "sip:carol@example.com", ALegUUID: in.UUID()})
+	dead.recordStart(in, "", "sip-1", "192.0.2.1", "http://app.test/hangup", "POST")
+	dead.recordStart(out, "", "sip-2", "192.0.2.2", "http://app.test/out-hangup", "GET")
+	dead.recordStart(bleg, in.UUID(), "sip-3", "", "", "")
+	rec, err := st.GetCall(ctx, in.UUID())
+	if err != nil || rec.NodeID != "node-dead" || rec.BootID != "boot-1" || rec.HangupURL != "http://app.test/hangup" {
+		t.Fatalf("cluster record %+v, %v", rec, err)
+	}
+	// A call of another node stays live.
+	other := newReaperServer(t, st, bus.join("node-c", "boot-9"))
+	otherCall := newCall(call.Identity{Direction: call.Inbound, From: "1", To: "2"})
+	other.recordStart(otherCall, "", "sip-4", "", "http://app.test/hangup", "POST")
+
+	bus.leave("node-dead")
+	survivors := []*Server{newReaperServer(t, st, bus.join("node-a", "boot-2")), newReaperServer(t, st, bus.join("node-b", "boot-3"))}
+	down := cluster.Peer{ID: "node-dead", BootID: "boot-1"}
+	for range 2 {
+		for _, s := range survivors {
+			s.onPeerDown(down)
+		}
+	}
+
+	items, err := st.Due(ctx, time.Now().Add(time.Minute), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 {
+		t.Fatalf("%d hangup webhooks queued, want 2 (inbound and outbound, not the B leg): %+v", len(items), items)
+	}
+	byCall := map[string]store.OutboxItem{}
+	for _, it := range items {
+		byCall[it.Params.Get("CallUUID")] = it
+	}
+	for _, tt := range []struct {
+		c                *call.Call
+		url, method      string
+		status           string
+		hasForwardedFrom bool
+	}{
+		{in, "http://app.test/hangup", "POST", "completed", true},
+		{out, "http://app.test/out-hangup", "GET", "failed", false},
+	} {
+		it, ok := byCall[tt.c.UUID()]
+		if !ok {
+			t.Errorf("no hangup webhook for %s", tt.c.UUID())
+			continue
+		}
+		if it.URL != tt.url || it.Method != tt.method || it.AuthID != "MA_T" || it.OrderKey != tt.c.UUID() {
+			t.Errorf("webhook %s to %s %s (account %s, order key %s)", tt.c.UUID(), it.Method, it.URL, it.AuthID, it.OrderKey)
+		}
+		// The same parameters as the hangup webhook of the call had it ended on its node
+		// with this cause; only the end time is the reaper's.
+		tt.c.Hangup(call.CauseNodeFailure, call.SourceError, 0)
+		<-tt.c.Done()
+		want := flow.HangupParams(tt.c)
+		got := url.Values{}
+		for k, v := range it.Params {
+			got[k] = v
+		}
+		if got.Get("EndTime") == "" {
+			t.Errorf("%s: no EndTime", tt.c.UUID())
+		}
+		got.Del("EndTime")
+		want.Del("EndTime")
+		if got.Encode() != want.Encode() {
+			t.Errorf("%s params:\n got %s\nwant %s", tt.c.UUID(), got.Encode(), want.Encode())
+		}
+		if got.Get("HangupCauseCode") != "5030" || got.Get("HangupCauseName") != "Node Failure" ||
+			got.Get("HangupCause") != "NORMAL_TEMPORARY_FAILURE" || got.Get("HangupSource") != "Error" ||
+			got.Get("CallStatus") != tt.status || (got.Get("ForwardedFrom") != "") != tt.hasForwardedFrom {
+			t.Errorf("%s params %s", tt.c.UUID(), got.Encode())
+		}
+		rec, err := st.GetCall(ctx, tt.c.UUID())
+		if err != nil || rec.EndTime == nil || rec.HangupCauseCode != 5030 || rec.CallStatus != tt.status {
+			t.Errorf("record %+v, %v", rec, err)
+		}
+	}
+	if rec, err := st.GetCall(ctx, bleg.UUID()); err != nil || rec.EndTime == nil || rec.CallStatus != "failed" {
+		t.Errorf("B leg record %+v, %v", rec, err)
+	}
+	if node, err := st.LiveCallNode(ctx, otherCall.UUID()); err != nil || node != "node-c" {
+		t.Errorf("another node's call: %q, %v; want it live on node-c", node, err)
+	}
+}
+
+// A node that starts again closes what its earlier run left live, and nothing of its own boot.
+func TestRestartedNodeClosesEarlierBoots(t *testing.T) {
+	ctx := context.Background()
+	st := openMemoryStore(t)
+	bus := newFakeBus()
+	before := newReaperServer(t, st, bus.join("node-a", "boot-1"))
+	c := call.New(call.Identity{AccountID: "MA_T", Direction: call.Inbound, From: "1", To: "2"}, calltest.NewLeg(), call.Options{})
+	t.Cleanup(func() { c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) })
+	before.recordStart(c, "", "sip-1", "", "http://app.test/hangup", "POST")
+
+	after := newReaperServer(t, st, bus.join("node-a", "boot-2"))
+	own := call.New(call.Identity{AccountID: "MA_T", Direction: call.Inbound, From: "1", To: "2"}, calltest.NewLeg(), call.Options{})
+	t.Cleanup(func() { own.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) })
+	after.recordStart(own, "", "sip-2", "", "http://app.test/hangup", "POST")
+	after.startCluster()
+
+	if rec, err := st.GetCall(ctx, c.UUID()); err != nil || rec.EndTime == nil || rec.HangupCauseCode != 5030 {
+		t.Errorf("the earlier run's call %+v, %v; want it ended with 5030", rec, err)
+	}
+	if node, err := st.LiveCallNode(ctx, own.UUID()); err != nil || node != "node-a" {
+		t.Errorf("this run's call: %q, %v; want it live", node, err)
+	}
+	if n, err := st.Pending(ctx); err != nil || n != 1 {
+		t.Errorf("%d webhooks pending, %v; want 1", n, err)
+	}
+}

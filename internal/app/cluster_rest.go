@@ -1,0 +1,207 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/parley-voice/parley/internal/api"
+	"github.com/parley-voice/parley/internal/store"
+)
+
+// REST requests on any node of a cluster (docs/cluster.md): a conference route is served by the
+// room's home, a call route by the node that holds the call; the node that received the request
+// forwards it whole over the "http" method and writes back the answer as it came.
+const (
+	// forwardedHeader marks a request forwarded by another node (its value names that node):
+	// it is served where it arrives, never forwarded again.
+	forwardedHeader = "X-Parley-Forwarded"
+	methodHTTP      = "http"
+	// forwardTimeout bounds a forwarded request; REST actions wait at most applyWait.
+	forwardTimeout = 10 * time.Second
+)
+
+// forwardedRequest is the body of an "http" call: the request as this node received it.
+type forwardedRequest struct {
+	From   string      `json:"from"`
+	Method string      `json:"method"`
+	Path   string      `json:"path"` // escaped path and query
+	Host   string      `json:"host"`
+	Header http.Header `json:"header"`
+	Body   []byte      `json:"body"`
+	// RemoteAddr is the client's address: the home's limits and source_ip count the client,
+	// not the forwarding node.
+	RemoteAddr string `json:"remote_addr"`
+}
+
+// forwardedResponse is the answer of an "http" call.
+type forwardedResponse struct {
+	Status int         `json:"status"`
+	Header http.Header `json:"header"`
+	Body   []byte      `json:"body"`
+}
+
+// clusterREST puts the forwarding in front of the REST handler and serves the "http" method
+// with it; on a single node it returns rest as it is.
+func (s *Server) clusterREST(rest http.Handler) http.Handler {
+	if s.nodes == nil {
+		return rest
+	}
+	s.nodes.Handle(methodHTTP, func(ctx context.Context, body []byte) ([]byte, error) {
+		return serveForwarded(ctx, rest, body)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(forwardedHeader) == "" {
+			if node, ok := s.restNode(r); ok {
+				s.forward(w, r, node)
+				return
+			}
+		}
+		rest.ServeHTTP(w, r)
+	})
+}
+
+// restNode returns the other node that serves r: the live home of the room a conference route
+// names, or the live node of the call a call route names. Anything else, an unknown call, a
+// room without a live home, or a failed look-up is served here, where the REST handler gives
+// the single node's answer (404 for what does not exist).
+func (s *Server) restNode(r *http.Request) (string, bool) {
+	t, ok := api.ParseTarget(r.URL.EscapedPath())
+	if !ok || t.ID == "" {
+		return "", false
+	}
+	self := s.nodes.Self().ID
+	switch t.Resource {
+	case "Conference":
+		home, ok, err := s.nodes.RoomHome(r.Context(), roomKey(t.Account, t.ID))
+		if err != nil {
+			s.log.Warn("finding the home of a room", "conference", t.ID, "err", err)
+			return "", false
+		}
+		if ok && home.ID != self {
+			return home.ID, true
+		}
+	case "Call", "Request": // a request_uuid is the CallUUID
+		node, err := s.store.LiveCallNode(r.Context(), t.ID)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				s.log.Warn("finding the node of a call", "call_uuid", t.ID, "err", err)
+			}
+			return "", false
+		}
+		if node == "" || node == self {
+			return "", false
+		}
+		if _, live := s.nodes.Peer(node); live {
+			return node, true
+		}
+	}
+	return "", false
+}
+
+// forward sends r to node and writes its answer: status, headers and body as the node wrote
+// them. When the node cannot be asked, the answer is 503 with Retry-After.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, node string) {
+	limit := s.cfg.MaxBodyBytes
+	if limit <= 0 {
+		limit = api.DefaultMaxBodyBytes
+	}
+	// One byte more than the limit lets the home refuse an oversized body as it would its own.
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		s.log.Info("reading a request to forward", "err", err)
+		return
+	}
+	req, err := json.Marshal(forwardedRequest{From: s.nodes.Self().ID, Method: r.Method, Path: r.URL.RequestURI(),
+		Host: r.Host, Header: r.Header, Body: body, RemoteAddr: r.RemoteAddr})
+	if err != nil {
+		s.forwardFailed(w, node, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), forwardTimeout)
+	defer cancel()
+	out, err := s.nodes.Call(ctx, node, methodHTTP, req)
+	if err != nil {
+		s.forwardFailed(w, node, err)
+		return
+	}
+	var resp forwardedResponse
+	if err := json.Unmarshal(out, &resp); err != nil || resp.Status < 100 || resp.Status > 999 {
+		s.forwardFailed(w, node, fmt.Errorf("bad answer (status %d): %w", resp.Status, err))
+		return
+	}
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+}
+
+// forwardFailed answers a request that could not be forwarded: the node that serves it is
+// going away or overloaded, and a retry soon reaches it or its successor.
+func (s *Server) forwardFailed(w http.ResponseWriter, node string, err error) {
+	s.log.Warn("forwarding a REST request failed", "node", node, "err", err)
+	body, _ := json.Marshal(struct {
+		APIID string `json:"api_id"`
+		Error string `json:"error"`
+	}{uuid.NewString(), "the node serving this request is unavailable, retry shortly"})
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(body)
+}
+
+// serveForwarded runs a request another node forwarded through the REST handler, marked so
+// that it is served here, and returns the answer.
+func serveForwarded(ctx context.Context, rest http.Handler, body []byte) ([]byte, error) {
+	var fr forwardedRequest
+	if err := json.Unmarshal(body, &fr); err != nil {
+		return nil, fmt.Errorf("reading a forwarded request: %w", err)
+	}
+	r, err := http.NewRequestWithContext(ctx, fr.Method, fr.Path, bytes.NewReader(fr.Body))
+	if err != nil {
+		return nil, fmt.Errorf("reading a forwarded request: %w", err)
+	}
+	if fr.Header != nil {
+		r.Header = fr.Header
+	}
+	r.Header.Set(forwardedHeader, fr.From)
+	r.Host, r.RemoteAddr, r.RequestURI = fr.Host, fr.RemoteAddr, fr.Path
+	rec := &bufferedResponse{header: http.Header{}}
+	rest.ServeHTTP(rec, r)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return json.Marshal(forwardedResponse{Status: rec.status, Header: rec.header, Body: rec.body.Bytes()})
+}
+
+// bufferedResponse keeps what a handler writes.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
+}
