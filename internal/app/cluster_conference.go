@@ -33,8 +33,8 @@ const (
 	methodRoomResult  = "room.result"
 )
 
-// clusterNode is what remote members need of cluster.Node (a fake implements it in tests).
-type clusterNode interface {
+// roomNode is what remote members need of cluster.Node (a fake implements it in tests).
+type roomNode interface {
 	Self() cluster.Peer
 	Peer(id string) (cluster.Peer, bool)
 	Handle(method string, h cluster.Handler)
@@ -44,7 +44,7 @@ type clusterNode interface {
 	ReleaseRoom(ctx context.Context, key string) error
 }
 
-var _ clusterNode = (*cluster.Node)(nil)
+var _ roomNode = (*cluster.Node)(nil)
 
 // Timings of remote membership.
 const (
@@ -70,7 +70,7 @@ const (
 // rooms homed elsewhere through internal legs. It also serves the home's side of those legs.
 type clusterRooms struct {
 	s     *Server
-	node  clusterNode
+	node  roomNode
 	local flow.Conferences
 	log   *slog.Logger
 
@@ -83,7 +83,7 @@ type clusterRooms struct {
 
 // enableClusterRooms makes the flow's conferences cluster-aware and registers the node
 // methods of remote members. Call it once, before the server takes traffic.
-func (s *Server) enableClusterRooms(node clusterNode) {
+func (s *Server) enableClusterRooms(node roomNode) {
 	cr := &clusterRooms{
 		s: s, node: node, local: s.conf, log: s.log,
 		tokens:  newJoinTokens(joinTokenTTL, time.Now),
