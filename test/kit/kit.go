@@ -9,6 +9,7 @@
 package kit
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -44,6 +45,9 @@ type Kit struct {
 	// apiDoc loads the OpenAPI validator once: every REST answer a suite reads through
 	// Server.Request is checked against the document the binary serves.
 	apiDoc func() (*openapitest.Validator, error)
+
+	pgState               // the PostgreSQL server of the clusters (cluster.go)
+	clusters atomic.Int32 // clusters started so far: each gets a database of its own
 }
 
 // New returns a Kit. prebuilt names a parley binary to run instead of building one; when it is
@@ -71,8 +75,8 @@ func Main(m *testing.M, prebuilt string, use func(*Kit)) {
 	os.Exit(code)
 }
 
-// Close removes what the Kit built.
-func (k *Kit) Close() error { return os.RemoveAll(k.dir) }
+// Close stops the PostgreSQL server of the clusters, if any, and removes what the Kit built.
+func (k *Kit) Close() error { return errors.Join(k.stopPostgres(), os.RemoveAll(k.dir)) }
 
 // Binary returns the path of the parley binary, building it the first time.
 func (k *Kit) Binary() (string, error) {
