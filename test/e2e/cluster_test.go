@@ -53,8 +53,8 @@ func roomDoc(room string) string {
 </Response>`
 }
 
-// holdDoc keeps a call up without a room.
-const holdDoc = `<Response><Wait length="120"/></Response>`
+// holdDoc answers a call and keeps it up without a room (<Wait> alone would not answer).
+const holdDoc = `<Response><Play loop="0">/hold.wav</Play></Response>`
 
 // dialNode dials c from its own phone into node p, calling number to.
 func (c *caller) dialNode(t *testing.T, p *kit.Server, to string) {
@@ -138,6 +138,7 @@ func TestCluster(t *testing.T) {
 	w.OK("/conf-events")
 	w.OK("/out-hangup")
 	w.Tone("/next.wav", otherTone, 3*time.Second)
+	w.File("/hold.wav", "audio/wav", kit.WAV(make([]int16, 8000), 8000))
 	w.XML("/out-answer", `<Response><Play>/next.wav</Play></Response>`)
 	cl := suite.StartCluster(t, kit.ClusterOptions{Nodes: 3, App: w})
 	n := cl.Nodes
