@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/cluster"
 	"github.com/parley-voice/parley/internal/conference"
 	"github.com/parley-voice/parley/internal/config"
 	"github.com/parley-voice/parley/internal/console"
@@ -78,9 +79,15 @@ type Server struct {
 
 	metrics *metrics // the Prometheus registry and the instruments the hooks feed
 
-	// nodes is this node's cluster (nil on a single node): REST forwarding, cluster-wide lists,
-	// the call directory and the reaper of dead nodes' calls (cluster_*.go).
+	// node is this process in the cluster (nats_url set); nil on a single node. Everything
+	// cluster-specific is behind `if s.node != nil`, in cluster*.go.
+	node *cluster.Node
+	// nodes is node behind the interface that REST forwarding, the cluster-wide lists, the
+	// call directory and the reaper of dead nodes' calls use (cluster_*.go; tests put a fake
+	// cluster there); nil on a single node and until the node has joined.
 	nodes clusterNode
+	// restAPI is the REST handler without the forwarding, which serves forwarded requests.
+	restAPI http.Handler
 }
 
 // New builds a Server from the configuration: it prepares the data directory, opens the store
@@ -95,9 +102,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	m := newMetrics()
+	nodeID := "" // a single node's lines and metrics carry no node
+	if cfg.Clustered() {
+		nodeID = cfg.NodeID()
+		opts.Logger = opts.Logger.With("node_id", nodeID)
+	}
+	m := newMetrics(nodeID)
 	s := &Server{cfg: cfg, log: opts.Logger, stdout: opts.Stdout, metrics: m, calls: call.NewObservedRegistry(m.callEnded)}
-	m.reg.MustRegister(&serverCollector{s: s})
+	m.register.MustRegister(&serverCollector{s: s})
 	s.callMedia = newCallMedia(s)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory %s: %w", cfg.DataDir, err)
@@ -271,10 +283,15 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 
-	s.startCluster()
 	if err := s.sip.Start(ctx); err != nil {
 		return err
 	}
+	if s.cfg.Clustered() { // once the listeners are bound: the registry shows real addresses
+		if err := s.joinCluster(ctx); err != nil {
+			return err
+		}
+	}
+	s.startCluster()
 	if err := s.installDemo(ctx); err != nil {
 		return fmt.Errorf("installing the demo application: %w", err)
 	}
@@ -365,6 +382,9 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = s.httpSrv.Shutdown(ctx)
 		cancel()
+	}
+	if s.node != nil { // leave before the store closes: forwarded requests may still use it
+		errs = append(errs, s.node.Close())
 	}
 	if s.sip != nil {
 		errs = append(errs, s.sip.Close())

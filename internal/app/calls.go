@@ -131,7 +131,7 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 	if cause != nil {
 		leg = newNotPlacedLeg()
 	}
-	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, MaxAnswered: s.cfg.MaxCallDuration, Logger: s.log})
+	c := call.New(id, leg, s.callOptions())
 	if !s.beginHandler() {
 		c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
 		return "", api.ErrDraining

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
@@ -30,6 +31,30 @@ func (s *Server) clusterCallRecord(rec *store.CallRecord, c *call.Call, hangupUR
 	if hangupURL != "" {
 		rec.HangupURL, rec.HangupMethod, rec.HangupParams = hangupURL, hangupMethod, flow.CallParams(c, "Hangup")
 	}
+}
+
+// callOptions are the options of a call this node holds. In a cluster its answer time goes to
+// its record at once, so that a survivor closing it after this node's death reports it answered
+// (CallStatus, AnswerTime, Duration).
+func (s *Server) callOptions() call.Options {
+	o := call.Options{MediaTimeout: s.cfg.MediaTimeout, MaxAnswered: s.cfg.MaxCallDuration, Logger: s.log}
+	if s.nodes != nil {
+		o.OnAnswer = s.recordAnswer
+	}
+	return o
+}
+
+// recordAnswer stores the answer time of a live leg, off the answering goroutine.
+func (s *Server) recordAnswer(c *call.Call) {
+	at := c.AnswerTime()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), reapTimeout)
+		defer cancel()
+		err := s.store.UpdateCall(ctx, c.UUID(), store.CallPatch{AnswerTime: &at, WhileLive: true})
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			c.Logger().Warn("storing the answer time failed", "err", err)
+		}
+	}()
 }
 
 // onPeerDown is cluster.Options.PeerDown: every survivor runs it for a dead boot, and the

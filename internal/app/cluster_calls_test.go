@@ -66,7 +66,7 @@ func TestReaperClosesDeadBootCalls(t *testing.T) {
 	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 	newCall := func(id call.Identity) *call.Call {
 		id.AccountID, id.Created = "MA_T", start
-		c := call.New(id, calltest.NewLeg(), call.Options{})
+		c := call.New(id, calltest.NewLeg(), dead.callOptions())
 		t.Cleanup(func() { c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) })
 		return c
 	}
@@ -80,6 +80,19 @@ func TestReaperClosesDeadBootCalls(t *testing.T) {
 	rec, err := st.GetCall(ctx, in.UUID())
 	if err != nil || rec.NodeID != "node-dead" || rec.BootID != "boot-1" || rec.HangupURL != "http://app.test/hangup" {
 		t.Fatalf("cluster record %+v, %v", rec, err)
+	}
+	// The far end answers the outbound call: its record learns it at once.
+	out.MarkAnswered()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if rec, err := st.GetCall(ctx, out.UUID()); err == nil && rec.AnswerTime != nil {
+			if !rec.AnswerTime.Equal(out.AnswerTime()) {
+				t.Errorf("stored answer time %v, call's %v", rec.AnswerTime, out.AnswerTime())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the answer time never reached the record")
+		}
 	}
 	// A call of another node stays live.
 	other := newReaperServer(t, st, bus.join("node-c", "boot-9"))
@@ -113,7 +126,7 @@ func TestReaperClosesDeadBootCalls(t *testing.T) {
 		hasForwardedFrom bool
 	}{
 		{in, "http://app.test/hangup", "POST", "completed", true},
-		{out, "http://app.test/out-hangup", "GET", "failed", false},
+		{out, "http://app.test/out-hangup", "GET", "completed", false},
 	} {
 		it, ok := byCall[tt.c.UUID()]
 		if !ok {
@@ -132,11 +145,13 @@ func TestReaperClosesDeadBootCalls(t *testing.T) {
 		for k, v := range it.Params {
 			got[k] = v
 		}
-		if got.Get("EndTime") == "" {
-			t.Errorf("%s: no EndTime", tt.c.UUID())
+		if got.Get("EndTime") == "" || got.Get("Duration") == "" {
+			t.Errorf("%s: no EndTime or Duration", tt.c.UUID())
 		}
-		got.Del("EndTime")
-		want.Del("EndTime")
+		for _, k := range []string{"EndTime", "Duration", "BillDuration"} {
+			got.Del(k)
+			want.Del(k)
+		}
 		if got.Encode() != want.Encode() {
 			t.Errorf("%s params:\n got %s\nwant %s", tt.c.UUID(), got.Encode(), want.Encode())
 		}
@@ -149,6 +164,15 @@ func TestReaperClosesDeadBootCalls(t *testing.T) {
 		if err != nil || rec.EndTime == nil || rec.HangupCauseCode != 5030 || rec.CallStatus != tt.status {
 			t.Errorf("record %+v, %v", rec, err)
 		}
+	}
+	// The node taken for dead was not: when its calls end there, the survivor's record and
+	// webhook stand.
+	dead.finishCall(in, "http://app.test/hangup", "POST")
+	if n, err := st.Pending(ctx); err != nil || n != 2 {
+		t.Errorf("%d webhooks pending after the call ended on its node, %v; want still 2", n, err)
+	}
+	if rec, err := st.GetCall(ctx, in.UUID()); err != nil || rec.HangupCauseCode != 5030 {
+		t.Errorf("record after the call ended on its node: %+v, %v", rec, err)
 	}
 	if rec, err := st.GetCall(ctx, bleg.UUID()); err != nil || rec.EndTime == nil || rec.CallStatus != "failed" {
 		t.Errorf("B leg record %+v, %v", rec, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/api"
+	"github.com/parley-voice/parley/internal/cluster"
 )
 
 // Cluster-wide lists: every live node's part, asked for concurrently and merged. A node that
@@ -16,6 +17,8 @@ import (
 const (
 	methodCallsLive       = "calls.live"
 	methodConferencesList = "conferences.list"
+	// methodConferencesHangupAll is DELETE /Conference/ on the rooms a node is home of.
+	methodConferencesHangupAll = "conferences.hangup_all"
 	// listPartTimeout bounds the wait for one node's part of a list.
 	listPartTimeout = 3 * time.Second
 )
@@ -43,22 +46,38 @@ type roomPart struct {
 	Started time.Time `json:"started"`
 }
 
-// handleClusterLists serves this node's parts of the lists.
-func (s *Server) handleClusterLists() {
-	s.nodes.Handle(methodCallsLive, func(_ context.Context, body []byte) ([]byte, error) {
-		var q liveCallsQuery
-		if err := json.Unmarshal(body, &q); err != nil {
-			return nil, fmt.Errorf("reading a live calls query: %w", err)
-		}
-		return json.Marshal(s.localLiveCalls(q.Account, q.Filter))
-	})
-	s.nodes.Handle(methodConferencesList, func(ctx context.Context, body []byte) ([]byte, error) {
-		var q roomsQuery
-		if err := json.Unmarshal(body, &q); err != nil {
-			return nil, fmt.Errorf("reading a conference list query: %w", err)
-		}
-		return json.Marshal(s.localRooms(ctx, q.Account))
-	})
+// restHandlers are the methods of REST on any node: forwarded requests and this node's parts
+// of the lists.
+func (s *Server) restHandlers() map[string]cluster.Handler {
+	return map[string]cluster.Handler{
+		methodHTTP: s.serveHTTPMethod,
+		methodCallsLive: func(_ context.Context, body []byte) ([]byte, error) {
+			var q liveCallsQuery
+			if err := json.Unmarshal(body, &q); err != nil {
+				return nil, fmt.Errorf("reading a live calls query: %w", err)
+			}
+			return json.Marshal(s.localLiveCalls(q.Account, q.Filter))
+		},
+		methodConferencesList: func(ctx context.Context, body []byte) ([]byte, error) {
+			var q roomsQuery
+			if err := json.Unmarshal(body, &q); err != nil {
+				return nil, fmt.Errorf("reading a conference list query: %w", err)
+			}
+			return json.Marshal(s.localRooms(ctx, q.Account))
+		},
+		methodConferencesHangupAll: func(ctx context.Context, body []byte) ([]byte, error) {
+			var q roomsQuery
+			if err := json.Unmarshal(body, &q); err != nil {
+				return nil, fmt.Errorf("reading a hang-up of all conferences: %w", err)
+			}
+			return []byte("[]"), s.localConferences().HangupAll(ctx, q.Account)
+		},
+	}
+}
+
+// localConferences is the REST adapter of the rooms this node is home of.
+func (s *Server) localConferences() conferenceAPI {
+	return conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth, awaitEnded: s.awaitEnded}
 }
 
 func (s *Server) localLiveCalls(acct string, f api.CallFilter) []liveCallPart {
@@ -83,8 +102,12 @@ func (s *Server) localRooms(ctx context.Context, acct string) []roomPart {
 }
 
 // gatherParts returns every live node's part of a list: this node's from local, the others'
-// from method. The parts come in the order of the peers (sorted by node id).
-func gatherParts[T any](ctx context.Context, s *Server, method string, query any, local func() []T) []T {
+// from method. The parts come in the order of the peers (sorted by node id). Before the node
+// has joined, the list is this node's.
+func gatherParts[T any](ctx context.Context, s *Server, method string, timeout time.Duration, query any, local func() []T) []T {
+	if s.nodes == nil {
+		return local()
+	}
 	body, err := json.Marshal(query)
 	if err != nil {
 		s.log.Error("encoding a list query", "method", method, "err", err)
@@ -100,7 +123,7 @@ func gatherParts[T any](ctx context.Context, s *Server, method string, query any
 			continue
 		}
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(ctx, listPartTimeout)
+			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			out, err := s.nodes.Call(ctx, p.ID, method, body)
 			if err == nil {
@@ -124,7 +147,7 @@ type clusterCalls struct{ callsAPI }
 
 func (a clusterCalls) List(ctx context.Context, acct string, f api.CallFilter) ([]string, error) {
 	s := a.s
-	parts := gatherParts(ctx, s, methodCallsLive, liveCallsQuery{Account: acct, Filter: f},
+	parts := gatherParts(ctx, s, methodCallsLive, listPartTimeout, liveCallsQuery{Account: acct, Filter: f},
 		func() []liveCallPart { return s.localLiveCalls(acct, f) })
 	slices.SortStableFunc(parts, func(a, b liveCallPart) int { return a.Created.Compare(b.Created) })
 	var out []string
@@ -145,9 +168,24 @@ type clusterConferences struct {
 	s *Server
 }
 
+// HangupAll ends the members' calls of every room of the account on every node; the answer
+// waits for every node (each waits for its calls, bounded), and a node that fails is logged.
+func (c clusterConferences) HangupAll(ctx context.Context, acct string) error {
+	s := c.s
+	errs := gatherParts(ctx, s, methodConferencesHangupAll, forwardTimeout, roomsQuery{Account: acct}, func() []error {
+		return []error{c.conferenceAPI.HangupAll(ctx, acct)}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (c clusterConferences) List(ctx context.Context, acct string) ([]string, error) {
 	s := c.s
-	parts := gatherParts(ctx, s, methodConferencesList, roomsQuery{Account: acct},
+	parts := gatherParts(ctx, s, methodConferencesList, listPartTimeout, roomsQuery{Account: acct},
 		func() []roomPart { return s.localRooms(ctx, acct) })
 	slices.SortStableFunc(parts, func(a, b roomPart) int { return a.Started.Compare(b.Started) })
 	var out []string
@@ -164,9 +202,8 @@ func (c clusterConferences) List(ctx context.Context, acct string) ([]string, er
 // listAdapters returns the REST adapters of the live lists: on a single node the local ones as
 // they are; in a cluster the cluster-wide ones, and this node serves its parts.
 func (s *Server) listAdapters(confs conferenceAPI, calls callsAPI) (api.Conferences, api.Calls) {
-	if s.nodes == nil {
+	if !s.clustered() {
 		return confs, calls
 	}
-	s.handleClusterLists()
 	return clusterConferences{conferenceAPI: confs, s: s}, clusterCalls{calls}
 }

@@ -2,114 +2,115 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-voice/parley/internal/cluster"
-	"github.com/parley-voice/parley/internal/conference"
 	"github.com/parley-voice/parley/internal/sip/siptest"
-	"github.com/parley-voice/parley/test/natstest"
 )
 
-// TestRemoteMembersOverNATS is TestRemoteMembersAcrossNodes on a real nats-server and
-// cluster.Node: room.prepare, room.result and the room leases go through NATS. The home
-// leaving the cluster (its SIP closed, its node closed) moves the others to a new home.
-func TestRemoteMembersOverNATS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("nats-server and three nodes with SIP calls")
-	}
+// Two nodes on real NATS and PostgreSQL: a room homed on node-b is read through node-a with
+// node-b's answer and listed on both; when node-b leaves the cluster, node-a ends its call in
+// the store with cause 5030 and its hangup webhook is delivered once.
+func TestClusterOverNATS(t *testing.T) {
+	nats := natsSrv.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	nats, err := natstest.Start(ctx)
-	if errors.Is(err, natstest.ErrNotInstalled) {
-		t.Skip(err)
+	var mu sync.Mutex
+	var hangups []string
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		switch r.URL.Path {
+		case "/answer":
+			io.WriteString(w, `<Response><Conference>Room One</Conference></Response>`)
+		case "/hangup":
+			mu.Lock()
+			hangups = append(hangups, r.Form.Get("CallUUID")+" "+r.Form.Get("HangupCauseCode")+" "+r.Form.Get("CallStatus"))
+			mu.Unlock()
+		}
+	}))
+	defer web.Close()
+	servers := startClusterServers(t, ctx, "t_app_cluster_nats", web.URL, nats.URL(), nil)
+	a, b := servers[0], servers[1]
+	nodes := map[string]*cluster.Node{"node-a": a.node, "node-b": b.node}
+	for deadline := time.Now().Add(10 * time.Second); len(a.nodes.Peers()) < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node-a sees %v", a.nodes.Peers())
+		}
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nats.Stop() }) // after the nodes' cleanups, which run first
-
-	web := newClusterWeb(t)
-	var nodes []*cluster.Node
-	start := func(id string, rtpBase int) *Server {
-		srv := startClusterServerWith(t, id, rtpBase, web, func(srv *Server) clusterNode {
-			n, err := cluster.Join(ctx, cluster.Options{URL: nats.URL(), NodeID: id, SIPAddr: srv.sip.Addr().String(),
-				Logger: srv.log, HeartbeatInterval: 200 * time.Millisecond, PeerTimeout: time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { n.Close() })
-			nodes = append(nodes, n)
-			return n
-		})
-		return srv
-	}
-	n1, n2, n3 := start("n1", 21500), start("n2", 21600), start("n3", 21700)
-	key := clusterRoomKey(clusterTestAccount, "R")
 
 	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	dial := func(srv *Server, from string, freq float64) *siptest.Call {
-		c, err := client.Dial(ctx, "sip:14155550199@"+srv.sip.Addr().String(), siptest.DialOptions{From: from, Send: loopTone(freq)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-c.Answered():
-		case <-time.After(10 * time.Second):
-			t.Fatal("not answered")
-		}
-		return c
-	}
-
-	dial(n1, "+14155550001", 440)
-	aUUID := liveCallUUID(t, n1)
-	waitFor(t, "A in the room on n1", func() bool { return memberOf(n1, aUUID) != 0 })
-	if h, ok, err := nodes[1].RoomHome(ctx, key); err != nil || !ok || h.ID != "n1" {
-		t.Fatalf("room home %+v %v %v, want n1", h, ok, err)
-	}
-	b := dial(n2, "+14155550002", 1000)
-	bUUID := liveCallUUID(t, n2)
-	c := dial(n3, "+14155550003", 1800)
-	cUUID := liveCallUUID(t, n3)
-	waitFor(t, "B and C in the room on n1", func() bool { return memberOf(n1, bUUID) != 0 && memberOf(n1, cUUID) != 0 })
-	waitFor(t, "B and C hearing each other and A", func() bool {
-		return hears(b, 1800, 400*time.Millisecond) && hears(c, 1000, 400*time.Millisecond) && hears(b, 440, 400*time.Millisecond)
-	})
-
-	// A kick on the home reaches B's node over room.result; B's action document joins again.
-	bMember := memberOf(n1, bUUID)
-	if err := n1.conf.Kick(ctx, clusterTestAccount, "R", conference.IDs(bMember)); err != nil {
+	cl, err := client.Dial(ctx, "sip:14155550199@"+b.sip.Addr().String(), siptest.DialOptions{From: "+14155550100"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B's action URL after the kick", func() bool { return len(web.find("/after", map[string]string{"CallUUID": bUUID})) == 1 })
-	if got := web.find("/after", map[string]string{"CallUUID": bUUID})[0]; got.Get("ConferenceMemberID") != fmt.Sprint(bMember) {
-		t.Fatalf("B's action request %v: want member %d", got, bMember)
+	select {
+	case <-cl.Answered():
+	case <-ctx.Done():
+		t.Fatal("not answered")
 	}
-	waitFor(t, "B back in the room", func() bool { m := memberOf(n1, bUUID); return m != 0 && m != bMember })
+	for deadline := time.Now().Add(10 * time.Second); len(b.conf.List(clusterAcct)) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the caller never entered the room")
+		}
+	}
+	if home, err := nodes["node-b"].ClaimRoom(ctx, roomKey(clusterAcct, "Room One")); err != nil || home.ID != "node-b" {
+		t.Fatalf("claim: %+v, %v", home, err)
+	}
+	callUUID := b.calls.List(clusterAcct)[0].UUID()
+	base := "/v1/Account/" + clusterAcct
+	for _, path := range []string{base + "/Conference/Room%20One/", base + "/Call/" + callUUID + "/?status=live"} {
+		sameAnswer(t, path, rest(t, a, http.MethodGet, path, nil), rest(t, b, http.MethodGet, path, nil))
+	}
+	var live struct{ Calls []string }
+	if got := rest(t, a, http.MethodGet, base+"/Call/?status=live", nil); json.Unmarshal(got.body, &live) != nil ||
+		!reflect.DeepEqual(live.Calls, []string{callUUID}) {
+		t.Errorf("live calls on node-a: %s", got.body)
+	}
+	var confs struct{ Conferences []string }
+	if got := rest(t, a, http.MethodGet, base+"/Conference/", nil); json.Unmarshal(got.body, &confs) != nil ||
+		!reflect.DeepEqual(confs.Conferences, []string{"Room One"}) {
+		t.Errorf("conferences on node-a: %s", got.body)
+	}
 
-	// The home leaves: its calls and legs end, its leases go.
-	left := time.Now()
-	n1.Close()
-	nodes[0].Close()
-	waitFor(t, "B and C hearing each other on the new home", func() bool {
-		return hearsSince(b, 1800, 300*time.Millisecond, left.Add(100*time.Millisecond)) &&
-			hearsSince(c, 1000, 300*time.Millisecond, left.Add(100*time.Millisecond))
-	})
-	t.Logf("B and C hear each other again %v after the home left", time.Since(left))
-	if took := time.Since(left); took > 5*time.Second {
-		t.Errorf("B and C heard each other again %v after the home left, want within 5 s", took)
+	// node-b leaves: node-a closes its call and sends the hangup webhook, once.
+	if err := nodes["node-b"].Close(); err != nil {
+		t.Fatal(err)
 	}
-	h, ok, err := nodes[1].RoomHome(ctx, key)
-	if err != nil || !ok || (h.ID != "n2" && h.ID != "n3") {
-		t.Fatalf("room home %+v %v %v after n1 left, want n2 or n3", h, ok, err)
+	want := []string{callUUID + " 5030 completed"}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		got := append([]string(nil), hangups...)
+		mu.Unlock()
+		if len(got) > 0 {
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("hangup webhooks %q, want %q", got, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no hangup webhook for the call of the node that left")
+		}
 	}
-	if n := len(web.find("/after", map[string]string{"CallUUID": bUUID})); n != 1 {
-		t.Errorf("B's document ran its action %d times, want 1: moving to a new home is not leaving", n)
+	// The caller hangs up on node-b, which nobody takes for alive any more: no second webhook.
+	_ = cl.Hangup(ctx)
+	for deadline := time.Now().Add(5 * time.Second); b.calls.Count(clusterAcct) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // room for a duplicate
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(hangups, want) {
+		t.Errorf("hangup webhooks %q, want %q", hangups, want)
 	}
 }

@@ -49,17 +49,21 @@ type forwardedResponse struct {
 	Body   []byte      `json:"body"`
 }
 
-// clusterREST puts the forwarding in front of the REST handler and serves the "http" method
-// with it; on a single node it returns rest as it is.
+// clustered reports whether this server is, or is about to be, a node of a cluster (it joins
+// in Start, after its HTTP handler is built). The tests of the cluster paths set s.nodes before
+// Start instead of nats_url.
+func (s *Server) clustered() bool { return s.cfg.Clustered() || s.nodes != nil }
+
+// clusterREST puts the forwarding in front of the REST handler, which it keeps for the "http"
+// method; on a single node it returns rest as it is. Until the node has joined, requests are
+// served here.
 func (s *Server) clusterREST(rest http.Handler) http.Handler {
-	if s.nodes == nil {
+	if !s.clustered() {
 		return rest
 	}
-	s.nodes.Handle(methodHTTP, func(ctx context.Context, body []byte) ([]byte, error) {
-		return serveForwarded(ctx, rest, body)
-	})
+	s.restAPI = rest
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(forwardedHeader) == "" {
+		if s.nodes != nil && r.Header.Get(forwardedHeader) == "" {
 			if node, ok := s.restNode(r); ok {
 				s.forward(w, r, node)
 				return
@@ -67,6 +71,15 @@ func (s *Server) clusterREST(rest http.Handler) http.Handler {
 		}
 		rest.ServeHTTP(w, r)
 	})
+}
+
+// serveHTTPMethod is the "http" method: a request another node forwarded, served by this node's
+// REST handler.
+func (s *Server) serveHTTPMethod(ctx context.Context, body []byte) ([]byte, error) {
+	if s.restAPI == nil {
+		return nil, errors.New("this node serves no REST requests yet")
+	}
+	return serveForwarded(ctx, s.restAPI, body)
 }
 
 // restNode returns the other node that serves r: the live home of the room a conference route

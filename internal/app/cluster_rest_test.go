@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -20,16 +21,15 @@ import (
 
 const clusterAcct = "MA_CLUSTER1"
 
-// startClusterServers starts two servers, node-a and node-b, on one PostgreSQL database and
-// one fake cluster.
-func startClusterServers(t *testing.T, ctx context.Context, webURL string) ([2]*Server, *fakeBus) {
+// startClusterServers starts two servers, node-a and node-b, on one new PostgreSQL database,
+// each joined to a cluster by join before it starts, or by Start itself (natsURL set).
+func startClusterServers(t *testing.T, ctx context.Context, db, webURL, natsURL string, join func(id string, s *Server) clusterNode) [2]*Server {
 	t.Helper()
 	srvPG := pg.Require(t)
-	dbURL, err := srvPG.CreateDatabase(ctx, "t_app_cluster_rest")
+	dbURL, err := srvPG.CreateDatabase(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus := newFakeBus()
 	var servers [2]*Server
 	for i, id := range []string{"node-a", "node-b"} {
 		env := map[string]string{
@@ -38,6 +38,10 @@ func startClusterServers(t *testing.T, ctx context.Context, webURL string) ([2]*
 			"PARLEY_DATA_DIR":  t.TempDir(), "PARLEY_DATABASE_URL": dbURL,
 			"PARLEY_AUTH_ID": clusterAcct, "PARLEY_AUTH_TOKEN": "cluster-token",
 			"PARLEY_ANSWER_URL": webURL + "/answer", "PARLEY_HANGUP_URL": webURL + "/hangup",
+			"PARLEY_NODE_ID": id,
+		}
+		if natsURL != "" {
+			env["PARLEY_NATS_URL"] = natsURL
 		}
 		cfg, err := config.Load(nil, func(k string) string { return env[k] })
 		if err != nil {
@@ -47,14 +51,16 @@ func startClusterServers(t *testing.T, ctx context.Context, webURL string) ([2]*
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.nodes = bus.join(id, id+"-boot")
+		if join != nil {
+			s.nodes = join(id, s)
+		}
 		if err := s.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
 		servers[i] = s
 	}
-	return servers, bus
+	return servers
 }
 
 type restAnswer struct {
@@ -122,7 +128,7 @@ func TestClusterRESTForwarding(t *testing.T) {
 		_ = r.ParseForm()
 		switch r.URL.Path {
 		case "/answer":
-			io.WriteString(w, `<Response><Conference>Room One</Conference></Response>`)
+			io.WriteString(w, `<Response><Conference stayAlone="true">Room One</Conference></Response>`)
 		case "/hangup":
 			mu.Lock()
 			hangups = append(hangups, r.Form.Get("CallUUID")+" "+r.Form.Get("HangupSource"))
@@ -130,35 +136,47 @@ func TestClusterRESTForwarding(t *testing.T) {
 		}
 	}))
 	defer web.Close()
-	servers, bus := startClusterServers(t, ctx, web.URL)
+	bus := newFakeBus()
+	servers := startClusterServers(t, ctx, "t_app_cluster_rest", web.URL, "", func(id string, s *Server) clusterNode {
+		n := bus.join(id, id+"-boot")
+		for method, h := range s.restHandlers() {
+			n.Handle(method, h)
+		}
+		return n
+	})
 	a, b := servers[0], servers[1]
 
-	// A caller on node-b in a room homed there.
+	// Two callers on node-b in a room homed there.
 	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	cl, err := client.Dial(ctx, "sip:14155550199@"+b.sip.Addr().String(), siptest.DialOptions{From: "+14155550100"})
-	if err != nil {
-		t.Fatal(err)
+	for range 2 {
+		cl, err := client.Dial(ctx, "sip:14155550199@"+b.sip.Addr().String(), siptest.DialOptions{From: "+14155550100"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-cl.Answered():
+		case <-ctx.Done():
+			t.Fatal("not answered")
+		}
 	}
-	select {
-	case <-cl.Answered():
-	case <-ctx.Done():
-		t.Fatal("not answered")
-	}
-	for deadline := time.Now().Add(10 * time.Second); len(b.conf.List(clusterAcct)) == 0; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if snap, err := b.conf.Get(ctx, clusterAcct, "Room One"); err == nil && len(snap.Members) == 2 {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("the caller never entered the room")
+			t.Fatal("the callers never entered the room")
 		}
 	}
 	bus.setHome(roomKey(clusterAcct, "Room One"), "node-b")
 	calls := b.calls.List(clusterAcct)
-	if len(calls) != 1 {
+	if len(calls) != 2 {
 		t.Fatalf("%d calls on node-b", len(calls))
 	}
-	callUUID := calls[0].UUID()
+	callUUID, otherUUID := calls[0].UUID(), calls[1].UUID()
 	base := "/v1/Account/" + clusterAcct
 
 	// Conference and call routes through node-a get node-b's answers.
@@ -188,7 +206,7 @@ func TestClusterRESTForwarding(t *testing.T) {
 		}
 		var live struct{ Calls []string }
 		if got := rest(t, s, http.MethodGet, base+"/Call/?status=live", nil); json.Unmarshal(got.body, &live) != nil ||
-			!reflect.DeepEqual(live.Calls, []string{callUUID}) {
+			!reflect.DeepEqual(live.Calls, []string{callUUID, otherUUID}) {
 			t.Errorf("live calls on %s: %s", s.nodes.Self().ID, got.body)
 		}
 	}
@@ -227,25 +245,24 @@ func TestClusterRESTForwarding(t *testing.T) {
 	if got := rest(t, a, http.MethodDelete, base+"/Call/"+callUUID+"/", nil); got.status != http.StatusNoContent {
 		t.Fatalf("hang-up through node-a: %d %s", got.status, got.body)
 	}
-	if n := b.calls.Count(clusterAcct); n != 0 {
-		t.Errorf("%d calls left on node-b after the hang-up", n)
+	if n := b.calls.Count(clusterAcct); n != 1 {
+		t.Errorf("%d calls left on node-b after the hang-up, want 1", n)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		n := len(hangups)
-		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
+
+	// Hanging up every conference through node-a ends the other caller's call on node-b.
+	if got := rest(t, a, http.MethodDelete, base+"/Conference/", nil); got.status != http.StatusNoContent {
+		t.Fatalf("hang-up of all conferences through node-a: %d %s", got.status, got.body)
+	}
+	if n := b.calls.Count(clusterAcct); n != 0 {
+		t.Errorf("%d calls left on node-b after hanging up all conferences", n)
+	}
+
+	// Ended: its record is read on any node, without forwarding.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := a.store.LiveCallNode(ctx, callUUID); err != nil || time.Now().After(deadline) {
 			break
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // room for a duplicate
-	mu.Lock()
-	if want := []string{callUUID + " API Request"}; !reflect.DeepEqual(hangups, want) {
-		t.Errorf("hangup webhooks %q, want %q", hangups, want)
-	}
-	mu.Unlock()
-
-	// Ended: its record is read on any node, without forwarding.
 	forwards = bus.count(methodHTTP)
 	if got := rest(t, a, http.MethodGet, base+"/Call/"+callUUID+"/", nil); got.status != http.StatusOK ||
 		!strings.Contains(string(got.body), `"call_status":"completed"`) {
@@ -255,7 +272,26 @@ func TestClusterRESTForwarding(t *testing.T) {
 		t.Error("the record of an ended call was forwarded")
 	}
 
-	// The call's node is gone: its call routes are answered here (the call is not live here).
+	// One hangup webhook per call, by the API.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(hangups)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // room for a duplicate
+	mu.Lock()
+	sort.Strings(hangups)
+	want := []string{callUUID + " API Request", otherUUID + " API Request"}
+	sort.Strings(want)
+	if !reflect.DeepEqual(hangups, want) {
+		t.Errorf("hangup webhooks %q, want %q", hangups, want)
+	}
+	mu.Unlock()
+
+	// The home is gone: its room's routes are answered here.
 	bus.leave("node-b")
 	if got := rest(t, a, http.MethodGet, base+"/Conference/Room%20One/", nil); got.status != http.StatusNotFound {
 		t.Errorf("room of a dead home: %d %s", got.status, got.body)

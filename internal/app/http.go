@@ -86,7 +86,7 @@ func isAppPath(path string) bool {
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.demoRoutes(mux)
-	confs, calls := s.listAdapters(conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth, awaitEnded: s.awaitEnded}, callsAPI{s})
+	confs, calls := s.listAdapters(s.localConferences(), callsAPI{s})
 	rest := s.clusterREST(api.New(api.Options{
 		Accounts:           accountsAPI{s},
 		Conferences:        confs,

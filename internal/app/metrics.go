@@ -31,6 +31,8 @@ var _ conference.JitterQueueReporter = (*call.Output)(nil)
 // figure.
 type metrics struct {
 	reg *prometheus.Registry
+	// register adds collectors to reg; in a cluster it labels every series with node_id.
+	register prometheus.Registerer
 
 	tick          prometheus.Histogram
 	setup         *prometheus.HistogramVec // by direction
@@ -44,8 +46,14 @@ type metrics struct {
 	ended struct{ in, out, lost atomic.Uint64 }
 }
 
-func newMetrics() *metrics {
+// newMetrics builds the registry; a non-empty nodeID (a clustered node) becomes the const
+// label node_id of every series, so the nodes' figures stay apart once scraped together.
+func newMetrics(nodeID string) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
+	m.register = m.reg
+	if nodeID != "" {
+		m.register = prometheus.WrapRegistererWith(prometheus.Labels{"node_id": nodeID}, m.reg)
+	}
 	m.tick = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "parley_mixer_tick_seconds",
 		Help:    "Time one conference room tick took to mix its due frames (budget: 20 ms).",
@@ -82,7 +90,7 @@ func newMetrics() *metrics {
 	for _, o := range []string{webhook.OutcomeDelivered, webhook.OutcomeRetry, webhook.OutcomeDropped} {
 		m.webhooks.WithLabelValues(o) // served at 0 before the first attempt
 	}
-	m.reg.MustRegister(m.tick, m.setup, m.jitter, m.webhooks, m.webhookTook, m.restRequests, m.restDurations,
+	m.register.MustRegister(m.tick, m.setup, m.jitter, m.webhooks, m.webhookTook, m.restRequests, m.restDurations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

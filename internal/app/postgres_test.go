@@ -16,14 +16,20 @@ import (
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/postgres"
 	"github.com/parley-voice/parley/internal/webhook"
+	"github.com/parley-voice/parley/test/natstest"
 	"github.com/parley-voice/parley/test/pgtest"
 )
 
-// pg is the PostgreSQL server of this package's tests (started by TestMain; the tests that
-// do not need it run without it).
-var pg *pgtest.Server
+// pg and natsSrv are the PostgreSQL and NATS servers of this package's tests (started by
+// TestMain; the tests that do not need them run without them).
+var (
+	pg      *pgtest.Server
+	natsSrv *natstest.Server
+)
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &pg)) }
+func TestMain(m *testing.M) {
+	os.Exit(natstest.Main(natstest.RunFunc(func() int { return pgtest.Main(m, &pg) }), &natsSrv))
+}
 
 // Two servers on one PostgreSQL database, started together, see the same configured data,
 // and every webhook either queues is delivered once, whichever dispatcher takes it.

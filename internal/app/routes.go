@@ -225,7 +225,7 @@ func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
 	if authUser != "" {
 		id.From = "sip:" + authUser + "@" + s.cfg.SIPDomain()
 	}
-	c := call.New(id, leg, call.Options{MediaTimeout: s.cfg.MediaTimeout, MaxAnswered: s.cfg.MaxCallDuration, Logger: s.log})
+	c := call.New(id, leg, s.callOptions())
 	s.calls.Add(c)
 	s.recordStart(c, "", info.CallID, sourceIP(info.Source), app.HangupURL, app.HangupMethod)
 	c.Logger().Info("inbound call", "from", c.Identity().From, "to", c.Identity().To, "app_id", app.AppID)
@@ -301,7 +301,13 @@ func (s *Server) finishCall(c *call.Call, hangupURL, hangupMethod string) {
 	if !o.Answered.IsZero() {
 		p.AnswerTime = &o.Answered
 	}
-	if err := s.store.UpdateCall(context.Background(), c.UUID(), p); err != nil {
+	// In a cluster, a survivor may have ended the record already, taking this node for dead
+	// (a pause, a partition), and queued the hangup webhook: that one stands.
+	p.WhileLive = s.nodes != nil
+	if err := s.store.UpdateCall(context.Background(), c.UUID(), p); errors.Is(err, store.ErrConflict) {
+		c.Logger().Warn("call record closed by another node (this node was taken for dead); its hangup webhook was sent from there")
+		return
+	} else if err != nil {
 		c.Logger().Error("updating call record failed", "err", err)
 	}
 	if hangupURL == "" {

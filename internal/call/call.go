@@ -91,6 +91,9 @@ type Options struct {
 	// Zero means DefaultMaxAnswered; a negative value turns the cap off.
 	MaxAnswered time.Duration
 	Logger      *slog.Logger
+	// OnAnswer, when set, is called once when the call is answered (Answer or MarkAnswered),
+	// on the answering goroutine: it must not block.
+	OnAnswer func(*Call)
 }
 
 // Call is one live call leg. Its methods are safe for concurrent use.
@@ -263,6 +266,9 @@ func (c *Call) Answer(ctx context.Context) error {
 	c.armAnsweredCap()
 	c.media.start()
 	c.log.Info("call answered")
+	if c.opts.OnAnswer != nil {
+		c.opts.OnAnswer(c)
+	}
 	return nil
 }
 
@@ -278,6 +284,9 @@ func (c *Call) MarkAnswered() {
 	c.mu.Unlock()
 	c.armAnsweredCap()
 	c.media.start()
+	if c.opts.OnAnswer != nil {
+		c.opts.OnAnswer(c)
+	}
 }
 
 // Hangup ends the call from our side with the given cause and source. For an unanswered

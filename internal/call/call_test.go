@@ -427,3 +427,20 @@ func TestMediaStatsOfTheLeg(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// OnAnswer is told each answer once, whether we answer or the far end of an outbound leg does.
+func TestOnAnswerCalledOnce(t *testing.T) {
+	for _, answer := range []func(*Call){
+		func(c *Call) { _ = c.Answer(context.Background()) },
+		func(c *Call) { c.MarkAnswered() },
+	} {
+		var n atomic.Int32
+		var at time.Time
+		c := newTestCall(t, calltest.NewLeg(), Options{OnAnswer: func(c *Call) { n.Add(1); at = c.AnswerTime() }})
+		answer(c)
+		answer(c)
+		if n.Load() != 1 || at.IsZero() || !at.Equal(c.AnswerTime()) {
+			t.Errorf("OnAnswer called %d times, answer time %v (call's %v)", n.Load(), at, c.AnswerTime())
+		}
+	}
+}

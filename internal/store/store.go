@@ -287,6 +287,10 @@ type CallPatch struct {
 	SIPCallID       *string
 	ConferenceUUID  *string
 	CallStatus      *string
+	// WhileLive changes the leg only while it has no end time: a leg ended already (by
+	// CloseNodeCalls, when its node was taken for dead) is left as it is and UpdateCall
+	// returns ErrConflict.
+	WhileLive bool
 }
 
 // CallFilter selects ended call legs of one account for ListCalls. Empty strings and nil

@@ -34,10 +34,20 @@ type Server struct {
 	unavailable string
 }
 
+// Runner runs a package's tests: a *testing.M, or a RunFunc around another helper's Main
+// (natstest.Main(natstest.RunFunc(func() int { return pgtest.Main(m, &pg) }), &nats)).
+type Runner interface{ Run() int }
+
+// RunFunc makes a function a Runner.
+type RunFunc func() int
+
+// Run calls f.
+func (f RunFunc) Run() int { return f() }
+
 // Main is for TestMain: it starts a server in *srv, runs the tests and stops it, and returns
 // the exit code. Without nats-server, *srv holds the reason and Require skips (or, under CI,
 // Main fails before running anything).
-func Main(m *testing.M, srv **Server) int {
+func Main(m Runner, srv **Server) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	s, err := Start(ctx)
 	cancel()

@@ -110,15 +110,32 @@ func (s *Store) UpdateCall(ctx context.Context, callUUID string, p store.CallPat
 		}
 		return nil
 	}
+	where := ` WHERE call_uuid = ?`
+	if p.WhileLive {
+		where += ` AND end_time IS NULL`
+	}
 	// The SET list has one of a few shapes, each prepared once.
-	res, err := s.q.Exec(ctx, `UPDATE calls SET `+set+` WHERE call_uuid = ?`, append(args, callUUID)...)
+	res, err := s.q.Exec(ctx, `UPDATE calls SET `+set+where, append(args, callUUID)...)
 	if err != nil {
 		return fmt.Errorf("update call %s: %w", callUUID, err)
 	}
 	if res.RowsAffected() == 0 {
-		return fmt.Errorf("call %s: %w", callUUID, store.ErrNotFound)
+		return s.notUpdated(ctx, callUUID)
 	}
 	return nil
+}
+
+// notUpdated is the error of an update that changed no row: the leg is unknown, or it ended
+// already (an update WhileLive).
+func (s *Store) notUpdated(ctx context.Context, callUUID string) error {
+	ok, err := exists(ctx, s.q, sqlCallExists, callUUID)
+	if err != nil {
+		return fmt.Errorf("update call %s: %w", callUUID, err)
+	}
+	if ok {
+		return fmt.Errorf("call %s has ended: %w", callUUID, store.ErrConflict)
+	}
+	return fmt.Errorf("call %s: %w", callUUID, store.ErrNotFound)
 }
 
 // AddCallWarning appends a warning to the call.

@@ -38,11 +38,27 @@ func testLiveCallNode(t *testing.T, open Open) {
 		wantErr(t, "LiveCallNode("+id+")", err, store.ErrNotFound)
 	}
 	end := at(5)
-	if err := s.UpdateCall(ctx, "live-a", store.CallPatch{EndTime: &end}); err != nil {
+	answer := at(2)
+	if err := s.UpdateCall(ctx, "live-a", store.CallPatch{AnswerTime: &answer, WhileLive: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateCall(ctx, "live-a", store.CallPatch{EndTime: &end, CallStatus: ptr("completed"), WhileLive: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.LiveCallNode(ctx, "live-a")
 	wantErr(t, "LiveCallNode after the end", err, store.ErrNotFound)
+
+	// Once ended, an update while live changes nothing: the node that was taken for dead
+	// does not overwrite what a survivor wrote.
+	later := at(9)
+	wantErr(t, "update of an ended leg while live",
+		s.UpdateCall(ctx, "live-a", store.CallPatch{EndTime: &later, CallStatus: ptr("failed"), WhileLive: true}), store.ErrConflict)
+	if got, err := s.GetCall(ctx, "live-a"); err != nil || !got.EndTime.Equal(end) || got.CallStatus != "completed" ||
+		!got.AnswerTime.Equal(answer) {
+		t.Errorf("after a refused update: %+v, %v", got, err)
+	}
+	wantErr(t, "update of an unknown leg while live",
+		s.UpdateCall(ctx, "unknown", store.CallPatch{EndTime: &later, WhileLive: true}), store.ErrNotFound)
 }
 
 // nodeClosing is the CallClosing of the tests: status "failed" for outbound legs never
