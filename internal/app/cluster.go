@@ -25,6 +25,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		Handlers: s.clusterHandlers(),
 		PeerDown: s.peerDown,
 		RoomLost: s.roomLost,
+		Expelled: s.expelled,
 	})
 	if err != nil {
 		return fmt.Errorf("joining the cluster at %s: %w", s.cfg.NATSURL, err)
@@ -73,4 +74,12 @@ func (s *Server) peerDown(p cluster.Peer) {
 // dead).
 func (s *Server) roomLost(key string) {
 	s.log.Warn("cluster: another node took a room homed here", "room_key", key)
+}
+
+// expelled runs when the other nodes took this node for dead (it was cut off from NATS for
+// longer than the peer timeout) and ran their PeerDown for it: its calls' records were closed
+// by them and its rooms re-homed. It stays up for the calls it still carries, but it is no
+// longer part of the cluster until it restarts.
+func (s *Server) expelled() {
+	s.log.Error("cluster: this node was taken for dead by the others and is out of the cluster: restart it to rejoin")
 }

@@ -61,6 +61,11 @@ type Options struct {
 	// RoomLost is called when a lease this node held was taken by another node (this node was
 	// thought dead: a pause, a partition); the caller should end its copy of the room.
 	RoomLost func(key string)
+	// Expelled is called once when the other nodes took this node for dead and removed its
+	// registry entry (it was cut off from NATS, or stopped, for longer than PeerTimeout, and
+	// they have run PeerDown for its boot). From then on the node renews nothing, holds no
+	// room (RoomLost runs for each) and claims none: the process should restart to rejoin.
+	Expelled func()
 }
 
 // Defaults of Options.
@@ -81,6 +86,9 @@ type Peer struct {
 // Handler answers one request from another node. A returned error reaches the caller as a
 // *RemoteError with its text. Handlers run concurrently, each on its own goroutine.
 type Handler func(ctx context.Context, body []byte) ([]byte, error)
+
+// ErrExpelled: the other nodes took this node for dead (see Options.Expelled).
+var ErrExpelled = errors.New("cluster: this node was taken for dead by the others; restart it to rejoin")
 
 // Errors of Call.
 var (

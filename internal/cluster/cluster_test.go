@@ -25,9 +25,18 @@ const (
 
 // downLog records the PeerDown and RoomLost calls a node gets.
 type downLog struct {
-	mu    sync.Mutex
-	downs []Peer
-	lost  []string
+	mu       sync.Mutex
+	downs    []Peer
+	lost     []string
+	expelled int
+}
+
+func (d *downLog) expel() { d.mu.Lock(); d.expelled++; d.mu.Unlock() }
+
+func (d *downLog) expels() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.expelled
 }
 
 func (d *downLog) peerDown(p Peer) { d.mu.Lock(); d.downs = append(d.downs, p); d.mu.Unlock() }
@@ -81,6 +90,7 @@ func joinWith(t *testing.T, name string, edit func(*Options)) testNode {
 		PeerTimeout:       testTimeout,
 		PeerDown:          d.peerDown,
 		RoomLost:          d.roomLost,
+		Expelled:          d.expel,
 	}
 	if edit != nil {
 		edit(&o)
@@ -333,6 +343,53 @@ func TestRoomLostAfterAPause(t *testing.T) {
 	if len(b.events.lostKeys()) != 0 {
 		t.Fatalf("b lost %v", b.events.lostKeys())
 	}
+	// a's heartbeats after the pause are those of a boot declared dead: b clears its entry,
+	// which tells a it was expelled; nobody lists it again, not even a node that joins now.
+	waitFor(t, 5*testBeat, "a is told it was expelled", func() bool { return a.events.expels() == 1 })
+	if _, err := a.ClaimRoom(ctxT(t), RoomKey("acct", t.Name()+"2")); !errors.Is(err, ErrExpelled) {
+		t.Fatalf("an expelled node's ClaimRoom = %v, want ErrExpelled", err)
+	}
+	c := join(t, "c")
+	time.Sleep(2 * testBeat)
+	if got := fmt.Sprint(mine(t, b.Peers())) + fmt.Sprint(mine(t, c.Peers())); got != "[b c][b c]" {
+		t.Fatalf("peers of b and c after a's expulsion: %s", got)
+	}
+	if n := b.events.downsOf(a.Self().BootID); n != 1 {
+		t.Fatalf("b reported a down %d times", n)
+	}
+}
+
+func TestBlindNodeJudgesNobody(t *testing.T) {
+	a, b := join(t, "a"), join(t, "b")
+	waitFor(t, time.Second, "a sees b", func() bool { return fmt.Sprint(mine(t, a.Peers())) == "[a b]" })
+	a.paused.Store(true) // only this test runs a's check, at the times it chooses
+	// Seen from a moment when a has heard nothing for twice the peer timeout, its own
+	// heartbeats included (NATS unreachable, or the process stalled): b's silence proves
+	// nothing, so b is not declared down.
+	later := time.Now().Add(2 * testTimeout)
+	a.checkPeers(later)
+	if fmt.Sprint(mine(t, a.Peers())) != "[a b]" {
+		t.Fatalf("a blind node dropped b: %v", mine(t, a.Peers()))
+	}
+	// Its own heartbeats come back: everyone gets a fresh timeout from then, so the updates
+	// of the blind time can still arrive.
+	a.mu.Lock()
+	a.selfSeen = later
+	a.mu.Unlock()
+	a.checkPeers(later.Add(testBeat))
+	a.checkPeers(later.Add(testTimeout / 2))
+	if n := a.events.downsOf(b.Self().BootID); n != 0 || fmt.Sprint(mine(t, a.Peers())) != "[a b]" {
+		t.Fatalf("after the blind time: b declared down %d times, a lists %v", n, mine(t, a.Peers()))
+	}
+	// And the rule still works once the view is fresh: silence past the timeout is death.
+	a.mu.Lock()
+	a.selfSeen = later.Add(2 * testTimeout)
+	a.mu.Unlock()
+	a.checkPeers(later.Add(2 * testTimeout))
+	if fmt.Sprint(mine(t, a.Peers())) != "[a]" {
+		t.Fatalf("b silent past the timeout in a fresh view: a lists %v", mine(t, a.Peers()))
+	}
+	waitFor(t, time.Second, "PeerDown for b", func() bool { return a.events.downsOf(b.Self().BootID) == 1 })
 }
 
 func TestReleaseRoom(t *testing.T) {

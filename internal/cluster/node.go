@@ -41,11 +41,18 @@ type Node struct {
 	// paused makes the heartbeat loop skip its rounds, as a stopped process would: a test
 	// hook for a node the others take for dead while it still thinks it is live.
 	paused atomic.Bool
+	// expelled: the others removed this node's registry entry (Options.Expelled).
+	expelled atomic.Bool
 
 	mu        sync.Mutex
 	peers     map[string]*peerState // the other nodes by ID, as last seen
 	deadBoots map[string]bool       // boots declared dead here: never live again
 	handlers  map[string]Handler
+	// selfSeen is when our own latest heartbeat came back through the watcher. While it is
+	// old the watcher shows nothing fresh (NATS unreachable, this process stalled), so the
+	// others' silence proves nothing: blind is set and nobody is declared down.
+	selfSeen time.Time
+	blind    bool
 
 	// leaseMu serialises this node's writes to parley_rooms, so a renewal and a release of
 	// the same key never race on its revision.
@@ -116,6 +123,7 @@ func Join(ctx context.Context, o Options) (*Node, error) {
 		n.handlers[method] = h
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.selfSeen = time.Now()
 	if err := n.join(ctx); err != nil {
 		n.cancel()
 		if n.nc != nil {

@@ -34,7 +34,7 @@ func (n *Node) heartbeatLoop() {
 			return
 		case <-t.C:
 		}
-		if n.paused.Load() {
+		if n.paused.Load() || n.expelled.Load() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, n.o.HeartbeatInterval)
@@ -85,8 +85,12 @@ func (n *Node) observe(e jetstream.KeyValueEntry, initial bool) {
 	defer n.mu.Unlock()
 	st := n.peers[id]
 	if e.Operation() != jetstream.KeyValuePut {
-		// The node left (Close), or a survivor cleared the entry of a dead node.
-		if st != nil {
+		switch {
+		case id == n.self.ID && !initial && n.ctx.Err() == nil:
+			// Not our Close (that stops the watch first): the others cleared our entry.
+			go n.expel()
+		case st != nil:
+			// The node left (Close), or a survivor cleared the entry of a dead node.
 			n.downLocked(id, st, "left")
 		}
 		return
@@ -97,14 +101,20 @@ func (n *Node) observe(e jetstream.KeyValueEntry, initial bool) {
 		return
 	}
 	if id == n.self.ID {
-		if r.BootID != n.self.BootID {
+		if r.BootID == n.self.BootID {
+			n.selfSeen = now
+		} else {
 			// Our previous boot (Join's read), or another process that uses our ID.
 			n.log.Warn("cluster: registry entry of this node ID with another boot", "other_boot_id", r.BootID)
 		}
 		return
 	}
 	if n.deadBoots[r.BootID] {
-		return // a boot declared dead stays dead: its calls were closed, its rooms re-homed
+		// A boot declared dead stays dead (its calls were closed, its rooms re-homed), yet it
+		// writes: it was cut off, not gone. Clearing its entry tells it (Options.Expelled)
+		// and keeps nodes that join later from taking it for live.
+		go n.clearEntry(id, r.BootID)
+		return
 	}
 	if st != nil && st.peer.BootID != r.BootID {
 		n.downLocked(id, st, "restarted")
@@ -117,27 +127,94 @@ func (n *Node) observe(e jetstream.KeyValueEntry, initial bool) {
 			n.log.Info("cluster: node up", "peer", id, "peer_boot_id", r.BootID, "sip_addr", r.SIPAddr)
 		}
 	}
-	st.peer, st.seen, st.revision = r.Peer, now, e.Revision()
+	st.peer, st.revision = r.Peer, e.Revision()
+	if now.After(st.seen) { // never back: the grace checkPeers gives after a blind time stands
+		st.seen = now
+	}
 	// Only Join's read compares the server's stamp with this clock, and only to hide a stale
 	// entry from Peers: PeerDown still waits for PeerTimeout of local silence.
 	st.suspect = initial && now.Sub(e.Created()) > n.o.PeerTimeout
 }
 
-// checkPeers declares down the peers silent for PeerTimeout.
+// checkPeers declares down the peers silent for PeerTimeout, as long as this node sees its own
+// heartbeats: a node that sees nothing judges nobody.
 func (n *Node) checkPeers(now time.Time) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if now.Sub(n.selfSeen) > n.o.PeerTimeout/2 {
+		if !n.blind {
+			n.log.Warn("cluster: this node's own heartbeats do not come back; judging no other node until they do",
+				"last_seen", now.Sub(n.selfSeen).Round(time.Millisecond))
+			n.blind = true
+		}
+		return
+	}
+	if n.blind {
+		// The others' updates of the blind time may still be arriving: give each a fresh
+		// timeout from now.
+		n.log.Info("cluster: this node's heartbeats come back again")
+		n.blind = false
+		for _, st := range n.peers {
+			st.seen = now
+		}
+		return
+	}
 	for id, st := range n.peers {
 		if now.Sub(st.seen) > n.o.PeerTimeout {
 			n.downLocked(id, st, "silent")
-			// Clear its entry for the nodes that join later, unless it wrote again meanwhile.
-			rev := st.revision
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), n.o.PeerTimeout)
-				defer cancel()
-				_ = n.nodes.Delete(ctx, id, jetstream.LastRevision(rev)) // several survivors try; one wins
-			}()
+			go n.clearEntry(id, st.peer.BootID)
 		}
+	}
+}
+
+// clearEntry removes the registry entry of a dead boot unless that node has written a new
+// boot's entry meanwhile: nodes that join later do not take the dead boot for live, and if it
+// was only cut off it learns it was expelled. Several survivors may do it at once; each delete
+// is at the revision it read.
+func (n *Node) clearEntry(id, bootID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.PeerTimeout)
+	defer cancel()
+	for range 3 {
+		e, err := n.nodes.Get(ctx, id)
+		if err != nil {
+			return // gone already, or NATS trouble: the next survivor or heartbeat tries again
+		}
+		var r registryEntry
+		if json.Unmarshal(e.Value(), &r) == nil && r.BootID != bootID {
+			return
+		}
+		if err := n.nodes.Delete(ctx, id, jetstream.LastRevision(e.Revision())); !isConflict(err) {
+			return
+		}
+	}
+}
+
+// expel is what a node does when the others removed its registry entry: it stops renewing,
+// gives up its rooms and says so (Options.Expelled).
+func (n *Node) expel() {
+	if !n.expelled.CompareAndSwap(false, true) {
+		return
+	}
+	n.log.Error("cluster: the other nodes took this node for dead and removed it from the registry; it gives up its rooms and renews nothing: restart it to rejoin")
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.PeerTimeout)
+	defer cancel()
+	n.leaseMu.Lock()
+	var lost []string
+	for key, rev := range n.leases {
+		// Free the key at once (only if it is still our entry): nobody need wait for the
+		// dead-boot check.
+		_ = n.rooms.Delete(ctx, key, jetstream.LastRevision(rev))
+		delete(n.leases, key)
+		lost = append(lost, key)
+	}
+	n.leaseMu.Unlock()
+	for _, key := range lost {
+		if n.o.RoomLost != nil {
+			go n.o.RoomLost(key)
+		}
+	}
+	if n.o.Expelled != nil {
+		go n.o.Expelled()
 	}
 }
 

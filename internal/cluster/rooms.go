@@ -23,6 +23,9 @@ func (n *Node) ClaimRoom(ctx context.Context, key string) (Peer, error) {
 	}
 	n.leaseMu.Lock()
 	defer n.leaseMu.Unlock()
+	if n.expelled.Load() {
+		return Peer{}, ErrExpelled
+	}
 	for range claimTries {
 		e, err := n.rooms.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
