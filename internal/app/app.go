@@ -1,7 +1,8 @@
 // Package app wires Parley together: it builds every part from the configuration, plugs the
 // concrete types into the interfaces the lower packages declare, and starts and stops them in
 // order. It is the only package allowed to import everything; it holds no call logic itself
-// beyond routing a new inbound call to its application.
+// beyond routing a new inbound call to its application and, in a cluster, joining a call to a
+// room on another node (cluster_conference.go).
 package app
 
 import (
@@ -65,6 +66,8 @@ type Server struct {
 	// rooms joins rooms homed on other cluster nodes and serves their internal legs; nil on a
 	// single node.
 	rooms *clusterRooms
+	// nodeSources are the cluster's nodes, trusted by the SIP guard.
+	nodeSources nodeSources
 	// fetch is the policy of outgoing HTTP; Start adds the listeners' addresses before anything
 	// is fetched.
 	fetch *webhook.FetchPolicy

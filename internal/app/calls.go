@@ -220,6 +220,7 @@ func (s *Server) awaitEnded(ctx context.Context, acct string, uuids []string) {
 		if c, ok := s.calls.Get(acct, id); ok {
 			waits = append(waits, c.Done())
 		}
+		waits = append(waits, s.rooms.memberLegs(id)...) // a member whose call is on another node
 		for _, ch := range waits {
 			select {
 			case <-ch:

@@ -36,6 +36,7 @@ const (
 // roomNode is what remote members need of cluster.Node (a fake implements it in tests).
 type roomNode interface {
 	Self() cluster.Peer
+	Peers() []cluster.Peer
 	Peer(id string) (cluster.Peer, bool)
 	Handle(method string, h cluster.Handler)
 	Call(ctx context.Context, nodeID, method string, body []byte) ([]byte, error)
@@ -78,8 +79,19 @@ type clusterRooms struct {
 
 	mu      sync.Mutex
 	waiting map[string]chan conference.Result // token -> the result of a remote membership
-	members map[*call.Call]struct{}           // internal legs that are members here
+	members map[*call.Call]string             // internal legs that are members here -> room key
+	locals  map[*localMember]struct{}         // this node's calls in rooms homed here
 }
+
+// localMember is a call of this node in a room homed here; cancel moves it to the room's new
+// home when this node loses the room.
+type localMember struct {
+	key    string
+	cancel context.CancelCauseFunc
+}
+
+// errRoomLost: another node took the room's lease (this node was thought dead).
+var errRoomLost = errors.New("another node took the room")
 
 // enableClusterRooms makes the flow's conferences cluster-aware and registers the node
 // methods of remote members. Call it once, before the server takes traffic.
@@ -88,12 +100,14 @@ func (s *Server) enableClusterRooms(node roomNode) {
 		s: s, node: node, local: s.conf, log: s.log,
 		tokens:  newJoinTokens(joinTokenTTL, time.Now),
 		waiting: map[string]chan conference.Result{},
-		members: map[*call.Call]struct{}{},
+		members: map[*call.Call]string{},
+		locals:  map[*localMember]struct{}{},
 	}
 	node.Handle(methodRoomPrepare, cr.handlePrepare)
 	node.Handle(methodRoomResult, cr.handleResult)
 	s.rooms = cr
 	s.runner.Conferences = cr
+	s.nodeSources.use(node.Peers)
 }
 
 // clusterRoomKey is the NATS key of a room (account, name).
@@ -255,15 +269,19 @@ func (cr *clusterRooms) Join(ctx context.Context, req conference.JoinRequest) (c
 	deadline := time.Now().Add(rejoinBudget)
 	joined := false // a member once: re-joins are silent
 	for {
-		home, err := cr.home(ctx, key)
-		if err == nil && home.ID == cr.node.Self().ID {
-			if joined {
-				quietRejoin(&req)
-			}
-			return cr.local.Join(ctx, req)
+		if joined {
+			quietRejoin(&req)
 		}
+		home, err := cr.home(ctx, key)
 		var res conference.Result
-		if err == nil {
+		if err == nil && home.ID == cr.node.Self().ID {
+			res, err = cr.joinLocal(ctx, key, req)
+			if !errors.Is(err, errLostHome) {
+				return res, err
+			}
+			joined = true
+			deadline = time.Now().Add(rejoinBudget)
+		} else if err == nil {
 			var member bool
 			res, member, err = cr.joinRemote(ctx, key, home, req, md.Call, log)
 			joined = joined || member
@@ -286,6 +304,69 @@ func (cr *clusterRooms) Join(ctx context.Context, req conference.JoinRequest) (c
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// joinLocal joins the room homed here; errLostHome when this node lost the room meanwhile.
+func (cr *clusterRooms) joinLocal(ctx context.Context, key string, req conference.JoinRequest) (conference.Result, error) {
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lm := &localMember{key: key, cancel: cancel}
+	cr.mu.Lock()
+	cr.locals[lm] = struct{}{}
+	cr.mu.Unlock()
+	res, err := cr.local.Join(lctx, req)
+	cr.mu.Lock()
+	delete(cr.locals, lm)
+	cr.mu.Unlock()
+	if ctx.Err() == nil && errors.Is(context.Cause(lctx), errRoomLost) {
+		return res, errLostHome
+	}
+	return res, err
+}
+
+// roomLost moves the members of a room whose lease another node took to that node: the
+// internal legs are hung up without a result, the local calls leave and join again.
+func (cr *clusterRooms) roomLost(key string) {
+	if cr == nil {
+		return
+	}
+	cr.log.Warn("another node took a room homed here: its members move there", "room_key", key)
+	cr.mu.Lock()
+	var legs []*call.Call
+	for c, k := range cr.members {
+		if k == key {
+			legs = append(legs, c)
+		}
+	}
+	for lm := range cr.locals {
+		if lm.key == key {
+			lm.cancel(errRoomLost)
+		}
+	}
+	cr.mu.Unlock()
+	for _, c := range legs {
+		c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
+	}
+}
+
+// clusterRoomLost is cluster.Options.RoomLost: a no-op on a single node.
+func (s *Server) clusterRoomLost(key string) { s.rooms.roomLost(key) }
+
+// memberLegs returns the ends of the internal legs that are callUUID's membership here, so a
+// REST hang-up on the home answers once the member's node has taken the result.
+func (cr *clusterRooms) memberLegs(callUUID string) []<-chan struct{} {
+	if cr == nil {
+		return nil
+	}
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	var out []<-chan struct{}
+	for c := range cr.members {
+		if c.UUID() == callUUID {
+			out = append(out, c.Done())
+		}
+	}
+	return out
 }
 
 // quietRejoin keeps the room from greeting a member that only moves to a new home.
@@ -497,7 +578,8 @@ func (cr *clusterRooms) serveJoin(ctx context.Context, leg call.Leg) {
 	log := cr.log.With("conference", p.Room, "call_uuid", p.Call.UUID, "member_node", p.MemberNode)
 	// The member is the real call: its identity (CallUUID, From, To...) is what the room's
 	// callbacks carry. The leg is neither a live call of this node nor a call record.
-	hc := call.New(p.Call, leg, call.Options{MediaTimeout: cr.s.cfg.MediaTimeout, MaxAnswered: -1, Logger: log})
+	// No media timeout: a caller on hold sends nothing to relay; the member node is watched.
+	hc := call.New(p.Call, leg, call.Options{MaxAnswered: -1, Logger: log})
 	defer hc.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
 	if err := hc.Answer(ctx); err != nil {
 		log.Warn("answering an internal leg failed", "err", err)
@@ -508,7 +590,7 @@ func (cr *clusterRooms) serveJoin(ctx context.Context, leg call.Leg) {
 		return
 	}
 	cr.mu.Lock()
-	cr.members[hc] = struct{}{}
+	cr.members[hc] = clusterRoomKey(p.Call.AccountID, p.Room)
 	cr.mu.Unlock()
 	defer func() {
 		cr.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"reflect"
 	"sync"
 	"testing"
@@ -132,11 +133,12 @@ type fakeBus struct {
 	handlers map[string]map[string]cluster.Handler
 	rooms    map[string]string // room key -> node id
 	calls    map[string]int    // method -> requests served
+	bodies   map[string][][]byte
 }
 
 func newFakeBus() *fakeBus {
 	return &fakeBus{peers: map[string]cluster.Peer{}, handlers: map[string]map[string]cluster.Handler{},
-		rooms: map[string]string{}, calls: map[string]int{}}
+		rooms: map[string]string{}, calls: map[string]int{}, bodies: map[string][][]byte{}}
 }
 
 func (b *fakeBus) join(p cluster.Peer) *fakeNode {
@@ -160,10 +162,19 @@ func (b *fakeBus) home(key string) string {
 	return b.rooms[key]
 }
 
-func (b *fakeBus) served(method string) int {
+// prepared returns the room.prepare requests sent so far.
+func (b *fakeBus) prepared(t *testing.T) []prepareRequest {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.calls[method]
+	var out []prepareRequest
+	for _, body := range b.bodies[methodRoomPrepare] {
+		var p prepareRequest
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 type fakeNode struct {
@@ -172,6 +183,16 @@ type fakeNode struct {
 }
 
 func (n *fakeNode) Self() cluster.Peer { return n.self }
+
+func (n *fakeNode) Peers() []cluster.Peer {
+	n.bus.mu.Lock()
+	defer n.bus.mu.Unlock()
+	out := make([]cluster.Peer, 0, len(n.bus.peers))
+	for _, p := range n.bus.peers {
+		out = append(out, p)
+	}
+	return out
+}
 
 func (n *fakeNode) Peer(id string) (cluster.Peer, bool) {
 	n.bus.mu.Lock()
@@ -191,6 +212,7 @@ func (n *fakeNode) Call(ctx context.Context, nodeID, method string, body []byte)
 	_, live := n.bus.peers[nodeID]
 	h := n.bus.handlers[nodeID][method]
 	n.bus.calls[method]++
+	n.bus.bodies[method] = append(n.bus.bodies[method], body)
 	n.bus.mu.Unlock()
 	if !live {
 		return nil, cluster.ErrUnreachable
@@ -232,4 +254,28 @@ func (n *fakeNode) ReleaseRoom(_ context.Context, key string) error {
 		delete(n.bus.rooms, key)
 	}
 	return nil
+}
+
+// TestNodeSourcesFollowTheLiveNodes: the SIP guard trusts the IP of every live node's SIP
+// address, and only those; on a single node nothing.
+func TestNodeSourcesFollowTheLiveNodes(t *testing.T) {
+	var n nodeSources
+	if n.trusted(netip.MustParseAddr("192.0.2.1")) {
+		t.Fatal("a single node trusts a source")
+	}
+	bus := newFakeBus()
+	node := bus.join(cluster.Peer{ID: "a", SIPAddr: "192.0.2.1:5060"})
+	bus.join(cluster.Peer{ID: "b", SIPAddr: "[2001:db8::2]:5080"})
+	bus.join(cluster.Peer{ID: "c", SIPAddr: "sip.example.net:5060"}) // not an address: ignored
+	n.use(node.Peers)
+	for src, want := range map[string]bool{"192.0.2.1": true, "::ffff:192.0.2.1": true, "2001:db8::2": true, "192.0.2.3": false} {
+		if got := n.trusted(netip.MustParseAddr(src)); got != want {
+			t.Errorf("trusted(%s) = %v, want %v", src, got, want)
+		}
+	}
+	bus.kill("b")
+	n.snap.Store(&nodeSourceSnap{at: time.Now().Add(-2 * nodeSourcesTTL), addrs: n.snap.Load().addrs}) // the TTL passes
+	if n.trusted(netip.MustParseAddr("2001:db8::2")) {
+		t.Error("a dead node is still trusted after the TTL")
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-voice/parley/internal/api"
 	"github.com/parley-voice/parley/internal/cluster"
 	"github.com/parley-voice/parley/internal/conference"
 	"github.com/parley-voice/parley/internal/config"
@@ -286,6 +287,38 @@ func TestRemoteMembersAcrossNodes(t *testing.T) {
 	if n := len(web.find("/after", map[string]string{"CallUUID": bUUID})); n != 2 {
 		t.Errorf("B's document ran its action %d times, want 2: moving to a new home is not leaving", n)
 	}
+	// Every join asked for the document's sounds (beep="false", no enterSound: the room
+	// decides), the re-join after the home died for none.
+	prepared := bus.prepared(t)
+	for i, p := range prepared {
+		last := i == len(prepared)-1
+		if quiet := p.Attrs.EnterSound != nil && *p.Attrs.EnterSound == ""; quiet != last {
+			t.Errorf("room.prepare %d of %d: enter sound %v beep %v, want quiet only for the re-join", i+1, len(prepared), p.Attrs.EnterSound, p.Attrs.Beep)
+		}
+	}
+
+	// REST "hang up member" on the new home ends the remote member's call on its own node.
+	home, remote, remoteUUID, remoteNode := n2, c, cUUID, n3
+	if bus.home(key) == "n3" {
+		home, remote, remoteUUID, remoteNode = n3, b, bUUID, n2
+	}
+	m := memberOf(home, remoteUUID)
+	if m == 0 {
+		t.Fatal("the remote member is not in the new home's room")
+	}
+	rest := conferenceAPI{m: home.conf, awaitEnded: home.awaitEnded}
+	if err := rest.HangupMembers(ctx, clusterTestAccount, "R", api.MemberSelector{IDs: []int64{m}}); err != nil {
+		t.Fatal(err)
+	}
+	if legs := home.rooms.memberLegs(remoteUUID); len(legs) != 0 {
+		t.Error("the hang-up answered while the remote member's internal leg was still up")
+	}
+	select {
+	case <-remote.Ended():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the remote member's call was not hung up")
+	}
+	waitFor(t, "the remote member's call to end on its node", func() bool { return remoteNode.calls.Len() == 0 })
 	_ = a
 }
 
@@ -399,4 +432,50 @@ func TestSilentHomeIsLeftForANewHome(t *testing.T) {
 		t.Errorf("%d live calls on n2, want P alone", len(ended))
 	}
 	_ = p
+}
+
+// TestLostRoomMovesItsMembers: when another node takes the lease of a room homed here (this
+// node was thought dead), the room's members here, local calls and internal legs alike, move
+// to the new home without leaving (no action URL).
+func TestLostRoomMovesItsMembers(t *testing.T) {
+	web := newClusterWeb(t)
+	bus := newFakeBus()
+	n1 := startClusterServer(t, bus, "n1", 21800, web)
+	n2 := startClusterServer(t, bus, "n2", 21900, web)
+	key := clusterRoomKey(clusterTestAccount, "R")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	a, err := client.Dial(ctx, "sip:14155550199@"+n1.sip.Addr().String(), siptest.DialOptions{From: "+14155550001", Send: loopTone(440)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aUUID := liveCallUUID(t, n1)
+	waitFor(t, "A in the room on n1", func() bool { return memberOf(n1, aUUID) != 0 })
+	b, err := client.Dial(ctx, "sip:14155550199@"+n2.sip.Addr().String(), siptest.DialOptions{From: "+14155550002", Send: loopTone(1000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bUUID := liveCallUUID(t, n2)
+	waitFor(t, "B in the room on n1", func() bool { return memberOf(n1, bUUID) != 0 })
+
+	// n2 takes the lease; n1 learns it has lost the room.
+	bus.mu.Lock()
+	bus.rooms[key] = "n2"
+	bus.mu.Unlock()
+	moved := time.Now()
+	n1.rooms.roomLost(key)
+	waitFor(t, "A and B in the room on n2", func() bool { return memberOf(n2, aUUID) != 0 && memberOf(n2, bUUID) != 0 })
+	waitFor(t, "n1's copy of the room to end", func() bool { return len(n1.conf.List(clusterTestAccount)) == 0 })
+	waitFor(t, "A and B hearing each other on n2", func() bool {
+		return hearsSince(a, 1000, 300*time.Millisecond, moved.Add(100*time.Millisecond)) &&
+			hearsSince(b, 440, 300*time.Millisecond, moved.Add(100*time.Millisecond))
+	})
+	if got := web.find("/after", nil); len(got) != 0 {
+		t.Errorf("action URL requested %d times: moving is not leaving", len(got))
+	}
 }

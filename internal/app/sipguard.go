@@ -29,6 +29,7 @@ func newSIPGuard(cfg *config.Config, s *Server) *sipguard.Guard {
 		MaxSources:        p.MaxSources,
 		MaxUsers:          p.MaxSources,
 		Trusted:           trusted,
+		TrustedAlso:       s.nodeSources.trusted,
 		BackoffAfter:      p.AuthBackoffAfter,
 		BanAfter:          p.BanAfter,
 		UserBanAfter:      p.UserBanAfter,

@@ -57,6 +57,9 @@ type Config struct {
 	IdleExpiry time.Duration
 	// Trusted networks (the trusted gateways) are exempt from limits, back-off and bans.
 	Trusted []netip.Prefix
+	// TrustedAlso, when set, names more trusted sources that change at run time (the other
+	// nodes of a cluster). It is asked for every request and packet filter: it must be cheap.
+	TrustedAlso func(src netip.Addr) bool
 
 	// BackoffAfter is the number of authentication failures allowed before back-off starts
 	// (default 3). From then each failure doubles the wait, starting at BackoffBase (default
@@ -223,7 +226,7 @@ func (g *Guard) Trusted(src netip.Addr) bool {
 			return true
 		}
 	}
-	return false
+	return g.cfg.TrustedAlso != nil && g.cfg.TrustedAlso(src)
 }
 
 // Admit decides whether a new request (outside a dialog, or the first of a transaction) from

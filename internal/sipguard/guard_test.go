@@ -392,3 +392,25 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("after concurrent use: %+v", st)
 	}
 }
+
+// TestTrustedAlsoChangesAtRunTime: a source that TrustedAlso names is exempt from the limits
+// for as long as it names it (a cluster node that joins and leaves).
+func TestTrustedAlsoChangesAtRunTime(t *testing.T) {
+	clk := newClock()
+	peer := addr("192.0.2.7")
+	trusted := true
+	g := New(Config{Invite: Limit{Rate: 1, Burst: 1}, Logger: quietLogger(),
+		TrustedAlso: func(src netip.Addr) bool { return trusted && src == peer }})
+	for i := 0; i < 5; i++ {
+		if v := g.Admit(peer, "INVITE", "", clk.now()); v != Allow {
+			t.Fatalf("INVITE %d from a trusted peer: %v", i, v)
+		}
+	}
+	if !g.Trusted(addr("::ffff:192.0.2.7")) || g.Trusted(addr("192.0.2.8")) {
+		t.Fatal("Trusted does not follow TrustedAlso")
+	}
+	trusted = false
+	if v1, v2 := g.Admit(peer, "INVITE", "", clk.now()), g.Admit(peer, "INVITE", "", clk.now()); v1 != Allow || v2 != Drop {
+		t.Fatalf("a peer no longer trusted: %v then %v, want the burst of 1 then Drop", v1, v2)
+	}
+}
