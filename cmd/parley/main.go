@@ -72,6 +72,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "parley: %v\n", err)
 		return 1
 	}
+	logger = srv.Logger() // with node_id on a node of a cluster
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
 	if err := srv.Start(ctx); err != nil {

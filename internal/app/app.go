@@ -328,6 +328,10 @@ func (s *Server) publicBaseURL() string {
 	return scheme + net.JoinHostPort(host, fmt.Sprint(addr.Port))
 }
 
+// Logger is the server's root logger: the one given in Options, with node_id on a node of a
+// cluster.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
 // HTTPAddr returns the bound HTTP address.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
 

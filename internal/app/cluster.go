@@ -19,6 +19,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	node, err := cluster.Join(ctx, cluster.Options{
 		URL:      s.cfg.NATSURL,
 		NodeID:   s.cfg.NodeID(),
+		Replicas: s.cfg.NATSReplicas,
 		SIPAddr:  withBoundPort(sipAddr, int(s.sip.Addr().Port())),
 		HTTPAddr: s.nodeHTTPAddr(sipAddr),
 		Logger:   s.log,

@@ -46,6 +46,11 @@ type Options struct {
 	// for a method not yet handled gets ErrNoHandler).
 	Handlers map[string]Handler
 
+	// Replicas is how many NATS servers keep each key-value bucket when Join creates it
+	// (default 1; 3 in a NATS cluster of three or more JetStream servers, so that no single
+	// server holds the registry and the leases). An existing bucket is used as it is.
+	Replicas int
+
 	// HeartbeatInterval is how often the node renews its registry entry (default 500 ms).
 	HeartbeatInterval time.Duration
 	// PeerTimeout is how long a node may stay silent before the others take it for dead
@@ -96,6 +101,9 @@ var (
 	ErrUnreachable = errors.New("cluster: node unreachable")
 	// ErrNoHandler: the node answered that it serves no such method.
 	ErrNoHandler = errors.New("cluster: no handler for the method")
+	// ErrTooLarge: the request, or the answer, is larger than one NATS message may be (the
+	// server's max_payload, 1 MB unless configured).
+	ErrTooLarge = errors.New("cluster: message larger than the NATS max_payload")
 )
 
 // RemoteError is a Handler's error, carried back to the caller.

@@ -392,6 +392,43 @@ func TestBlindNodeJudgesNobody(t *testing.T) {
 	waitFor(t, time.Second, "PeerDown for b", func() bool { return a.events.downsOf(b.Self().BootID) == 1 })
 }
 
+func TestManyLeasesStayRenewed(t *testing.T) {
+	a, b := join(t, "a"), join(t, "b")
+	var keys []string
+	for i := range 200 {
+		key := RoomKey("acct", fmt.Sprintf("%s-%d", t.Name(), i))
+		if home, err := a.ClaimRoom(ctxT(t), key); err != nil || home != a.Self() {
+			t.Fatalf("claim %d: %+v %v", i, home, err)
+		}
+		keys = append(keys, key)
+	}
+	time.Sleep(3 * testTimeout)
+	// Each renewal moved the entry's revision on: a renewed them all, and b sees a as home.
+	for i, key := range keys {
+		home, ok, err := b.RoomHome(ctxT(t), key)
+		if err != nil || !ok || home != a.Self() {
+			t.Fatalf("room %d: home %+v %v %v", i, home, ok, err)
+		}
+		a.leaseMu.Lock() // no renewal between the read and the comparison
+		e, err := a.rooms.Get(ctxT(t), key)
+		held := a.leases[key]
+		a.leaseMu.Unlock()
+		if err != nil || e.Revision() != held {
+			t.Fatalf("room %d: entry revision %v (%v), a holds %d", i, e, err, held)
+		}
+	}
+	if len(a.events.lostKeys()) != 0 {
+		t.Fatalf("a lost %d rooms", len(a.events.lostKeys()))
+	}
+	// Renewals do move the revision (the lease is really renewed, not just left alone).
+	e1, _ := a.rooms.Get(ctxT(t), keys[0])
+	time.Sleep(3 * testBeat)
+	e2, _ := a.rooms.Get(ctxT(t), keys[0])
+	if e1 == nil || e2 == nil || e2.Revision() <= e1.Revision() {
+		t.Fatalf("revision of a held lease did not move: %v -> %v", e1, e2)
+	}
+}
+
 func TestReleaseRoom(t *testing.T) {
 	a, b := join(t, "a"), join(t, "b")
 	key := RoomKey("acct", t.Name())
@@ -460,6 +497,21 @@ func TestCall(t *testing.T) {
 		t.Fatalf("call to self = %q %v", got, err)
 	}
 
+	// Over NATS's max_payload, either way: an error at once, not a timeout.
+	big := make([]byte, a.nc.MaxPayload())
+	if _, err := a.Call(ctxT(t), b.Self().ID, "echo", big); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a request of max_payload bytes = %v, want ErrTooLarge", err)
+	}
+	b.Handle("big", func(context.Context, []byte) ([]byte, error) { return big, nil })
+	if _, err := a.Call(ctxT(t), b.Self().ID, "big", nil); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("an answer of max_payload bytes = %v, want ErrTooLarge", err)
+	}
+	b.Handle("len", func(_ context.Context, body []byte) ([]byte, error) { return fmt.Append(nil, len(body)), nil })
+	almost := make([]byte, a.nc.MaxPayload()-headerRoom)
+	if got, err := a.Call(ctxT(t), b.Self().ID, "len", almost); err != nil || string(got) != fmt.Sprint(len(almost)) {
+		t.Fatalf("a request just under the limit: %q, %v", got, err)
+	}
+
 	// A slow handler holds up nothing else.
 	slow := make(chan error, 1)
 	go func() {
@@ -518,6 +570,40 @@ func TestCall(t *testing.T) {
 	cancel()
 	if _, err := a.Call(ctx, a.Self().ID, "echo", nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled call = %v", err)
+	}
+}
+
+func TestCloseAnswersRequestsInFlight(t *testing.T) {
+	a, b := join(t, "a"), join(t, "b")
+	started := make(chan struct{})
+	b.Handle("slow", func(context.Context, []byte) ([]byte, error) {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		return []byte("done"), nil
+	})
+	answer := make(chan string, 1)
+	go func() {
+		got, err := a.Call(ctxT(t), b.Self().ID, "slow", nil)
+		answer <- fmt.Sprint(string(got), err)
+	}()
+	<-started
+	start := time.Now()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("Close took %v: it did not wait for the handler (300 ms)", took)
+	}
+	select {
+	case got := <-answer:
+		if got != "done<nil>" {
+			t.Fatalf("the request in flight at Close got %q", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the request in flight at Close got no answer")
+	}
+	if _, err := a.Call(ctxT(t), b.Self().ID, "slow", nil); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("a call after Close = %v, want ErrUnreachable", err)
 	}
 }
 

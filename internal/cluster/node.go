@@ -141,7 +141,9 @@ func Join(ctx context.Context, o Options) (*Node, error) {
 func (n *Node) join(ctx context.Context) error {
 	timeout := 5 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+		if timeout = time.Until(dl); timeout <= 0 {
+			return fmt.Errorf("cluster: connect to NATS: %w", context.DeadlineExceeded)
+		}
 	}
 	nc, err := nats.Connect(n.o.URL,
 		nats.Name("parley "+n.o.NodeID),
@@ -163,10 +165,12 @@ func (n *Node) join(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	if n.nodes, err = bucket(ctx, js, nodesBucket, "Parley nodes: who is in the cluster"); err != nil {
+	if n.nodes, err = bucket(ctx, js, jetstream.KeyValueConfig{Bucket: nodesBucket,
+		Description: "Parley nodes: who is in the cluster"}, n.o.Replicas); err != nil {
 		return err
 	}
-	if n.rooms, err = bucket(ctx, js, roomsBucket, "Parley rooms: the home node of each room"); err != nil {
+	if n.rooms, err = bucket(ctx, js, jetstream.KeyValueConfig{Bucket: roomsBucket,
+		Description: "Parley rooms: the home node of each room"}, n.o.Replicas); err != nil {
 		return err
 	}
 	// Requests first, so that once the others see us we answer.
@@ -198,17 +202,17 @@ func (n *Node) join(ctx context.Context) error {
 
 // bucket opens a key-value bucket, creating it when missing (several nodes may race: the
 // loser opens the winner's).
-func bucket(ctx context.Context, js jetstream.JetStream, name, desc string) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, name)
+func bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, replicas int) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: desc,
-			Storage: jetstream.FileStorage})
+		cfg.Storage, cfg.Replicas = jetstream.FileStorage, max(replicas, 1)
+		kv, err = js.CreateKeyValue(ctx, cfg)
 		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, name)
+			kv, err = js.KeyValue(ctx, cfg.Bucket)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cluster: key-value bucket %s: %w", name, err)
+		return nil, fmt.Errorf("cluster: key-value bucket %s: %w", cfg.Bucket, err)
 	}
 	return kv, nil
 }
@@ -263,8 +267,13 @@ func (n *Node) Close() error {
 		if err := n.nodes.Delete(ctx, n.self.ID); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: leave the registry: %w", err))
 		}
+		// No new requests; those already received still get their answers. The handlers
+		// are counted only once the subscription has dispatched its last message.
 		if err := n.sub.Drain(); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: drain: %w", err))
+		}
+		for n.sub.IsValid() && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
 		}
 		n.waitHandlers(ctx)
 		closed := make(chan struct{})

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,6 +104,10 @@ func (n *Node) ReleaseRoom(ctx context.Context, key string) error {
 	return nil
 }
 
+// renewParallel bounds the lease updates in flight at once: a node homing many rooms renews
+// them all within a heartbeat without a burst of thousands of requests.
+const renewParallel = 16
+
 // renewLeases updates each held lease at its revision; one that another node took is lost.
 func (n *Node) renewLeases() {
 	mine, err := json.Marshal(lease{Node: n.self.ID, BootID: n.self.BootID})
@@ -111,26 +116,47 @@ func (n *Node) renewLeases() {
 	}
 	n.leaseMu.Lock()
 	defer n.leaseMu.Unlock()
-	var lost []string
+	if len(n.leases) == 0 {
+		return
+	}
+	type result struct {
+		key string
+		rev uint64 // 0: lost
+		err error
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.o.HeartbeatInterval)
+	defer cancel()
+	count := len(n.leases)
+	results := make(chan result, count)
+	slots := make(chan struct{}, renewParallel)
 	for key, rev := range n.leases {
-		if n.ctx.Err() != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(n.ctx, n.o.HeartbeatInterval)
-		newRev, err := n.rooms.Update(ctx, key, mine, rev)
-		if isConflict(err) {
-			newRev, err = n.reclaim(ctx, key, mine)
-		}
-		cancel()
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots }()
+			newRev, err := n.rooms.Update(ctx, key, mine, rev)
+			if isConflict(err) {
+				newRev, err = n.reclaim(ctx, key, mine)
+			}
+			results <- result{key, newRev, err}
+		}()
+	}
+	var lost []string
+	failed, firstErr := 0, error(nil)
+	for range count {
+		r := <-results
 		switch {
-		case err == nil && newRev == 0:
-			lost = append(lost, key)
-			delete(n.leases, key)
-		case err == nil:
-			n.leases[key] = newRev
-		case n.ctx.Err() == nil:
-			n.log.Warn("cluster: lease renewal failed; retrying at the next heartbeat", "room_key", key, "err", err)
+		case r.err != nil:
+			failed++
+			firstErr = cmp.Or(firstErr, r.err)
+		case r.rev == 0:
+			lost = append(lost, r.key)
+			delete(n.leases, r.key)
+		default:
+			n.leases[r.key] = r.rev
 		}
+	}
+	if failed > 0 && n.ctx.Err() == nil {
+		n.log.Warn("cluster: lease renewals failed; retrying at the next heartbeat", "rooms", failed, "err", firstErr)
 	}
 	for _, key := range lost {
 		n.log.Warn("cluster: room lost to another node", "room_key", key)

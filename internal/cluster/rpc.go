@@ -21,7 +21,11 @@ const (
 const (
 	errRemote    = "remote"
 	errNoHandler = "no-handler"
+	errTooLarge  = "too-large"
 )
+
+// headerRoom is what the envelope's headers may take of a message, besides the body.
+const headerRoom = 1024
 
 // Handle serves method for the other nodes (and for this one: Call to Self works).
 // Register every handler before the node takes traffic.
@@ -40,6 +44,9 @@ func (n *Node) Call(ctx context.Context, nodeID, method string, body []byte) ([]
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.o.CallTimeout)
 		defer cancel()
+	}
+	if max := n.nc.MaxPayload(); max > 0 && int64(len(body))+headerRoom > max {
+		return nil, fmt.Errorf("%w: a request of %d bytes (max_payload %d)", ErrTooLarge, len(body), max)
 	}
 	dl, _ := ctx.Deadline()
 	m := nats.NewMsg(nodeSubject(nodeID) + method)
@@ -61,6 +68,8 @@ func (n *Node) Call(ctx context.Context, nodeID, method string, body []byte) ([]
 		return resp.Data, nil
 	case errNoHandler:
 		return nil, fmt.Errorf("%w: %s on node %s", ErrNoHandler, method, nodeID)
+	case errTooLarge:
+		return nil, fmt.Errorf("%w: the answer of %s on node %s: %s", ErrTooLarge, method, nodeID, resp.Data)
 	default:
 		return nil, &RemoteError{Text: string(resp.Data)}
 	}
@@ -95,9 +104,14 @@ func (n *Node) serve(m *nats.Msg, method string, h Handler) {
 		ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), fromNodeKey{}, m.Header.Get(hdrFrom)), timeout)
 		body, err := n.run(ctx, method, h, m.Data)
 		cancel()
-		if err != nil {
+		switch max := n.nc.MaxPayload(); {
+		case err != nil:
 			answer.Header.Set(hdrError, errRemote)
 			body = []byte(err.Error())
+		case max > 0 && int64(len(body))+headerRoom > max:
+			n.log.Warn("cluster: answer too large for NATS", "method", method, "bytes", len(body), "max_payload", max)
+			answer.Header.Set(hdrError, errTooLarge)
+			body = fmt.Appendf(nil, "%d bytes (max_payload %d)", len(body), max)
 		}
 		answer.Data = body
 	}

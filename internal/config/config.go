@@ -60,6 +60,8 @@ type Config struct {
 	NodeIDOverride string
 	// NodeSIPAddrOverride is the configured node_sip_addr; "" derives it (see NodeSIPAddr).
 	NodeSIPAddrOverride string
+	// NATSReplicas is how many NATS servers keep the cluster's key-value buckets (1–5).
+	NATSReplicas int
 
 	// APIProfile is ProfileClassic or ProfileCurrent.
 	APIProfile string

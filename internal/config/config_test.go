@@ -647,6 +647,13 @@ func TestClusterSettings(t *testing.T) {
 	if a, ok := c.NodeSIPAddr(); !ok || a != "10.0.0.5:5070" {
 		t.Fatalf("node_sip_addr = %q %v", a, ok)
 	}
+	if c.NATSReplicas != 1 {
+		t.Errorf("default nats_replicas = %d, want 1", c.NATSReplicas)
+	}
+	if c, err := Load([]string{"--nats-replicas", "3"}, env(map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_DATABASE_URL": db,
+		"PARLEY_SIP_ADDR": "10.1.1.1:5060"})); err != nil || c.NATSReplicas != 3 {
+		t.Errorf("--nats-replicas 3: %v", err)
+	}
 	// Flags win over the environment, as for every key.
 	c, err = Load([]string{"--nats-url", "nats://flag:4222", "--node-id", "flagnode", "--database-url", db},
 		env(map[string]string{"PARLEY_NATS_URL": "nats://env:4222", "PARLEY_NODE_ID": "envnode", "PARLEY_SIP_ADDR": "10.1.1.1:5060"}))
@@ -694,6 +701,8 @@ func TestClusterSettings(t *testing.T) {
 		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_SIP_ADDR": "10.0.0.5"}, "node_sip_addr", "not host:port"},
 		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_SIP_ADDR": "0.0.0.0:5060"}, "node_sip_addr", "wildcard"},
 		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_SIP_ADDR": "10.0.0.5:0"}, "node_sip_addr", "port"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NATS_REPLICAS": "0"}, "nats_replicas", "1–5"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NATS_REPLICAS": "6"}, "nats_replicas", "1–5"},
 	} {
 		e := map[string]string{"PARLEY_DATABASE_URL": db, "PARLEY_SIP_ADDR": "10.1.1.1:5060"}
 		for k, v := range tc.env {

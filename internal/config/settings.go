@@ -53,6 +53,8 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.NodeIDOverride = strings.TrimSpace(v); return nil }},
 	{key: "node_sip_addr", help: "host:port where the other nodes of a cluster reach this node's SIP (default: sip_addr, with public_ip when its host is a wildcard)",
 		set: func(c *Config, v string) error { c.NodeSIPAddrOverride = strings.TrimSpace(v); return nil }},
+	{key: "nats_replicas", def: "1", help: "NATS servers that keep each of the cluster's key-value buckets when the first node creates them (3 in a NATS cluster of 3+ servers)",
+		set: func(c *Config, v string) (err error) { c.NATSReplicas, err = parseCount(v); return }},
 	{key: "recordings_dir", help: "directory for recording files (default: <data_dir>/recordings)",
 		set: func(c *Config, v string) error { c.RecordingsDir = strings.TrimSpace(v); return nil }},
 	{key: "api_profile", def: ProfileClassic, help: "REST response profile: classic or current",

@@ -320,6 +320,9 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 	if c.DatabaseURL == "" {
 		bad("nats_url", "nats_url needs database_url: the nodes of a cluster share one PostgreSQL database")
 	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
+		bad("nats_replicas", "must be 1–5 (JetStream's limit)")
+	}
 	if err := cluster.ValidateNodeID(c.NodeID()); err != nil {
 		if c.NodeIDOverride == "" {
 			bad("node_id", "the host name is no node ID (%v): set node_id", err)
