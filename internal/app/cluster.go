@@ -16,6 +16,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	if !ok { // config.Validate refuses this; kept so a Config built by hand fails clearly
 		return fmt.Errorf("cluster: no address for the other nodes to reach this node's SIP: set node_sip_addr")
 	}
+	rooms := newClusterRooms(s)
 	node, err := cluster.Join(ctx, cluster.Options{
 		URL:      s.cfg.NATSURL,
 		NodeID:   s.cfg.NodeID(),
@@ -23,7 +24,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		SIPAddr:  withBoundPort(sipAddr, int(s.sip.Addr().Port())),
 		HTTPAddr: s.nodeHTTPAddr(sipAddr),
 		Logger:   s.log,
-		Handlers: s.clusterHandlers(),
+		Handlers: s.clusterHandlers(rooms),
 		PeerDown: s.peerDown,
 		RoomLost: s.roomLost,
 		Expelled: s.expelled,
@@ -32,6 +33,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		return fmt.Errorf("joining the cluster at %s: %w", s.cfg.NATSURL, err)
 	}
 	s.node, s.nodes = node, node
+	s.startClusterRooms(rooms, node)
 	self := node.Self()
 	fmt.Fprintf(s.stdout, "Parley node %s (boot %s) in a cluster of %d: sip=%s http=%s\n",
 		self.ID, self.BootID, len(node.Peers()), self.SIPAddr, self.HTTPAddr)
@@ -60,8 +62,12 @@ func (s *Server) nodeHTTPAddr(nodeSIPAddr string) string {
 
 // clusterHandlers are the methods this node serves to the others (see the cluster design:
 // "http", "calls.live", "conferences.list", "room.prepare", "room.result").
-func (s *Server) clusterHandlers() map[string]cluster.Handler {
-	return s.restHandlers()
+func (s *Server) clusterHandlers(rooms *clusterRooms) map[string]cluster.Handler {
+	h := s.restHandlers()
+	for method, fn := range rooms.handlers() {
+		h[method] = fn
+	}
+	return h
 }
 
 // peerDown runs, on every surviving node, once for each boot of another node that died, left
@@ -74,7 +80,7 @@ func (s *Server) peerDown(p cluster.Peer) {
 // roomLost runs when another node took a room this node was the home of (it thought this node
 // dead).
 func (s *Server) roomLost(key string) {
-	s.log.Warn("cluster: another node took a room homed here", "room_key", key)
+	s.rooms.roomLost(key)
 }
 
 // expelled runs when the other nodes took this node for dead (it was cut off from NATS for

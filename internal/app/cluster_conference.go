@@ -38,7 +38,6 @@ type roomNode interface {
 	Self() cluster.Peer
 	Peers() []cluster.Peer
 	Peer(id string) (cluster.Peer, bool)
-	Handle(method string, h cluster.Handler)
 	Call(ctx context.Context, nodeID, method string, body []byte) ([]byte, error)
 	ClaimRoom(ctx context.Context, key string) (cluster.Peer, error)
 	RoomHome(ctx context.Context, key string) (home cluster.Peer, ok bool, err error)
@@ -71,7 +70,8 @@ const (
 // rooms homed elsewhere through internal legs. It also serves the home's side of those legs.
 type clusterRooms struct {
 	s     *Server
-	node  roomNode
+	node  roomNode      // set by start, before ready is closed
+	ready chan struct{} // closed once the node is set
 	local flow.Conferences
 	log   *slog.Logger
 
@@ -93,18 +93,27 @@ type localMember struct {
 // errRoomLost: another node took the room's lease (this node was thought dead).
 var errRoomLost = errors.New("another node took the room")
 
-// enableClusterRooms makes the flow's conferences cluster-aware and registers the node
-// methods of remote members. Call it once, before the server takes traffic.
-func (s *Server) enableClusterRooms(node roomNode) {
-	cr := &clusterRooms{
-		s: s, node: node, local: s.conf, log: s.log,
+// newClusterRooms prepares remote membership before the node joins: its handlers must be
+// given to cluster.Join (Options.Handlers), and they wait for start.
+func newClusterRooms(s *Server) *clusterRooms {
+	return &clusterRooms{
+		s: s, ready: make(chan struct{}), local: s.conf, log: s.log,
 		tokens:  newJoinTokens(joinTokenTTL, time.Now),
 		waiting: map[string]chan conference.Result{},
 		members: map[*call.Call]string{},
 		locals:  map[*localMember]struct{}{},
 	}
-	node.Handle(methodRoomPrepare, cr.handlePrepare)
-	node.Handle(methodRoomResult, cr.handleResult)
+}
+
+// handlers are the node methods of remote members.
+func (cr *clusterRooms) handlers() map[string]cluster.Handler {
+	return map[string]cluster.Handler{methodRoomPrepare: cr.handlePrepare, methodRoomResult: cr.handleResult}
+}
+
+// startClusterRooms makes the flow's conferences cluster-aware once node has joined.
+func (s *Server) startClusterRooms(cr *clusterRooms, node roomNode) {
+	cr.node = node
+	close(cr.ready)
 	s.rooms = cr
 	s.runner.Conferences = cr
 	s.nodeSources.use(node.Peers)
@@ -349,9 +358,6 @@ func (cr *clusterRooms) roomLost(key string) {
 	}
 }
 
-// clusterRoomLost is cluster.Options.RoomLost: a no-op on a single node.
-func (s *Server) clusterRoomLost(key string) { s.rooms.roomLost(key) }
-
 // memberLegs returns the ends of the internal legs that are callUUID's membership here, so a
 // REST hang-up on the home answers once the member's node has taken the result.
 func (cr *clusterRooms) memberLegs(callUUID string) []<-chan struct{} {
@@ -522,6 +528,11 @@ func (cr *clusterRooms) homeGone(ctx context.Context, key string, home cluster.P
 // handlePrepare is room.prepare on the home: it checks that the room lives here (claiming it
 // when it is free) and issues the token of the internal leg.
 func (cr *clusterRooms) handlePrepare(ctx context.Context, body []byte) ([]byte, error) {
+	select {
+	case <-cr.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	var p prepareRequest
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("room.prepare: %w", err)

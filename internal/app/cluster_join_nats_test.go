@@ -2,48 +2,38 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/parley-voice/parley/internal/cluster"
 	"github.com/parley-voice/parley/internal/conference"
 	"github.com/parley-voice/parley/internal/sip/siptest"
-	"github.com/parley-voice/parley/test/natstest"
 )
 
-// TestRemoteMembersOverNATS is TestRemoteMembersAcrossNodes on a real nats-server and
-// cluster.Node: room.prepare, room.result and the room leases go through NATS. The home
-// leaving the cluster (its SIP closed, its node closed) moves the others to a new home.
+// TestRemoteMembersOverNATS is TestRemoteMembersAcrossNodes on three servers configured as a
+// cluster (nats_url, one PostgreSQL database): room.prepare, room.result and the room leases go
+// through NATS. The home leaving the cluster (Close) moves the others to a new home.
 func TestRemoteMembersOverNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("nats-server and three nodes with SIP calls")
 	}
+	nats := natsSrv.Require(t)
+	srvPG := pg.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	nats, err := natstest.Start(ctx)
-	if errors.Is(err, natstest.ErrNotInstalled) {
-		t.Skip(err)
-	}
+	dbURL, err := srvPG.CreateDatabase(ctx, "t_app_cluster_rooms")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nats.Stop() }) // after the nodes' cleanups, which run first
 
 	web := newClusterWeb(t)
-	var nodes []*cluster.Node
 	start := func(id string, rtpBase int) *Server {
-		srv := startClusterServerWith(t, id, rtpBase, web, func(srv *Server) clusterNode {
-			n, err := cluster.Join(ctx, cluster.Options{URL: nats.URL(), NodeID: id, SIPAddr: srv.sip.Addr().String(),
-				Logger: srv.log, HeartbeatInterval: 200 * time.Millisecond, PeerTimeout: time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { n.Close() })
-			nodes = append(nodes, n)
-			return n
+		srv := startClusterTestServer(t, id, rtpBase, web, map[string]string{
+			"PARLEY_NATS_URL": nats.URL(), "PARLEY_DATABASE_URL": dbURL, "PARLEY_NODE_ID": id,
 		})
+		if srv.node == nil || srv.rooms == nil {
+			t.Fatalf("%s: not a cluster node with remote rooms", id)
+		}
 		return srv
 	}
 	n1, n2, n3 := start("n1", 21500), start("n2", 21600), start("n3", 21700)
@@ -70,7 +60,7 @@ func TestRemoteMembersOverNATS(t *testing.T) {
 	dial(n1, "+14155550001", 440)
 	aUUID := liveCallUUID(t, n1)
 	waitFor(t, "A in the room on n1", func() bool { return memberOf(n1, aUUID) != 0 })
-	if h, ok, err := nodes[1].RoomHome(ctx, key); err != nil || !ok || h.ID != "n1" {
+	if h, ok, err := n2.node.RoomHome(ctx, key); err != nil || !ok || h.ID != "n1" {
 		t.Fatalf("room home %+v %v %v, want n1", h, ok, err)
 	}
 	b := dial(n2, "+14155550002", 1000)
@@ -95,8 +85,7 @@ func TestRemoteMembersOverNATS(t *testing.T) {
 
 	// The home leaves: its calls and legs end, its leases go.
 	left := time.Now()
-	n1.Close()
-	nodes[0].Close()
+	n1.Close() // its node leaves too
 	waitFor(t, "B and C hearing each other on the new home", func() bool {
 		return hearsSince(b, 1800, 300*time.Millisecond, left.Add(100*time.Millisecond)) &&
 			hearsSince(c, 1000, 300*time.Millisecond, left.Add(100*time.Millisecond))
@@ -105,7 +94,7 @@ func TestRemoteMembersOverNATS(t *testing.T) {
 	if took := time.Since(left); took > 5*time.Second {
 		t.Errorf("B and C heard each other again %v after the home left, want within 5 s", took)
 	}
-	h, ok, err := nodes[1].RoomHome(ctx, key)
+	h, ok, err := n2.node.RoomHome(ctx, key)
 	if err != nil || !ok || (h.ID != "n2" && h.ID != "n3") {
 		t.Fatalf("room home %+v %v %v after n1 left, want n2 or n3", h, ok, err)
 	}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,21 +73,30 @@ func (w *clusterWeb) find(path string, want map[string]string) []url.Values {
 	return out
 }
 
+// startClusterServer starts a node of a fake cluster.
 func startClusterServer(t *testing.T, bus *fakeBus, id string, rtpBase int, web *clusterWeb) *Server {
 	t.Helper()
-	return startClusterServerWith(t, id, rtpBase, web, func(srv *Server) clusterNode {
-		return bus.join(cluster.Peer{ID: id, BootID: id + "-boot-1", SIPAddr: srv.sip.Addr().String()})
-	})
+	srv := startClusterTestServer(t, id, rtpBase, web, nil)
+	cr := newClusterRooms(srv)
+	node := bus.join(cluster.Peer{ID: id, BootID: id + "-boot-1", SIPAddr: srv.sip.Addr().String()})
+	for method, h := range cr.handlers() {
+		node.Handle(method, h)
+	}
+	srv.startClusterRooms(cr, node)
+	return srv
 }
 
-// startClusterServerWith starts a node whose cluster membership join makes once its SIP listens.
-func startClusterServerWith(t *testing.T, id string, rtpBase int, web *clusterWeb, join func(*Server) clusterNode) *Server {
+// startClusterTestServer starts a server of the cluster tests with the extra settings env.
+func startClusterTestServer(t *testing.T, id string, rtpBase int, web *clusterWeb, extra map[string]string) *Server {
 	t.Helper()
 	env := map[string]string{
 		"PARLEY_HTTP_ADDR": "127.0.0.1:0", "PARLEY_SIP_ADDR": "127.0.0.1:0",
 		"PARLEY_RTP_PORTS": fmt.Sprintf("%d-%d", rtpBase, rtpBase+99),
 		"PARLEY_DATA_DIR":  t.TempDir(), "PARLEY_AUTH_ID": clusterTestAccount, "PARLEY_AUTH_TOKEN": "cluster-test-token",
 		"PARLEY_ANSWER_URL": web.URL + "/answer",
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	cfg, err := config.Load(nil, func(k string) string { return env[k] })
 	if err != nil {
@@ -109,7 +117,6 @@ func startClusterServerWith(t *testing.T, id string, rtpBase int, web *clusterWe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	srv.enableClusterRooms(join(srv))
 	return srv
 }
 
@@ -376,11 +383,7 @@ func TestSilentHomeIsLeftForANewHome(t *testing.T) {
 	}
 	_, hostPort, _ := strings.Cut(contact, "@")
 	home := bus.join(cluster.Peer{ID: "h", BootID: "h-boot-1", SIPAddr: hostPort})
-	var prepared prepareRequest
-	home.Handle(methodRoomPrepare, func(_ context.Context, body []byte) ([]byte, error) {
-		if err := json.Unmarshal(body, &prepared); err != nil {
-			return nil, err
-		}
+	home.Handle(methodRoomPrepare, func(context.Context, []byte) ([]byte, error) {
 		return []byte(`{"token":"fake-token"}`), nil
 	})
 	if _, err := home.ClaimRoom(ctx, key); err != nil {
@@ -401,6 +404,7 @@ func TestSilentHomeIsLeftForANewHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	prepared := bus.prepared(t)[0]
 	if prepared.Call.UUID != pUUID || prepared.Room != "R" || prepared.MemberNode != "n2" || !prepared.Attrs.HangupOnStar || !prepared.Attrs.StayAlone {
 		t.Fatalf("room.prepare got %+v: want the call, room and attributes of P", prepared)
 	}
