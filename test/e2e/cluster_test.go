@@ -318,8 +318,9 @@ func TestCluster(t *testing.T) {
 		cl.Kill9(0)
 		killed := time.Now()
 		t.Log("killed node 1 (kill -9)")
-		// The first window that starts after the kill; then poll until both hear each other.
-		time.Sleep(500 * time.Millisecond)
+		// Poll from the first window that starts well after the kill (what reached b and c
+		// until then may still be the dead home's mix), until both hear each other.
+		time.Sleep(time.Second)
 		var back time.Duration
 		for {
 			lb := kit.ToneLevels(b.call, 400*time.Millisecond, c.tone)
