@@ -4,7 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +209,37 @@ func TestRestartedNodeClosesEarlierBoots(t *testing.T) {
 	}
 	if n, err := st.Pending(ctx); err != nil || n != 1 {
 		t.Errorf("%d webhooks pending, %v; want 1", n, err)
+	}
+}
+
+// A request for a call whose live node does not answer gets 503 with Retry-After, not the
+// local handler's answer; a request for a call of a node gone from the cluster is served here.
+func TestForwardToUnansweringNode(t *testing.T) {
+	ctx := context.Background()
+	st := openMemoryStore(t)
+	bus := newFakeBus()
+	s := newReaperServer(t, st, bus.join("node-a", "boot-a"))
+	bus.join("node-b", "boot-b") // serves no "http"
+	if err := st.InsertCall(ctx, store.CallRecord{CallUUID: "on-b", AuthID: "MA_T", Direction: "inbound",
+		StartTime: time.Now(), NodeID: "node-b", BootID: "boot-b"}); err != nil {
+		t.Fatal(err)
+	}
+	local := 0
+	h := s.clusterREST(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local++
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	serve := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodDelete, "/v1/Account/MA_T/Call/on-b/", nil))
+		return w
+	}
+	if w := serve(); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" ||
+		!strings.Contains(w.Body.String(), `"error"`) || local != 0 {
+		t.Errorf("node-b does not answer: %d %v %s (local handler ran %d times)", w.Code, w.Header(), w.Body, local)
+	}
+	bus.leave("node-b")
+	if w := serve(); w.Code != http.StatusNotFound || local != 1 {
+		t.Errorf("node-b gone: %d (local handler ran %d times)", w.Code, local)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/parley-voice/parley/internal/api"
+	"github.com/parley-voice/parley/internal/cluster"
 	"github.com/parley-voice/parley/internal/store"
 )
 
@@ -159,19 +160,27 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, node string) {
 	_, _ = w.Write(resp.Body)
 }
 
-// forwardFailed answers a request that could not be forwarded: the node that serves it is
-// going away or overloaded, and a retry soon reaches it or its successor.
+// forwardFailed answers a request that could not be forwarded: 502 when the request or its
+// answer is larger than one message between nodes may be (a retry fails the same way), else
+// 503 with Retry-After: the node that serves it is going away or overloaded, and a retry soon
+// reaches it or its successor.
 func (s *Server) forwardFailed(w http.ResponseWriter, node string, err error) {
 	s.log.Warn("forwarding a REST request failed", "node", node, "err", err)
+	status, msg := http.StatusServiceUnavailable, "the node serving this request is unavailable, retry shortly"
+	if errors.Is(err, cluster.ErrTooLarge) {
+		status, msg = http.StatusBadGateway, "the request or its answer is too large to pass between the nodes of the cluster"
+	}
 	body, _ := json.Marshal(struct {
 		APIID string `json:"api_id"`
 		Error string `json:"error"`
-	}{uuid.NewString(), "the node serving this request is unavailable, retry shortly"})
+	}{uuid.NewString(), msg})
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Retry-After", "1")
-	w.WriteHeader(http.StatusServiceUnavailable)
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 
