@@ -237,6 +237,27 @@ func TestRestartReportsTheOldBoot(t *testing.T) {
 	}
 }
 
+func TestCloseOfAnOldBootSparesTheNewOne(t *testing.T) {
+	a := join(t, "a")
+	b1 := join(t, "b")
+	b1.paused.Store(true) // stalled: writes nothing from now on
+	b2 := join(t, "b")    // its replacement, before b1 has closed
+	waitFor(t, time.Second, "a lists b's new boot", func() bool {
+		p, ok := a.Peer(b2.Self().ID)
+		return ok && p.BootID == b2.Self().BootID
+	})
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * testBeat)
+	if p, ok := a.Peer(b2.Self().ID); !ok || p.BootID != b2.Self().BootID {
+		t.Fatalf("after the old boot's Close, a sees b as %+v %v", p, ok)
+	}
+	if b2.events.expels() != 0 || a.events.downsOf(b2.Self().BootID) != 0 {
+		t.Fatal("the old boot's Close removed the new boot")
+	}
+}
+
 func TestJoinHidesAStaleEntry(t *testing.T) {
 	a := join(t, "a")
 	aBoot := a.Self().BootID

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,8 @@ type Node struct {
 	// others' silence proves nothing: blind is set and nobody is declared down.
 	selfSeen time.Time
 	blind    bool
+	// twinBoot is the last other boot seen writing this node's ID (said once, not per beat).
+	twinBoot string
 
 	// leaseMu serialises this node's writes to parley_rooms, so a renewal and a release of
 	// the same key never race on its revision.
@@ -121,6 +124,11 @@ func Join(ctx context.Context, o Options) (*Node, error) {
 	n.log = o.Logger
 	for method, h := range o.Handlers {
 		n.handlers[method] = h
+	}
+	if _, ok := ctx.Deadline(); !ok { // a process's start context often has none
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.selfSeen = time.Now()
@@ -264,7 +272,7 @@ func (n *Node) Close() error {
 			delete(n.leases, key)
 		}
 		n.leaseMu.Unlock()
-		if err := n.nodes.Delete(ctx, n.self.ID); err != nil {
+		if err := n.leaveRegistry(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: leave the registry: %w", err))
 		}
 		// No new requests; those already received still get their answers. The handlers
@@ -291,6 +299,26 @@ func (n *Node) Close() error {
 		n.log.Info("cluster: left")
 	})
 	return n.closeErr
+}
+
+// leaveRegistry deletes this boot's registry entry: only its own (a new process with this ID
+// may have replaced it already).
+func (n *Node) leaveRegistry(ctx context.Context) error {
+	e, err := n.nodes.Get(ctx, n.self.ID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var r registryEntry
+	if json.Unmarshal(e.Value(), &r) != nil || r.BootID != n.self.BootID {
+		return nil
+	}
+	if err := n.nodes.Delete(ctx, n.self.ID, jetstream.LastRevision(e.Revision())); err != nil && !isConflict(err) {
+		return err
+	}
+	return nil
 }
 
 // kill stops the node the way kill -9 would look to the others: no heartbeat, no answers,

@@ -103,9 +103,9 @@ func (n *Node) observe(e jetstream.KeyValueEntry, initial bool) {
 	if id == n.self.ID {
 		if r.BootID == n.self.BootID {
 			n.selfSeen = now
-		} else {
-			// Our previous boot (Join's read), or another process that uses our ID.
-			n.log.Warn("cluster: registry entry of this node ID with another boot", "other_boot_id", r.BootID)
+		} else if r.BootID != n.twinBoot {
+			n.twinBoot = r.BootID
+			n.log.Error("cluster: another process writes this node's ID: node IDs must be unique", "other_boot_id", r.BootID)
 		}
 		return
 	}
