@@ -30,6 +30,7 @@ import (
 // The node-to-node methods of remote conference members.
 const (
 	methodRoomPrepare = "room.prepare"
+	methodRoomEntered = "room.entered"
 	methodRoomResult  = "room.result"
 )
 
@@ -78,9 +79,15 @@ type clusterRooms struct {
 	tokens *joinTokens
 
 	mu      sync.Mutex
-	waiting map[string]chan conference.Result // token -> the result of a remote membership
-	members map[*call.Call]string             // internal legs that are members here -> room key
-	locals  map[*localMember]struct{}         // this node's calls in rooms homed here
+	waiting map[string]*remoteWait    // token -> a remote membership of a call here
+	members map[*call.Call]string     // internal legs that are members here -> room key
+	locals  map[*localMember]struct{} // this node's calls in rooms homed here
+}
+
+// remoteWait is a call of this node that is a member on another node.
+type remoteWait struct {
+	callUUID string
+	results  chan conference.Result
 }
 
 // localMember is a call of this node in a room homed here; cancel moves it to the room's new
@@ -99,7 +106,7 @@ func newClusterRooms(s *Server) *clusterRooms {
 	return &clusterRooms{
 		s: s, ready: make(chan struct{}), local: s.conf, log: s.log,
 		tokens:  newJoinTokens(joinTokenTTL, time.Now),
-		waiting: map[string]chan conference.Result{},
+		waiting: map[string]*remoteWait{},
 		members: map[*call.Call]string{},
 		locals:  map[*localMember]struct{}{},
 	}
@@ -107,7 +114,8 @@ func newClusterRooms(s *Server) *clusterRooms {
 
 // handlers are the node methods of remote members.
 func (cr *clusterRooms) handlers() map[string]cluster.Handler {
-	return map[string]cluster.Handler{methodRoomPrepare: cr.handlePrepare, methodRoomResult: cr.handleResult}
+	return map[string]cluster.Handler{methodRoomPrepare: cr.handlePrepare, methodRoomEntered: cr.handleEntered,
+		methodRoomResult: cr.handleResult}
 }
 
 // startClusterRooms makes the flow's conferences cluster-aware once node has joined.
@@ -417,7 +425,7 @@ func (cr *clusterRooms) joinRemote(ctx context.Context, key string, home cluster
 	}
 	results := make(chan conference.Result, 1)
 	cr.mu.Lock()
-	cr.waiting[pa.Token] = results
+	cr.waiting[pa.Token] = &remoteWait{callUUID: c.UUID(), results: results}
 	cr.mu.Unlock()
 	defer func() {
 		cr.mu.Lock()
@@ -441,7 +449,9 @@ func (cr *clusterRooms) joinRemote(ctx context.Context, key string, home cluster
 	ic := call.New(call.Identity{AccountID: id.AccountID, Direction: call.Outbound, From: id.From, To: "conference", ALegUUID: id.UUID},
 		leg, call.Options{MaxAnswered: -1, Logger: cr.log.With("internal_leg_of", id.UUID, "home", home.ID)})
 	ic.MarkAnswered()
-	defer ic.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0)
+	// Hung up off this goroutine: a BYE to a dead home may wait up to half a second, which the
+	// re-join must not.
+	defer func() { go ic.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) }()
 	icOut, err := ic.TakeOutput()
 	if err != nil {
 		return conference.Result{}, false, fmt.Errorf("%w: internal leg to %s: %w", errLostHome, home.ID, err)
@@ -560,13 +570,35 @@ func (cr *clusterRooms) handleResult(_ context.Context, body []byte) ([]byte, er
 		return nil, fmt.Errorf("room.result: %w", err)
 	}
 	cr.mu.Lock()
-	ch := cr.waiting[m.Token]
+	w := cr.waiting[m.Token]
 	cr.mu.Unlock()
-	if ch != nil {
+	if w != nil {
 		select {
-		case ch <- m.result():
+		case w.results <- m.result():
 		default:
 		}
+	}
+	return []byte("{}"), nil
+}
+
+// enteredMessage is the body of room.entered: the member's node learns the room instance its
+// call is in (the call record's ConferenceUUID) as soon as it is a member.
+type enteredMessage struct {
+	Token          string `json:"token"`
+	ConferenceUUID string `json:"conference_uuid"`
+}
+
+// handleEntered is room.entered on the member's node.
+func (cr *clusterRooms) handleEntered(_ context.Context, body []byte) ([]byte, error) {
+	var m enteredMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("room.entered: %w", err)
+	}
+	cr.mu.Lock()
+	w := cr.waiting[m.Token]
+	cr.mu.Unlock()
+	if w != nil && m.ConferenceUUID != "" {
+		cr.s.lastRooms.set(w.callUUID, m.ConferenceUUID)
 	}
 	return []byte("{}"), nil
 }
@@ -618,6 +650,10 @@ func (cr *clusterRooms) serveJoin(ctx context.Context, leg call.Leg) {
 	req.Attach = func(in *conference.MemberInput) {
 		hc.SetAudioSink(in.PushFrame)
 		hc.SetDigitSink(in.PushDigit)
+		// The enter event has just recorded the room instance of the call.
+		if room := cr.s.lastRooms.get(p.Call.UUID); room != "" {
+			go cr.tell(p.MemberNode, methodRoomEntered, enteredMessage{Token: info.JoinToken, ConferenceUUID: room}, log)
+		}
 	}
 	res, err := cr.local.Join(hc.Context(), req)
 	cr.s.lastRooms.take(p.Call.UUID) // the call's record is kept by its own node
@@ -631,11 +667,19 @@ func (cr *clusterRooms) serveJoin(ctx context.Context, leg call.Leg) {
 		log.Warn("an internal leg could not join the room", "err", err)
 		return
 	}
-	body, _ := json.Marshal(resultMessageOf(info.JoinToken, res))
-	rctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+	cr.tell(p.MemberNode, methodRoomResult, resultMessageOf(info.JoinToken, res), log)
+}
+
+// tell sends msg to method on a member's node.
+func (cr *clusterRooms) tell(nodeID, method string, msg any, log *slog.Logger) {
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
 	defer cancel()
-	if _, err := cr.node.Call(rctx, p.MemberNode, methodRoomResult, body); err != nil {
-		log.Warn("telling the member's node how it left failed", "reason", res.Reason.String(), "err", err)
+	if _, err := cr.node.Call(ctx, nodeID, method, body); err != nil {
+		log.Warn("a message to the member's node failed", "method", method, "err", err)
 	}
 }
 

@@ -125,9 +125,9 @@ func TestResultMessageRoundTrip(t *testing.T) {
 	}
 }
 
-// fakeBus is an in-memory stand-in for NATS: a registry of live nodes, room leases and
-// request/reply, shared by the fakeNodes of one test.
-type fakeBus struct {
+// roomBus is an in-memory stand-in for NATS for the tests of remote members: a registry of
+// live nodes, room leases and request/reply, shared by the roomBusNodes of one test.
+type roomBus struct {
 	mu       sync.Mutex
 	peers    map[string]cluster.Peer
 	handlers map[string]map[string]cluster.Handler
@@ -136,34 +136,34 @@ type fakeBus struct {
 	bodies   map[string][][]byte
 }
 
-func newFakeBus() *fakeBus {
-	return &fakeBus{peers: map[string]cluster.Peer{}, handlers: map[string]map[string]cluster.Handler{},
+func newRoomBus() *roomBus {
+	return &roomBus{peers: map[string]cluster.Peer{}, handlers: map[string]map[string]cluster.Handler{},
 		rooms: map[string]string{}, calls: map[string]int{}, bodies: map[string][][]byte{}}
 }
 
-func (b *fakeBus) join(p cluster.Peer) *fakeNode {
+func (b *roomBus) join(p cluster.Peer) *roomBusNode {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.peers[p.ID] = p
 	b.handlers[p.ID] = map[string]cluster.Handler{}
-	return &fakeNode{bus: b, self: p}
+	return &roomBusNode{bus: b, self: p}
 }
 
 // kill makes the node dead for the others, as its registry entry would expire.
-func (b *fakeBus) kill(id string) {
+func (b *roomBus) kill(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.peers, id)
 }
 
-func (b *fakeBus) home(key string) string {
+func (b *roomBus) home(key string) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.rooms[key]
 }
 
 // prepared returns the room.prepare requests sent so far.
-func (b *fakeBus) prepared(t *testing.T) []prepareRequest {
+func (b *roomBus) prepared(t *testing.T) []prepareRequest {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []prepareRequest
@@ -177,14 +177,14 @@ func (b *fakeBus) prepared(t *testing.T) []prepareRequest {
 	return out
 }
 
-type fakeNode struct {
-	bus  *fakeBus
+type roomBusNode struct {
+	bus  *roomBus
 	self cluster.Peer
 }
 
-func (n *fakeNode) Self() cluster.Peer { return n.self }
+func (n *roomBusNode) Self() cluster.Peer { return n.self }
 
-func (n *fakeNode) Peers() []cluster.Peer {
+func (n *roomBusNode) Peers() []cluster.Peer {
 	n.bus.mu.Lock()
 	defer n.bus.mu.Unlock()
 	out := make([]cluster.Peer, 0, len(n.bus.peers))
@@ -194,20 +194,20 @@ func (n *fakeNode) Peers() []cluster.Peer {
 	return out
 }
 
-func (n *fakeNode) Peer(id string) (cluster.Peer, bool) {
+func (n *roomBusNode) Peer(id string) (cluster.Peer, bool) {
 	n.bus.mu.Lock()
 	defer n.bus.mu.Unlock()
 	p, ok := n.bus.peers[id]
 	return p, ok
 }
 
-func (n *fakeNode) Handle(method string, h cluster.Handler) {
+func (n *roomBusNode) Handle(method string, h cluster.Handler) {
 	n.bus.mu.Lock()
 	defer n.bus.mu.Unlock()
 	n.bus.handlers[n.self.ID][method] = h
 }
 
-func (n *fakeNode) Call(ctx context.Context, nodeID, method string, body []byte) ([]byte, error) {
+func (n *roomBusNode) Call(ctx context.Context, nodeID, method string, body []byte) ([]byte, error) {
 	n.bus.mu.Lock()
 	_, live := n.bus.peers[nodeID]
 	h := n.bus.handlers[nodeID][method]
@@ -227,7 +227,7 @@ func (n *fakeNode) Call(ctx context.Context, nodeID, method string, body []byte)
 	return out, nil
 }
 
-func (n *fakeNode) ClaimRoom(_ context.Context, key string) (cluster.Peer, error) {
+func (n *roomBusNode) ClaimRoom(_ context.Context, key string) (cluster.Peer, error) {
 	n.bus.mu.Lock()
 	defer n.bus.mu.Unlock()
 	if _, live := n.bus.peers[n.self.ID]; !live {
@@ -240,14 +240,14 @@ func (n *fakeNode) ClaimRoom(_ context.Context, key string) (cluster.Peer, error
 	return n.self, nil
 }
 
-func (n *fakeNode) RoomHome(_ context.Context, key string) (cluster.Peer, bool, error) {
+func (n *roomBusNode) RoomHome(_ context.Context, key string) (cluster.Peer, bool, error) {
 	n.bus.mu.Lock()
 	defer n.bus.mu.Unlock()
 	p, ok := n.bus.peers[n.bus.rooms[key]]
 	return p, ok, nil
 }
 
-func (n *fakeNode) ReleaseRoom(_ context.Context, key string) error {
+func (n *roomBusNode) ReleaseRoom(_ context.Context, key string) error {
 	n.bus.mu.Lock()
 	defer n.bus.mu.Unlock()
 	if n.bus.rooms[key] == n.self.ID {
@@ -263,7 +263,7 @@ func TestNodeSourcesFollowTheLiveNodes(t *testing.T) {
 	if n.trusted(netip.MustParseAddr("192.0.2.1")) {
 		t.Fatal("a single node trusts a source")
 	}
-	bus := newFakeBus()
+	bus := newRoomBus()
 	node := bus.join(cluster.Peer{ID: "a", SIPAddr: "192.0.2.1:5060"})
 	bus.join(cluster.Peer{ID: "b", SIPAddr: "[2001:db8::2]:5080"})
 	bus.join(cluster.Peer{ID: "c", SIPAddr: "sip.example.net:5060"}) // not an address: ignored

@@ -74,7 +74,7 @@ func (w *clusterWeb) find(path string, want map[string]string) []url.Values {
 }
 
 // startClusterServer starts a node of a fake cluster.
-func startClusterServer(t *testing.T, bus *fakeBus, id string, rtpBase int, web *clusterWeb) *Server {
+func startClusterServer(t *testing.T, bus *roomBus, id string, rtpBase int, web *clusterWeb) *Server {
 	t.Helper()
 	srv := startClusterTestServer(t, id, rtpBase, web, nil)
 	cr := newClusterRooms(srv)
@@ -189,7 +189,7 @@ func TestRemoteMembersAcrossNodes(t *testing.T) {
 		t.Skip("three nodes with SIP calls")
 	}
 	web := newClusterWeb(t)
-	bus := newFakeBus()
+	bus := newRoomBus()
 	n1 := startClusterServer(t, bus, "n1", 21000, web)
 	n2 := startClusterServer(t, bus, "n2", 21100, web)
 	n3 := startClusterServer(t, bus, "n3", 21200, web)
@@ -236,6 +236,11 @@ func TestRemoteMembersAcrossNodes(t *testing.T) {
 	if hears(b, 1000, 400*time.Millisecond) {
 		t.Error("B hears itself")
 	}
+	snap, err := n1.conf.Get(ctx, clusterTestAccount, "R")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B's node to know B's room instance", func() bool { return n2.lastRooms.get(bUUID) == snap.UUID })
 	enter := web.find("/events", map[string]string{"Event": "ConferenceEnter", "CallUUID": bUUID})
 	if len(enter) != 1 || enter[0].Get("From") != "14155550002" || enter[0].Get("Direction") != "inbound" || enter[0].Get("CallStatus") != "in-progress" {
 		t.Fatalf("B's enter callbacks %v: want one carrying B's own call", enter)
@@ -333,7 +338,7 @@ func TestRemoteMembersAcrossNodes(t *testing.T) {
 // node issued; without one it is refused 403 and never reaches an application.
 func TestJoinLegWithoutValidTokenIsRefused(t *testing.T) {
 	web := newClusterWeb(t)
-	bus := newFakeBus()
+	bus := newRoomBus()
 	n1 := startClusterServer(t, bus, "n1", 21300, web)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -365,7 +370,7 @@ func TestJoinLegWithoutValidTokenIsRefused(t *testing.T) {
 // audio is relayed both ways between the call and the internal leg.
 func TestSilentHomeIsLeftForANewHome(t *testing.T) {
 	web := newClusterWeb(t)
-	bus := newFakeBus()
+	bus := newRoomBus()
 	n2 := startClusterServer(t, bus, "n2", 21400, web)
 	key := clusterRoomKey(clusterTestAccount, "R")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -443,7 +448,7 @@ func TestSilentHomeIsLeftForANewHome(t *testing.T) {
 // to the new home without leaving (no action URL).
 func TestLostRoomMovesItsMembers(t *testing.T) {
 	web := newClusterWeb(t)
-	bus := newFakeBus()
+	bus := newRoomBus()
 	n1 := startClusterServer(t, bus, "n1", 21800, web)
 	n2 := startClusterServer(t, bus, "n2", 21900, web)
 	key := clusterRoomKey(clusterTestAccount, "R")
