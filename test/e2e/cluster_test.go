@@ -110,6 +110,25 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// joinedOn fails t unless node p logs, within 5 s, that a call of its own joined room on the
+// home node: the proof that the room lives where a step of the test needs it.
+func joinedOn(t *testing.T, p *kit.Server, room, home string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, l := range strings.Split(p.Logs(), "\n") {
+			if strings.Contains(l, `msg="joined the room on its home"`) && strings.Contains(l, " conference="+room+" ") &&
+				strings.Contains(l, " home="+home) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no call joined room %s on its home %s (log line \"joined the room on its home\")", p.HTTP, room, home)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // hearsOnly checks that c hears each of others above heardDBFS and its own tone at least
 // dropDB below each of them.
 func hearsOnly(t *testing.T, c *caller, others ...*caller) {
@@ -173,6 +192,8 @@ func TestCluster(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
+		joinedOn(t, n[1], "Triad", cl.NodeIDs[0])
+		joinedOn(t, n[2], "Triad", cl.NodeIDs[0])
 		for _, c := range cs {
 			var others []*caller
 			for _, o := range cs {
@@ -194,6 +215,7 @@ func TestCluster(t *testing.T) {
 		members(t, n[0], "Kicked", a)
 		b.dialNode(t, n[1], "15550002")
 		members(t, n[2], "Kicked", a, b)
+		joinedOn(t, n[1], "Kicked", cl.NodeIDs[0])
 		hearsOnly(t, a, b)
 
 		st, body := n[2].REST(t, "POST", kit.AccountPath("/Conference/Kicked/Member/"+b.id+"/Kick/"), map[string]any{})
@@ -311,6 +333,8 @@ func TestCluster(t *testing.T) {
 		c.dialNode(t, n[2], "15550005")
 		d.dialNode(t, n[0], "15550006") // a call of node 1 outside the room
 		members(t, n[1], "Survive", a, b, c)
+		joinedOn(t, n[1], "Survive", cl.NodeIDs[0])
+		joinedOn(t, n[2], "Survive", cl.NodeIDs[0])
 		hearsOnly(t, b, a, c)
 		deadCalls := map[string]*caller{callUUIDOf(t, w, a.from): a, callUUIDOf(t, w, d.from): d}
 		time.Sleep(time.Second) // let the webhooks so far be delivered and marked
