@@ -1,6 +1,7 @@
 // Package kit is the test rig shared by the suites that drive the built parley binary
 // (test/e2e, test/load and those to come): it builds the binary once per test process, starts
-// servers with options, runs a customer web application that serves documents and records
+// servers with options (alone, or as the nodes of a cluster on PostgreSQL and nats-server, with
+// Kamailio in front if asked), runs a customer web application that serves documents and records
 // callbacks, places calls with the Go SIP phone of internal/sip/siptest, and checks what a call
 // heard with the analysis of internal/media.
 //
@@ -30,8 +31,9 @@ const (
 // CallerNumber is the From of test calls that do not name one.
 const CallerNumber = "+14155550100"
 
-// Kit builds the binary and hands out RTP port ranges for one test process. Create it in
-// TestMain with New and Close it after m.Run; it is safe for concurrent use.
+// Kit builds the binary, hands out RTP port ranges and runs the PostgreSQL server of the
+// clusters (StartCluster) for one test process. Create it in TestMain with New and Close it
+// after m.Run; it is safe for concurrent use.
 type Kit struct {
 	dir      string // temporary directory holding the built binary
 	prebuilt string
