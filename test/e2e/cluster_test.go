@@ -192,6 +192,16 @@ func TestCluster(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
+		// The members are the real calls: their From and CallUUID, wherever their call lives.
+		for _, c := range cs {
+			id, found := callUUIDOf(t, w, c.from), false
+			for _, m := range want {
+				found = found || strings.HasPrefix(m, c.number()+"/") && strings.HasSuffix(m, "/"+id)
+			}
+			if !found {
+				t.Errorf("caller %s (From %s, CallUUID %s) not among the members %v", c.name, c.number(), id, want)
+			}
+		}
 		joinedOn(t, n[1], "Triad", cl.NodeIDs[0])
 		joinedOn(t, n[2], "Triad", cl.NodeIDs[0])
 		for _, c := range cs {
