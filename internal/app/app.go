@@ -74,6 +74,9 @@ type Server struct {
 
 	drainMu  sync.Mutex // orders beginHandler against Shutdown's Wait
 	draining atomic.Bool
+	// joined is set at the end of Start on a cluster node: until then its SIP and REST answer
+	// 503, and after it s.node and s.nodes are read without a lock.
+	joined   atomic.Bool
 	handlers sync.WaitGroup // one per inbound call being handled
 
 	runCtx    context.Context
@@ -295,6 +298,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	s.startCluster()
+	if s.nodes != nil {
+		s.joined.Store(true)
+	}
 	if err := s.installDemo(ctx); err != nil {
 		return fmt.Errorf("installing the demo application: %w", err)
 	}

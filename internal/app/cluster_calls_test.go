@@ -30,6 +30,7 @@ func newReaperServer(t *testing.T, st store.Store, node clusterNode) *Server {
 	s := &Server{cfg: cfg, store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), runner: &flow.Runner{},
 		calls: call.NewRegistry(), nodes: node}
 	s.dispatcher = webhook.NewDispatcher(outbox{st}, s.token, webhook.DispatcherOptions{})
+	s.joined.Store(true)
 	return s
 }
 
@@ -241,5 +242,24 @@ func TestForwardToUnansweringNode(t *testing.T) {
 	bus.leave("node-b")
 	if w := serve(); w.Code != http.StatusNotFound || local != 1 {
 		t.Errorf("node-b gone: %d (local handler ran %d times)", w.Code, local)
+	}
+}
+
+// Until Start has joined the node, its REST API answers 503: a call placed then would have no
+// node in its record, and no survivor could close it.
+func TestRESTRefusedUntilJoined(t *testing.T) {
+	s := newReaperServer(t, openMemoryStore(t), newFakeBus().join("node-a", "boot-a"))
+	s.joined.Store(false)
+	local := 0
+	h := s.clusterREST(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { local++ }))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/Account/MA_T/Call/", nil))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" || local != 0 {
+		t.Errorf("before the join: %d %v (local handler ran %d times)", w.Code, w.Header(), local)
+	}
+	s.joined.Store(true)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/Account/MA_T/Call/", nil))
+	if local != 1 {
+		t.Errorf("after the join the local handler ran %d times, want 1", local)
 	}
 }

@@ -56,15 +56,20 @@ type forwardedResponse struct {
 func (s *Server) clustered() bool { return s.cfg.Clustered() || s.nodes != nil }
 
 // clusterREST puts the forwarding in front of the REST handler, which it keeps for the "http"
-// method; on a single node it returns rest as it is. Until the node has joined, requests are
-// served here.
+// method; on a single node it returns rest as it is. Until the node has joined (Start sets
+// s.joined), requests get 503: a call placed or a room made before the node has an id and a
+// boot would be invisible to the rest of the cluster.
 func (s *Server) clusterREST(rest http.Handler) http.Handler {
 	if !s.clustered() {
 		return rest
 	}
 	s.restAPI = rest
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.nodes != nil && r.Header.Get(forwardedHeader) == "" {
+		if !s.joined.Load() {
+			writeClusterError(w, http.StatusServiceUnavailable, "this node is joining the cluster, retry shortly")
+			return
+		}
+		if r.Header.Get(forwardedHeader) == "" {
 			if node, ok := s.restNode(r); ok {
 				s.forward(w, r, node)
 				return
@@ -170,6 +175,11 @@ func (s *Server) forwardFailed(w http.ResponseWriter, node string, err error) {
 	if errors.Is(err, cluster.ErrTooLarge) {
 		status, msg = http.StatusBadGateway, "the request or its answer is too large to pass between the nodes of the cluster"
 	}
+	writeClusterError(w, status, msg)
+}
+
+// writeClusterError answers in the API's error form; a 503 says when to retry.
+func writeClusterError(w http.ResponseWriter, status int, msg string) {
 	body, _ := json.Marshal(struct {
 		APIID string `json:"api_id"`
 		Error string `json:"error"`

@@ -181,6 +181,10 @@ func (s *Server) handleInbound(ctx context.Context, leg call.Leg) {
 		return
 	}
 	defer s.handlers.Done()
+	if s.clustered() && !s.joined.Load() { // see Server.joined
+		_ = leg.Reject(503, "Service Unavailable", "Retry-After: 1")
+		return
+	}
 
 	info := leg.Info()
 	if info.JoinToken != "" {
