@@ -366,8 +366,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Warn("some calls did not finish after hang-up")
 	}
 	// Rooms end once their last member has left; their recordings are finalised (and stored)
-	// by then, so wait for them before the store closes.
-	for deadline := time.Now().Add(3 * time.Second); s.conf.Stats().RoomsLive > 0 && time.Now().Before(deadline); {
+	// by then, and their queued events written to the outbox: wait for both before the store
+	// closes.
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		if st := s.conf.Stats(); st.RoomsLive == 0 && st.EventsQueued == 0 {
+			break
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	flushCtx, cancel := context.WithTimeout(ctx, 5*time.Second)

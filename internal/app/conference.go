@@ -43,10 +43,10 @@ func (s *Server) newConferences() *conference.Manager {
 	})
 }
 
-// onConferenceEvent turns room events into callbacks and recording rows. It runs on the room
-// goroutine (a recording's done event may come from the goroutine that waited for its file):
-// the outbox write is a local insert. On PostgreSQL that insert is a network round trip on the
-// room's goroutine, a known debt: see docs/ARCHITECTURE.md, "Known debts".
+// onConferenceEvent turns room events into callbacks and recording rows. It runs on the room's
+// event goroutine, not the mixer's, so the outbox write may take a database round trip; the
+// room delivers a member's Exit before its Join returns, so the call's hangup webhook, queued
+// after the flow ends, always follows it in the outbox (spec §9.4).
 func (s *Server) onConferenceEvent(ev conference.Event) {
 	defer s.consoleEvent(ev) // last: a console that re-reads then sees the recording row
 	if ev.Kind == conference.EventEnter {

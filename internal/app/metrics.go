@@ -162,6 +162,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		{"parley_calls_live", "Live call legs.", "gauge", int64(len(live))},
 		{"parley_conference_rooms_live", "Conference rooms with members.", "gauge", int64(st.RoomsLive)},
 		{"parley_conference_members_live", "Members in conference rooms.", "gauge", int64(st.MembersLive)},
+		{"parley_conference_events_queued", "Conference room events (callbacks among them) not yet written to the webhook outbox.", "gauge", st.EventsQueued},
 		{"parley_mixer_ticks_total", "Mixer ticks run.", "counter", st.Ticks},
 		{"parley_mixer_late_ticks_total", "Mixer ticks run late to catch up.", "counter", st.LateTicks},
 		{"parley_mixer_skipped_ticks_total", "Mixer ticks dropped because a room fell too far behind.", "counter", st.SkippedTicks},

@@ -28,7 +28,8 @@ func TestMetricsKeepTheOldNames(t *testing.T) {
 	}
 	for name, typ := range map[string]string{
 		"parley_calls_live": "GAUGE", "parley_conference_rooms_live": "GAUGE", "parley_mixer_ticks_total": "COUNTER",
-		"parley_mixer_late_ticks_total": "COUNTER", "parley_mixer_skipped_ticks_total": "COUNTER",
+		"parley_conference_events_queued": "GAUGE",
+		"parley_mixer_late_ticks_total":   "COUNTER", "parley_mixer_skipped_ticks_total": "COUNTER",
 		"parley_mixer_frames_lost_total": "COUNTER", "parley_mixer_write_errors_total": "COUNTER",
 		"parley_webhooks_pending": "GAUGE", "parley_webhook_outbox_oldest_age_seconds": "GAUGE",
 		"parley_account_calls_live": "GAUGE", "parley_rtp_packets_in_total": "COUNTER",

@@ -14,8 +14,8 @@ type EventKind int
 const (
 	// EventEnter: a call became a member (ConferenceEnter).
 	EventEnter EventKind = iota + 1
-	// EventExit: a member left, for any reason (ConferenceExit). Emitted before that member's
-	// Join returns.
+	// EventExit: a member left, for any reason (ConferenceExit). Delivered before that
+	// member's Join returns.
 	EventExit
 	// EventDigitsMatch: a digitsMatch pattern matched (ConferenceDigitsMatch).
 	EventDigitsMatch
@@ -43,7 +43,8 @@ func (k EventKind) String() string {
 }
 
 // Event is something that happened in a room. Events of one room are delivered in order, from
-// the room goroutine.
+// the room's event goroutine (see ManagerOptions.Events). A room that ended may still be
+// delivering its last events when the next room of its name delivers its first.
 type Event struct {
 	Kind           EventKind
 	AccountID      string

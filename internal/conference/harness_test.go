@@ -130,6 +130,8 @@ type env struct {
 	clock *fakeClock
 	mu    sync.Mutex
 	evs   []Event
+	// handlerMayStall: sync does not wait for the event queues (the test's handler blocks).
+	handlerMayStall bool
 }
 
 func newEnv(t *testing.T, opts ManagerOptions) *env {
@@ -139,7 +141,11 @@ func newEnv(t *testing.T, opts ManagerOptions) *env {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	before := opts.Events // the test's own handler, run before the event is logged
 	opts.Events = func(ev Event) {
+		if before != nil {
+			before(ev)
+		}
 		e.mu.Lock()
 		e.evs = append(e.evs, ev)
 		e.mu.Unlock()
@@ -176,7 +182,8 @@ func (e *env) waitEvents(kind EventKind, n int) []Event {
 	}
 }
 
-// sync waits until every room has applied everything sent to it so far.
+// sync waits until every room has applied everything sent to it so far and (unless the
+// handler may stall) delivered the events that caused.
 func (e *env) sync() {
 	e.m.mu.Lock()
 	rooms := make([]*room, 0, len(e.m.rooms))
@@ -190,6 +197,11 @@ func (e *env) sync() {
 		case r.cmds <- func() { close(ch) }:
 			<-ch
 		case <-r.done:
+		}
+		for deadline := time.Now().Add(5 * time.Second); !e.handlerMayStall && !r.events.idle(); time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				e.t.Fatal("room events still undelivered after 5 s")
+			}
 		}
 	}
 }

@@ -17,9 +17,10 @@ import (
 
 // ManagerOptions configure a Manager. Every field is optional.
 type ManagerOptions struct {
-	// Events receives every room event, from the room goroutine; it must not block long.
-	// The one exception is a RecordingDone whose room ended before the file was final: it
-	// comes from the goroutine that waited for the file.
+	// Events receives every room event. Each room delivers its events in order from a
+	// goroutine of its own, never from the room goroutine, so Events may block (a database
+	// write): the mixer goes on meanwhile. While a room has 256 (maxQueuedEvents) undelivered, new
+	// joins to it wait. A member's Join returns only after Events has returned for its Exit.
 	Events func(Event)
 	// Sounds resolves sound URLs; nil means URL sounds are silent.
 	Sounds Sounds
@@ -68,6 +69,7 @@ type roomKey struct{ account, name string }
 type counters struct {
 	ticks, lateTicks, skippedTicks, framesLost, writeErrors, recDropped atomic.Int64
 	jitterDropped, jitterStarved                                        atomic.Int64 // of members that left
+	eventsQueued                                                        atomic.Int64 // gauge: not yet delivered
 }
 
 // Stats are the mixer counters of all rooms since the Manager was made.
@@ -86,6 +88,9 @@ type Stats struct {
 	JitterStarved int64
 	RoomsLive     int
 	MembersLive   int
+	// EventsQueued are room events not yet delivered to ManagerOptions.Events (a gauge): more
+	// than a few means the handler, e.g. the store behind it, is slower than the rooms.
+	EventsQueued int64
 }
 
 // NewManager makes a Manager.
@@ -119,13 +124,14 @@ func (m *Manager) Stats() Stats {
 		SkippedTicks: m.stats.skippedTicks.Load(), FramesLost: m.stats.framesLost.Load(),
 		WriteErrors: m.stats.writeErrors.Load(), RecordingFramesDropped: m.stats.recDropped.Load(),
 		JitterDropped: m.stats.jitterDropped.Load(), JitterStarved: m.stats.jitterStarved.Load(),
-		RoomsLive: n, MembersLive: members,
+		RoomsLive: n, MembersLive: members, EventsQueued: m.stats.eventsQueued.Load(),
 	}
 }
 
 // Join makes the call a member of the room and blocks until it leaves, returning why. When ctx
-// ends (the call hung up) the member leaves with HungUp. The Exit event is emitted before Join
-// returns. An error means the request itself was unusable.
+// ends (the call hung up) the member leaves with HungUp. The Exit event has been delivered
+// (ManagerOptions.Events has returned for it) before Join returns. An error means the request
+// itself was unusable.
 func (m *Manager) Join(ctx context.Context, req JoinRequest) (Result, error) {
 	if req.Room == "" {
 		return Result{}, errors.New("joining a conference: the room name is empty")
@@ -137,6 +143,11 @@ func (m *Manager) Join(ctx context.Context, req JoinRequest) (Result, error) {
 		return Result{Reason: HungUp, ConferenceName: req.Room}, nil
 	}
 	key := roomKey{req.AccountID, req.Room}
+	if r := m.lookup(req.AccountID, req.Room); r != nil {
+		if err := r.events.waitSpace(ctx); err != nil {
+			return Result{Reason: HungUp, ConferenceName: req.Room}, nil
+		}
+	}
 	m.mu.Lock()
 	r := m.rooms[key]
 	if r == nil {

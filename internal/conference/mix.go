@@ -90,7 +90,7 @@ func (r *room) mix() {
 		r.m.stats.framesLost.Add(lost)
 	}
 	for _, x := range r.talkChanged {
-		r.emit(Event{Kind: EventTalking, Talking: x.talk.talking}, x)
+		r.emit(Event{Kind: EventTalking, Talking: x.talk.talking}, x, nil)
 	}
 	if len(r.sounds) > 0 {
 		r.mixSounds()

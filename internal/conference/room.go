@@ -21,6 +21,9 @@ type room struct {
 	// digits is separate from cmds so an RTP reader never waits behind REST commands.
 	digits chan digitMsg
 	done   chan struct{} // closed when the goroutine has ended
+	// events carries the room's events to ManagerOptions.Events off the room goroutine; it
+	// may outlive the goroutine while it delivers the last ones.
+	events *eventQueue
 
 	pending int           // joins on their way to the goroutine; guarded by m.mu
 	count   atomic.Int32  // members, for List without a round trip
@@ -66,6 +69,7 @@ func newRoom(m *Manager, key roomKey) *room {
 		cmds:   make(chan func()), // unbuffered: an accepted command is always run
 		digits: make(chan digitMsg, 64),
 		done:   make(chan struct{}),
+		events: newEventQueue(m.opts.Events, &m.stats.eventsQueued),
 	}
 }
 
@@ -173,7 +177,7 @@ func (r *room) join(req JoinRequest) (*member, Result) {
 	r.count.Store(int32(len(r.members)))
 	r.log.Info("member entered", "member_id", x.id, "call_uuid", req.Call.CallUUID, "waiting", x.waiting)
 
-	r.emit(Event{Kind: EventEnter, FirstMember: first}, x)
+	r.emit(Event{Kind: EventEnter, FirstMember: first}, x, nil)
 	if req.StartConferenceOnEnter && !r.started {
 		r.started = true
 		for _, o := range r.members {
@@ -203,9 +207,13 @@ func soundRef(explicit *string, beep bool, def string) string {
 	return ""
 }
 
-// emit sends an event about member x (nil for room events) stamped now.
-func (r *room) emit(ev Event, x *member) {
+// emit queues an event about member x (nil for room events) stamped now; after (may be nil)
+// runs once the event has been delivered. It never waits for the handler.
+func (r *room) emit(ev Event, x *member, after func()) {
 	if r.m.opts.Events == nil {
+		if after != nil {
+			after()
+		}
 		return
 	}
 	ev.AccountID = r.key.account
@@ -220,7 +228,7 @@ func (r *room) emit(ev Event, x *member) {
 		ev.CallbackMethod = x.req.CallbackMethod
 		ev.Data = x.req.Data
 	}
-	r.m.opts.Events(ev)
+	r.events.push(ev, after)
 }
 
 // depart removes a batch of members for one reason, then applies the leaving rules of §7.6:
@@ -243,13 +251,15 @@ func (r *room) depart(ms []*member, reason Reason) {
 		}
 		r.count.Store(int32(len(r.members)))
 		r.exitFigures(x, reason)
-		r.emit(Event{Kind: EventExit, Reason: reason, LastMember: len(r.members) == 0}, x)
 		res := Result{Reason: reason, MemberID: x.id, ConferenceName: r.key.name, ConferenceUUID: r.uuid}
 		if r.attrRec != nil {
 			info := *r.attrRec
 			res.Recording = &info
 		}
-		x.done <- res
+		// Join returns only once the handler has taken the Exit event: whatever the call does
+		// next (its hangup webhook, spec §9.4) comes after it.
+		done := x.done
+		r.emit(Event{Kind: EventExit, Reason: reason, LastMember: len(r.members) == 0}, x, func() { done <- res })
 		if len(r.members) > 0 {
 			r.roomSound(SoundExit, soundRef(x.req.ExitSound, x.req.Beep, "beep:2"), x)
 		}
@@ -437,7 +447,7 @@ func (r *room) handleDigit(x *member, d rune) {
 		return
 	}
 	if p, ok := x.digits.Feed(d, r.m.clock.Now()); ok {
-		r.emit(Event{Kind: EventDigitsMatch, Digits: p}, x)
+		r.emit(Event{Kind: EventDigitsMatch, Digits: p}, x, nil)
 	}
 	if x.req.RelayDTMF {
 		for _, o := range r.members {
@@ -491,7 +501,7 @@ func (r *room) stopRecording() *recorder {
 
 // completeRecording runs on its own goroutine: it waits until the file is final, then, on the
 // room goroutine while the room lives (or here once it has ended), updates the record="true"
-// info of instance gen, emits RecordingDone and releases awaitFinal.
+// info of instance gen and queues RecordingDone; awaitFinal is released once it is delivered.
 func (r *room) completeRecording(rec *recorder, ev Event, gen uint64) {
 	info := rec.wait()
 	r.m.stats.recDropped.Add(info.FramesDropped)
@@ -507,11 +517,15 @@ func (r *room) completeRecording(rec *recorder, ev Event, gen uint64) {
 			ev.CurrentSize = len(r.members)
 		}
 		ev.Timestamp = r.m.clock.Now()
-		if r.m.opts.Events != nil {
-			r.m.opts.Events(ev)
-		}
 		rec.result = info
-		close(rec.final)
+		release := func() { close(rec.final) }
+		if r.m.opts.Events == nil {
+			release()
+			return
+		}
+		// The room's queue, even once the room has ended: RecordingDone follows the room's
+		// last events.
+		r.events.push(ev, release)
 	}
 	select {
 	case r.cmds <- func() { announce(true) }:
