@@ -9,6 +9,9 @@
 # Parley itself only needs a server when PARLEY_DATABASE_URL points at one.
 # nats-server: the NATS server (with JetStream) the cluster tests start themselves
 # (test/natstest); Parley itself only needs one when PARLEY_NATS_URL points at it.
+# kamailio: the SIP proxy whose dispatcher the cluster test puts in front of two nodes (the
+# configuration of docs/cluster.md, run by the test itself); the service the package installs
+# is stopped and disabled, since the tests need none.
 set -euo pipefail
 
 need=()
@@ -21,6 +24,7 @@ if [ "${1:-}" = "test" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
   [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+  [ -x /usr/sbin/kamailio ] || command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 fi
 command -v lame >/dev/null 2>&1 || need+=(lame)
 
@@ -36,3 +40,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+if [[ " ${need[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null 2>&1 &&
+  systemctl is-enabled --quiet kamailio 2>/dev/null; then
+  $SUDO systemctl disable --now kamailio
+fi

@@ -1,6 +1,7 @@
 // Package kit is the test rig shared by the suites that drive the built parley binary
 // (test/e2e, test/load and those to come): it builds the binary once per test process, starts
-// servers with options, runs a customer web application that serves documents and records
+// servers with options (alone, or as the nodes of a cluster on PostgreSQL and nats-server, with
+// Kamailio in front if asked), runs a customer web application that serves documents and records
 // callbacks, places calls with the Go SIP phone of internal/sip/siptest, and checks what a call
 // heard with the analysis of internal/media.
 //
@@ -9,6 +10,7 @@
 package kit
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,8 +31,9 @@ const (
 // CallerNumber is the From of test calls that do not name one.
 const CallerNumber = "+14155550100"
 
-// Kit builds the binary and hands out RTP port ranges for one test process. Create it in
-// TestMain with New and Close it after m.Run; it is safe for concurrent use.
+// Kit builds the binary, hands out RTP port ranges and runs the PostgreSQL server of the
+// clusters (StartCluster) for one test process. Create it in TestMain with New and Close it
+// after m.Run; it is safe for concurrent use.
 type Kit struct {
 	dir      string // temporary directory holding the built binary
 	prebuilt string
@@ -44,6 +47,9 @@ type Kit struct {
 	// apiDoc loads the OpenAPI validator once: every REST answer a suite reads through
 	// Server.Request is checked against the document the binary serves.
 	apiDoc func() (*openapitest.Validator, error)
+
+	pgState               // the PostgreSQL server of the clusters (cluster.go)
+	clusters atomic.Int32 // clusters started so far: each gets a database of its own
 }
 
 // New returns a Kit. prebuilt names a parley binary to run instead of building one; when it is
@@ -71,8 +77,8 @@ func Main(m *testing.M, prebuilt string, use func(*Kit)) {
 	os.Exit(code)
 }
 
-// Close removes what the Kit built.
-func (k *Kit) Close() error { return os.RemoveAll(k.dir) }
+// Close stops the PostgreSQL server of the clusters, if any, and removes what the Kit built.
+func (k *Kit) Close() error { return errors.Join(k.stopPostgres(), os.RemoveAll(k.dir)) }
 
 // Binary returns the path of the parley binary, building it the first time.
 func (k *Kit) Binary() (string, error) {

@@ -78,11 +78,18 @@ func (p *Phone) Call(t testing.TB, s *Server, user string, opts siptest.DialOpti
 // client fails to place before any response is placed once more.
 func (p *Phone) CallAnswered(t testing.TB, s *Server, user string, opts siptest.DialOptions) *siptest.Call {
 	t.Helper()
+	return p.CallAnsweredURI(t, s.URI(user), opts)
+}
+
+// CallAnsweredURI is CallAnswered for a SIP URI that is not a Server's, such as a proxy's in
+// front of servers.
+func (p *Phone) CallAnsweredURI(t testing.TB, uri string, opts siptest.DialOptions) *siptest.Call {
+	t.Helper()
 	if opts.From == "" {
 		opts.From = CallerNumber
 	}
 	for attempt := 0; ; attempt++ {
-		cl := p.dial(t, s, user, opts)
+		cl := p.dialURI(t, uri, opts)
 		select {
 		case <-cl.Answered():
 			return cl
@@ -100,7 +107,12 @@ func (p *Phone) CallAnswered(t testing.TB, s *Server, user string, opts siptest.
 
 func (p *Phone) dial(t testing.TB, s *Server, user string, opts siptest.DialOptions) *siptest.Call {
 	t.Helper()
-	cl, err := p.Dial(Context(t, 10*time.Second), s.URI(user), opts)
+	return p.dialURI(t, s.URI(user), opts)
+}
+
+func (p *Phone) dialURI(t testing.TB, uri string, opts siptest.DialOptions) *siptest.Call {
+	t.Helper()
+	cl, err := p.Dial(Context(t, 10*time.Second), uri, opts)
 	if err != nil {
 		t.Fatalf("dial from %s: %v", opts.From, err)
 	}
