@@ -238,7 +238,10 @@ func runStreamLoad(t *testing.T, srv *kit.Server, agent *streamAgent, callers []
 	t.Helper()
 	n := len(callers)
 	res := streamLoadResult{Streams: n}
-	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
+	// One goroutine sends every caller's RTP each 20 ms (SharedClock): a ticker and a
+	// goroutine per caller cost this process a wake-up per caller per frame, on the cores the
+	// server needs.
+	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1", SharedClock: true})
 	if err != nil {
 		t.Fatal(err)
 	}
