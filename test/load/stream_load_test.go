@@ -176,6 +176,7 @@ type streamLoadResult struct {
 //	PARLEY_LOAD_BIN           use this parley binary instead of building one
 //	PARLEY_LOAD_SERVER_CPUS   pin the server to these CPUs (taskset list, e.g. 1) and size its GOMAXPROCS to them
 //	PARLEY_LOAD_RIG_CPUS      pin the test process (callers and agent) to these CPUs (e.g. 0), likewise
+//	PARLEY_LOAD_RIG_PROCS     GOMAXPROCS of the test process (default: Go's, every CPU)
 //
 // It asserts no performance figure: it fails only when the run itself breaks (calls not
 // answered, streams not started, the server gone).
@@ -224,6 +225,11 @@ func TestStreamLoad(t *testing.T) {
 		pin(t, os.Getpid(), rigCPUs)
 		runtime.GOMAXPROCS(cpuCount(t, rigCPUs))
 		pinning += ", test process on CPU " + rigCPUs
+	}
+	if procs := envInt(t, "PARLEY_LOAD_RIG_PROCS", 0, 0, 64); procs > 0 {
+		// The callers and the agent then run Go code on at most procs cores at once; the
+		// server keeps its own default (every CPU).
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	}
 	logs := &logCounter{path: srv.LogPath()}
 	fmt.Printf("date:    %s\n", time.Now().UTC().Format(time.RFC3339))
