@@ -110,3 +110,28 @@ func TestParsePlayAudioTakesTheUsualShapes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParsePlayAudio compares the fast path with encoding/json on a 40 ms μ-law
+// playAudio, Pipecat's chunk.
+func BenchmarkParsePlayAudio(b *testing.B) {
+	msg := []byte(`{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"` +
+		base64.StdEncoding.EncodeToString(make([]byte, 320)) + `"}}`)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			var ok bool
+			if _, buf, ok = parsePlayAudio(msg, buf); !ok {
+				b.Fatal("fast path refused the message")
+			}
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parseAppMessage(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
