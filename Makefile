@@ -35,6 +35,7 @@ test: deps-test vet build
 	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v /test/e2e)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSDP$$' -fuzztime 10s -fuzzminimizetime 0 ./internal/sip/
 	$(GO) test -run '^$$' -fuzz '^FuzzRTPSource$$' -fuzztime 10s -fuzzminimizetime 0 ./internal/sip/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePlayAudio$$' -fuzztime 10s -fuzzminimizetime 0 ./internal/stream/
 	$(GO) test -count=1 -timeout 15m ./test/e2e/
 	CGO_ENABLED=1 $(GO) test -count=1 -race -timeout 10m $(RACE_PKGS)
 

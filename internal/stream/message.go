@@ -303,3 +303,203 @@ func isJSONObject(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) > 0 && b[0] == '{'
 }
+
+// parsePlayAudio reads the usual shape of a playAudio message without encoding/json, which
+// is the app side's per-message hot path: an object with "event":"playAudio", an optional
+// string "streamId" and a "media" object of "contentType", "sampleRate" (a plain positive
+// integer or a string) and "payload" (padded standard base64), each key once, in any order,
+// with any JSON whitespace; strings of printable ASCII without escapes. The payload is
+// decoded into buf, which the result's Payload then shares. For anything else, ok is false
+// and the caller uses parseAppMessage, whose result this one equals whenever ok is true
+// (FuzzParsePlayAudio checks that).
+func parsePlayAudio(data, buf []byte) (m appMessage, out []byte, ok bool) {
+	p := jsonScanner{b: data}
+	var payload []byte
+	var seen uint8
+	const (
+		seenEvent uint8 = 1 << iota
+		seenStreamID
+		seenMedia
+	)
+	if !p.object(func(key []byte) bool {
+		switch string(key) {
+		case "event":
+			v, ok := p.str()
+			if !ok || string(v) != appPlayAudio || seen&seenEvent != 0 {
+				return false
+			}
+			seen |= seenEvent
+			m.Event = appPlayAudio
+		case "streamId":
+			v, ok := p.str()
+			if !ok || seen&seenStreamID != 0 {
+				return false
+			}
+			seen |= seenStreamID
+			m.StreamID = string(v)
+		case "media":
+			if seen&seenMedia != 0 {
+				return false
+			}
+			seen |= seenMedia
+			var mseen uint8
+			return p.object(func(key []byte) bool {
+				var bit uint8
+				switch string(key) {
+				case "contentType":
+					bit = 1
+					v, ok := p.str()
+					if !ok {
+						return false
+					}
+					m.ContentType = string(v)
+				case "sampleRate":
+					bit = 2
+					var v []byte
+					var ok bool
+					if p.peek('"') {
+						v, ok = p.str()
+					} else {
+						v, ok = p.positiveInt()
+					}
+					if !ok {
+						return false
+					}
+					if m.SampleRate, ok = parseRate(string(v)); !ok {
+						return false
+					}
+				case "payload":
+					bit = 4
+					if payload, ok = p.str(); !ok {
+						return false
+					}
+				default:
+					return false
+				}
+				if mseen&bit != 0 {
+					return false
+				}
+				mseen |= bit
+				return true
+			}) && mseen&4 != 0
+		default:
+			return false
+		}
+		return true
+	}) || !p.end() || seen&(seenEvent|seenMedia) != seenEvent|seenMedia {
+		return appMessage{}, buf, false
+	}
+	if len(payload) > 0 {
+		n := base64.StdEncoding.DecodedLen(len(payload))
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		n, err := base64.StdEncoding.Decode(buf[:n], payload)
+		if err != nil {
+			return appMessage{}, buf, false
+		}
+		m.Payload = buf[:n]
+	}
+	return m, buf, true
+}
+
+// jsonScanner reads the small subset of JSON that parsePlayAudio accepts; every method
+// reports false for anything outside it.
+type jsonScanner struct {
+	b []byte
+	i int
+}
+
+func (p *jsonScanner) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonScanner) eat(c byte) bool {
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// peek reports whether c comes next, after whitespace.
+func (p *jsonScanner) peek(c byte) bool {
+	p.ws()
+	return p.i < len(p.b) && p.b[p.i] == c
+}
+
+// object reads {"key": value, ...}, calling member with the scanner at each value; member
+// must read the value and report whether it could.
+func (p *jsonScanner) object(member func(key []byte) bool) bool {
+	if !p.eat('{') {
+		return false
+	}
+	if p.eat('}') {
+		return true
+	}
+	for {
+		key, ok := p.str()
+		if !ok || !p.eat(':') || !member(key) {
+			return false
+		}
+		if p.eat('}') {
+			return true
+		}
+		if !p.eat(',') {
+			return false
+		}
+	}
+}
+
+// str reads a string of printable ASCII without escapes and returns its content.
+func (p *jsonScanner) str() ([]byte, bool) {
+	if !p.eat('"') {
+		return nil, false
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return p.b[start : p.i-1], true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return nil, false
+		}
+		p.i++
+	}
+	return nil, false
+}
+
+// positiveInt reads an integer without sign, fraction or exponent that does not start with 0.
+func (p *jsonScanner) positiveInt() ([]byte, bool) {
+	p.ws()
+	start := p.i
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		p.i++
+	}
+	if p.i == start || p.b[start] == '0' || p.i-start > 9 {
+		return nil, false
+	}
+	if p.i < len(p.b) {
+		switch p.b[p.i] {
+		case '.', 'e', 'E':
+			return nil, false
+		}
+	}
+	return p.b[start:p.i], true
+}
+
+// end reports whether only whitespace is left.
+func (p *jsonScanner) end() bool {
+	p.ws()
+	return p.i == len(p.b)
+}

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -59,10 +61,7 @@ type Session struct {
 type socket struct {
 	conn     *websocket.Conn
 	id       string
-	ctx      context.Context // the reader's; cancelling it closes the connection
-	cancel   context.CancelFunc
-	wctx     context.Context // the writer's writes; cancelling it mid-write cuts the connection
-	wcancel  context.CancelFunc
+	cut      atomic.Bool   // Parley is closing the connection: a failed read or write is no news
 	quit     chan struct{} // closed to stop the writer between two messages
 	wake     chan struct{}
 	endOnce  sync.Once
@@ -453,8 +452,6 @@ func (s *Session) connect(newID bool) (*socket, error) {
 		return nil, err
 	}
 	conn.SetReadLimit(MaxMessage)
-	kctx, kcancel := context.WithCancel(context.Background())
-	wctx, wcancel := context.WithCancel(kctx)
 	s.mu.Lock()
 	if newID {
 		s.streamID = uuid.NewString() // every streamId is a UUID v4
@@ -462,7 +459,7 @@ func (s *Session) connect(newID bool) (*socket, error) {
 	id := s.streamID
 	s.mu.Unlock()
 	return &socket{
-		conn: conn, id: id, ctx: kctx, cancel: kcancel, wctx: wctx, wcancel: wcancel,
+		conn: conn, id: id,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), ended: make(chan struct{}), drained: make(chan struct{}),
 		dec: newPlayDecoder(s.cfg.Format, s.cfg.PlayByteOrder),
 	}, nil
@@ -484,7 +481,7 @@ func (s *Session) serve(k *socket, deadline <-chan time.Time) EndReason {
 	s.mq, s.mqHead, s.ctrl = s.mq[:0], 0, s.ctrl[:0]
 	s.sock = k
 	s.mu.Unlock()
-	wctx, cancel := context.WithTimeout(k.ctx, s.cfg.ConnectTimeout)
+	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.ConnectTimeout)
 	err := k.conn.Write(wctx, websocket.MessageText, start)
 	cancel()
 	if err != nil {
@@ -492,7 +489,7 @@ func (s *Session) serve(k *socket, deadline <-chan time.Time) EndReason {
 		s.mu.Lock()
 		s.sock = nil
 		s.mu.Unlock()
-		k.cancel()
+		k.cut.Store(true)
 		_ = k.conn.CloseNow()
 		return EndDropped
 	}
@@ -535,21 +532,22 @@ func (s *Session) serve(k *socket, deadline <-chan time.Time) EndReason {
 	switch reason {
 	case EndAppStop, EndTimeout, EndStopped:
 		// The writer stops first (Close needs the write lock for the close frame); the
-		// reader's context stays alive until the close handshake is done, since cancelling it
-		// would cut the connection.
+		// reader goes on reading until the close handshake is done, which ends its reads.
 		close(k.quit)
 		t := time.NewTimer(drainLimit)
 		select {
 		case <-writerDone:
 		case <-t.C: // stuck on a slow socket: cut it
-			k.wcancel()
+			k.cut.Store(true)
+			_ = k.conn.CloseNow()
 			<-writerDone
 		}
 		t.Stop()
+		k.cut.Store(true)
 		_ = k.conn.Close(websocket.StatusNormalClosure, "")
-		k.cancel()
 	default:
-		k.cancel()
+		k.cut.Store(true)
+		close(k.quit)
 		_ = k.conn.CloseNow()
 		<-writerDone
 	}
@@ -564,6 +562,9 @@ func (s *Session) serve(k *socket, deadline <-chan time.Time) EndReason {
 // maxIgnoredLogs is how many ignored messages a socket logs one by one; a bot that sends
 // garbage 50 times a second must not flood the log. The rest are counted.
 const maxIgnoredLogs = 20
+
+// maxKeptReadBuffer is the largest read buffer a socket keeps between two messages.
+const maxKeptReadBuffer = 64 << 10
 
 // reader handles the app's messages in socket order (§4) until the socket ends.
 func (s *Session) reader(k *socket, log *slog.Logger) {
@@ -580,8 +581,21 @@ func (s *Session) reader(k *socket, log *slog.Logger) {
 			log.Warn("stream messages ignored", "count", ignored)
 		}
 	}()
+	// The message is read into a reused buffer (Conn.Read would allocate one per message), and
+	// with context.Background: a cancellable context arms a watcher around every read. The
+	// reads end when serve closes the connection.
+	var msgBuf bytes.Buffer
+	var payloadBuf []byte
 	for {
-		typ, data, err := k.conn.Read(k.ctx)
+		typ, r, err := k.conn.Reader(context.Background())
+		if err == nil {
+			if msgBuf.Cap() > maxKeptReadBuffer {
+				msgBuf = bytes.Buffer{} // one huge message does not pin its memory for the socket's life
+			}
+			msgBuf.Reset()
+			_, err = msgBuf.ReadFrom(r)
+		}
+		data := msgBuf.Bytes()
 		if err != nil {
 			s.mu.Lock()
 			closing := k.closing
@@ -604,10 +618,15 @@ func (s *Session) reader(k *socket, log *slog.Logger) {
 			ignore("stream message ignored", "err", errors.New("binary frame that is not JSON"), "bytes", len(data))
 			continue
 		}
-		m, err := parseAppMessage(data)
-		if err != nil {
-			ignore("stream message ignored", "err", err, "message", clip(string(data)))
-			continue
+		m, buf, fast := parsePlayAudio(data, payloadBuf)
+		if cap(buf) <= maxKeptReadBuffer {
+			payloadBuf = buf // m.Payload shares it; nothing keeps m.Payload past this message
+		}
+		if !fast {
+			if m, err = parseAppMessage(data); err != nil {
+				ignore("stream message ignored", "err", err, "message", clip(string(data)))
+				continue
+			}
 		}
 		if m.StreamID != "" && m.StreamID != k.id && !warnedID {
 			warnedID = true // once per socket: a bot that keeps a stale id sends it every time
@@ -665,15 +684,24 @@ func (s *Session) queuePlay(pcm []int16, log *slog.Logger) {
 
 // writer sends the queued messages in order, control messages first, and fills the media
 // of a track nobody pushes with silence so that frames flow without a gap.
+//
+// It wakes only when there is something to send: a push or a control message (k.wake), or
+// the moment a track's gap fill is due (one timer, re-armed when the writer goes idle). A
+// ticker would wake every writer every 20 ms on top of its pushes, which at hundreds of
+// streams costs the server more than the messages do.
 func (s *Session) writer(k *socket, w *msgWriter) {
 	enc := newFrameEncoder(s.cfg.Format, s.cfg.InboundByteOrder, len(s.tracks))
 	chunks := make([]int, len(s.tracks))
-	tick := time.NewTicker(media.FrameDuration)
-	defer tick.Stop()
+	fill := time.NewTimer(gapFill)
+	defer fill.Stop()
 	var it outItem
+	var sent uint64 // media messages written since the last update of s.sent
 	for {
 		now := time.Now()
 		s.mu.Lock()
+		s.sent += sent
+		sent = 0
+		due := now.Add(time.Hour) // the next gap fill
 		if !k.closing {
 			for t := range s.tracks {
 				if now.Sub(k.lastPush[t]) > time.Second {
@@ -682,6 +710,7 @@ func (s *Session) writer(k *socket, w *msgWriter) {
 				for now.Sub(k.lastPush[t]) >= gapFill && !k.closing {
 					s.enqueueMediaLocked(k, t, k.lastPush[t].Add(media.FrameDuration), nil)
 				}
+				due = minTime(due, k.lastPush[t].Add(gapFill))
 			}
 		}
 		have := true
@@ -702,11 +731,10 @@ func (s *Session) writer(k *socket, w *msgWriter) {
 				close(k.drained)
 				return
 			}
+			fill.Reset(due.Sub(now))
 			select {
 			case <-k.wake:
-			case <-tick.C:
-			case <-k.wctx.Done():
-				return
+			case <-fill.C:
 			case <-k.quit:
 				return
 			}
@@ -729,19 +757,30 @@ func (s *Session) writer(k *socket, w *msgWriter) {
 		case itemDTMF:
 			msg = w.dtmf(it.digit, it.ts)
 		}
-		if err := k.conn.Write(k.wctx, websocket.MessageText, msg); err != nil {
-			if k.wctx.Err() == nil {
+		// context.Background: with a cancellable context coder/websocket arms a watcher
+		// (context.AfterFunc) around every write. A write stuck on a slow app is cut by
+		// closing the connection instead (serve).
+		if err := k.conn.Write(context.Background(), websocket.MessageText, msg); err != nil {
+			if !k.cut.Load() {
 				s.log.Warn("stream write failed", "stream_id", k.id, "err", err)
 			}
 			k.finish(EndDropped)
+			s.mu.Lock()
+			s.sent += sent
+			s.mu.Unlock()
 			return
 		}
 		if it.kind == itemMedia {
-			s.mu.Lock()
-			s.sent++
-			s.mu.Unlock()
+			sent++
 		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // frameEncoder turns 8 kHz frames into the inbound wire format, one resampler per track

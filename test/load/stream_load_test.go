@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -172,6 +174,9 @@ type streamLoadResult struct {
 //	PARLEY_LOAD_CLIENT_MEM_MB the test process's GC runs only above this heap (default 12288)
 //	PARLEY_LOAD_PERF          1: record the server with `perf record -g` during the window
 //	PARLEY_LOAD_BIN           use this parley binary instead of building one
+//	PARLEY_LOAD_SERVER_CPUS   pin the server to these CPUs (taskset list, e.g. 1) and size its GOMAXPROCS to them
+//	PARLEY_LOAD_RIG_CPUS      pin the test process (callers and agent) to these CPUs (e.g. 0), likewise
+//	PARLEY_LOAD_RIG_PROCS     GOMAXPROCS of the test process (default: Go's, every CPU)
 //
 // It asserts no performance figure: it fails only when the run itself breaks (calls not
 // answered, streams not started, the server gone).
@@ -203,12 +208,35 @@ func TestStreamLoad(t *testing.T) {
 	})
 	app.OK("/hangup")
 	work := workDir(t, "stream")
-	srv := startServer(t, app, work, "40000-47999", nil)
+	serverCPUs, rigCPUs := env("PARLEY_LOAD_SERVER_CPUS", ""), env("PARLEY_LOAD_RIG_CPUS", "")
+	var serverEnv map[string]string
+	if serverCPUs != "" {
+		// Go sizes GOMAXPROCS from the CPUs a process may use when it starts; the server is
+		// pinned just after, so it is told.
+		serverEnv = map[string]string{"GOMAXPROCS": strconv.Itoa(cpuCount(t, serverCPUs))}
+	}
+	srv := startServer(t, app, work, "40000-47999", serverEnv)
+	pinning := "none (the server and the test process share every CPU)"
+	if serverCPUs != "" {
+		pin(t, srv.PID(), serverCPUs)
+		pinning = "server on CPU " + serverCPUs
+	}
+	if rigCPUs != "" {
+		pin(t, os.Getpid(), rigCPUs)
+		runtime.GOMAXPROCS(cpuCount(t, rigCPUs))
+		pinning += ", test process on CPU " + rigCPUs
+	}
+	if procs := envInt(t, "PARLEY_LOAD_RIG_PROCS", 0, 0, 64); procs > 0 {
+		// The callers and the agent then run Go code on at most procs cores at once; the
+		// server keeps its own default (every CPU).
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	}
 	logs := &logCounter{path: srv.LogPath()}
 	fmt.Printf("date:    %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("machine: %d CPUs (%s), load average %s at start\n", runtime.NumCPU(), cpuModel(), loadAvg())
 	fmt.Printf("build:   parley built from the working tree at %s; test %s\n", gitRev(), runtime.Version())
 	fmt.Printf("server:  pid %d, sip %s, log %s\n", srv.PID(), srv.SIP, srv.LogPath())
+	fmt.Printf("pinning: %s; GOMAXPROCS of the test process %d\n", pinning, runtime.GOMAXPROCS(0))
 	fmt.Printf("streams: %d bidirectional μ-law, each caller sending marked frames and the agent echoing them; %d s measured, a probe per stream every %v\n\n",
 		n, seconds, period)
 
@@ -218,6 +246,34 @@ func TestStreamLoad(t *testing.T) {
 	if !srv.Alive() {
 		t.Fatalf("parley exited:\n%s", srv.Tail(4000))
 	}
+}
+
+// pin restricts every thread of process pid to cpus (taskset's list syntax, e.g. "1" or
+// "0-1"); threads the process starts later inherit it.
+func pin(t *testing.T, pid int, cpus string) {
+	t.Helper()
+	if out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+		t.Fatalf("taskset %s for pid %d: %v\n%s", cpus, pid, err, out)
+	}
+}
+
+// cpuCount is the number of CPUs in a taskset list such as "0", "0,1" or "0-1".
+func cpuCount(t *testing.T, list string) int {
+	t.Helper()
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(strings.TrimSpace(lo))
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(strings.TrimSpace(hi))
+		}
+		if err != nil || b < a {
+			t.Fatalf("CPU list %q: not like 0 or 0-1 or 0,1", list)
+		}
+		n += b - a + 1
+	}
+	return n
 }
 
 // callerOf is the caller index in a From such as +14157000123 (its last four digits).
@@ -238,7 +294,10 @@ func runStreamLoad(t *testing.T, srv *kit.Server, agent *streamAgent, callers []
 	t.Helper()
 	n := len(callers)
 	res := streamLoadResult{Streams: n}
-	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
+	// One goroutine sends every caller's RTP each 20 ms (SharedClock): a ticker and a
+	// goroutine per caller cost this process a wake-up per caller per frame, on the cores the
+	// server needs.
+	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1", SharedClock: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,11 @@ type Options struct {
 	LocalIP string
 	// Logger receives the logs of the client and of diago/sipgo; nil discards them.
 	Logger *slog.Logger
+	// SharedClock sends the audio of every call from one goroutine instead of a ticker and a
+	// goroutine per call: it wakes every 2 ms and sends a frame for each call of that slot of
+	// the 20 ms frame (calls take the slots in turn). Load tests with hundreds of calls use
+	// it to save most of the wake-ups of their callers.
+	SharedClock bool
 }
 
 // Client places test calls. Each call gets its own SIP user agent and sockets, so calls never
@@ -50,7 +56,8 @@ type Client struct {
 	log   *slog.Logger
 	mu    sync.Mutex
 	calls []*Call
-	phone *phone // set by Listen
+	phone *phone     // set by Listen
+	clock *sendClock // Options.SharedClock
 }
 
 // NewClient returns a Client.
@@ -64,7 +71,11 @@ func NewClient(opts Options) (*Client, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{opts: opts, log: opts.Logger}, nil
+	c := &Client{opts: opts, log: opts.Logger}
+	if opts.SharedClock {
+		c.clock = newSendClock()
+	}
+	return c, nil
 }
 
 // Close ends every call of the client (BYE or CANCEL) and frees their sockets.
@@ -82,6 +93,9 @@ func (c *Client) Close() {
 	wg.Wait()
 	if p != nil {
 		p.close()
+	}
+	if c.clock != nil {
+		c.clock.close()
 	}
 }
 
@@ -462,89 +476,227 @@ func (call *Call) startReader(med *diago.DialogMedia) {
 }
 
 // sendLoop is the one writer of the call: audio every 20 ms, or the DTMF train when one is
-// queued (audio is suppressed while an event plays, as RFC 4733 §2.5.1.1 suggests).
+// queued (audio is suppressed while an event plays, as RFC 4733 §2.5.1.1 suggests). With
+// Options.SharedClock the client's clock calls the sender instead.
 func (call *Call) sendLoop(med *diago.DialogMedia) {
-	defer call.wg.Done()
-	w := med.RTPPacketWriter
-	pt := call.opts.Codec.PayloadType()
-	tePT := call.telephoneEventPT(med)
-	pcm := make([]int16, media.FrameSamples)
-	payload := make([]byte, media.FrameSamples)
-	var lossy *droppingWriter
-	if call.opts.DropEvery > 1 {
-		// The packet writer takes the sequence number before it hands the packet on, so a
-		// writer that swallows the packet leaves a gap in the numbering.
-		if ms := med.MediaSession(); ms != nil {
-			lossy = &droppingWriter{next: w.Writer()}
-			w.UpdateWriter(lossy, dmedia.CodecAudioFromSession(ms))
-		}
+	snd := call.newSender(med)
+	if clk := call.c.clock; clk != nil {
+		clk.add(snd) // the clock calls call.wg.Done when it lets go of the sender
+		return
 	}
-	sent := 0
+	defer call.wg.Done()
 	t := time.NewTicker(media.FrameDuration)
 	defer t.Stop()
-	first := true
 	for {
 		select {
 		case <-t.C:
 		case <-call.ended:
 			return
 		}
-		call.mu.Lock()
-		var job *dtmfTick
-		if len(call.dtmfQueue) > 0 {
-			j := call.dtmfQueue[0]
-			call.dtmfQueue = call.dtmfQueue[1:]
-			job = &j
-		}
-		src := call.src
-		paused := time.Now().Before(call.pauseUntil)
-		frames := 1
-		if !paused && (job == nil || job.pkts == nil) {
-			frames += call.burst
-			call.burst = 0
-		}
-		call.mu.Unlock()
-		if job != nil && job.pkts != nil {
-			for i, p := range job.pkts {
-				if _, err := w.WriteSamples(p, 0, job.marker && i == 0, tePT); err != nil {
-					return
-				}
-			}
-			if job.advance > 0 {
-				w.DelayTimestamp(job.advance)
-			}
-			if job.done != nil {
-				close(job.done)
-			}
-			continue
-		}
-		if job != nil && job.done != nil {
-			close(job.done)
-		}
-		if paused {
-			// The media clock runs on while nothing is sent; the next packet starts a talkspurt.
-			w.DelayTimestamp(media.FrameSamples)
-			first = true
-			continue
-		}
-		for range frames {
-			clear(pcm)
-			if src != nil {
-				if err := src.ReadFrame(pcm); err != nil && !errors.Is(err, io.EOF) {
-					call.log.Debug("audio source failed", "err", err)
-				}
-			}
-			call.opts.Codec.Encode(payload, pcm)
-			sent++
-			if lossy != nil {
-				lossy.drop = sent%call.opts.DropEvery == 0
-			}
-			if _, err := w.WriteSamples(payload, media.FrameSamples, first, pt); err != nil {
-				return
-			}
-			first = false
+		if !snd.tick() {
+			return
 		}
 	}
+}
+
+// sender is a call's audio writer and its state between ticks.
+type sender struct {
+	call    *Call
+	w       *dmedia.RTPPacketWriter
+	pt      uint8
+	tePT    uint8
+	pcm     []int16
+	payload []byte
+	lossy   *droppingWriter
+	sent    int
+	first   bool
+}
+
+func (call *Call) newSender(med *diago.DialogMedia) *sender {
+	s := &sender{
+		call: call, w: med.RTPPacketWriter, pt: call.opts.Codec.PayloadType(), tePT: call.telephoneEventPT(med),
+		pcm: make([]int16, media.FrameSamples), payload: make([]byte, media.FrameSamples), first: true,
+	}
+	if call.opts.DropEvery > 1 {
+		// The packet writer takes the sequence number before it hands the packet on, so a
+		// writer that swallows the packet leaves a gap in the numbering.
+		if ms := med.MediaSession(); ms != nil {
+			s.lossy = &droppingWriter{next: s.w.Writer()}
+			s.w.UpdateWriter(s.lossy, dmedia.CodecAudioFromSession(ms))
+		}
+	}
+	return s
+}
+
+// tick sends what one 20 ms tick sends; false when the call's media is over.
+func (s *sender) tick() bool {
+	call, w := s.call, s.w
+	call.mu.Lock()
+	var job *dtmfTick
+	if len(call.dtmfQueue) > 0 {
+		j := call.dtmfQueue[0]
+		call.dtmfQueue = call.dtmfQueue[1:]
+		job = &j
+	}
+	src := call.src
+	paused := time.Now().Before(call.pauseUntil)
+	frames := 1
+	if !paused && (job == nil || job.pkts == nil) {
+		frames += call.burst
+		call.burst = 0
+	}
+	call.mu.Unlock()
+	if job != nil && job.pkts != nil {
+		for i, p := range job.pkts {
+			if _, err := w.WriteSamples(p, 0, job.marker && i == 0, s.tePT); err != nil {
+				return false
+			}
+		}
+		if job.advance > 0 {
+			w.DelayTimestamp(job.advance)
+		}
+		if job.done != nil {
+			close(job.done)
+		}
+		return true
+	}
+	if job != nil && job.done != nil {
+		close(job.done)
+	}
+	if paused {
+		// The media clock runs on while nothing is sent; the next packet starts a talkspurt.
+		w.DelayTimestamp(media.FrameSamples)
+		s.first = true
+		return true
+	}
+	for range frames {
+		clear(s.pcm)
+		if src != nil {
+			if err := src.ReadFrame(s.pcm); err != nil && !errors.Is(err, io.EOF) {
+				call.log.Debug("audio source failed", "err", err)
+			}
+		}
+		call.opts.Codec.Encode(s.payload, s.pcm)
+		s.sent++
+		if s.lossy != nil {
+			s.lossy.drop = s.sent%call.opts.DropEvery == 0
+		}
+		if _, err := w.WriteSamples(s.payload, media.FrameSamples, s.first, s.pt); err != nil {
+			return false
+		}
+		s.first = false
+	}
+	return true
+}
+
+// sendClock drives the senders of every call of a client from one goroutine (Options.SharedClock).
+// The 20 ms frame is cut into clockSlots slots and each call sends in its own slot (by the
+// order calls joined), so that the clock spreads the calls' packets over the frame as
+// independent tickers would, instead of sending them all in one burst.
+type sendClock struct {
+	mu      sync.Mutex
+	slots   [clockSlots][]*sender
+	joined  int
+	stopped bool
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+const clockSlots = 10
+
+func newSendClock() *sendClock {
+	k := &sendClock{stop: make(chan struct{}), done: make(chan struct{})}
+	go k.run()
+	return k
+}
+
+func (k *sendClock) add(s *sender) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopped {
+		s.call.wg.Done()
+		return
+	}
+	i := k.joined % clockSlots
+	k.joined++
+	k.slots[i] = append(k.slots[i], s)
+}
+
+// run ticks every slot and sends one tick of each call of that slot in turn; a call whose
+// media is over is let go of (its wg is done).
+func (k *sendClock) run() {
+	defer close(k.done)
+	const step = media.FrameDuration / clockSlots
+	next := time.Now()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	var list, over []*sender
+	for slot := 0; ; slot = (slot + 1) % clockSlots {
+		// A late clock catches up slot by slot (each call sends late, none skips a frame),
+		// unless it is so far behind that it restarts.
+		if wait := time.Until(next); wait > 0 || wait < -200*time.Millisecond {
+			if wait < 0 {
+				next, wait = time.Now(), 0
+			}
+			t.Reset(wait)
+			select {
+			case <-t.C:
+			case <-k.stop:
+				k.release()
+				return
+			}
+		}
+		next = next.Add(step)
+		select {
+		case <-k.stop:
+			k.release()
+			return
+		default:
+		}
+		k.mu.Lock()
+		list = append(list[:0], k.slots[slot]...)
+		k.mu.Unlock()
+		over = over[:0]
+		for _, s := range list {
+			select {
+			case <-s.call.ended:
+				over = append(over, s)
+				continue
+			default:
+			}
+			if !s.tick() {
+				over = append(over, s)
+			}
+		}
+		if len(over) > 0 {
+			k.mu.Lock()
+			k.slots[slot] = slices.DeleteFunc(k.slots[slot], func(s *sender) bool { return slices.Contains(over, s) })
+			k.mu.Unlock()
+			for _, s := range over {
+				s.call.wg.Done()
+			}
+		}
+	}
+}
+
+// release lets go of every sender, for good.
+func (k *sendClock) release() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i := range k.slots {
+		for _, s := range k.slots[i] {
+			s.call.wg.Done()
+		}
+		k.slots[i] = nil
+	}
+	k.stopped = true
+}
+
+// close stops the clock and lets go of every sender.
+func (k *sendClock) close() {
+	k.once.Do(func() { close(k.stop) })
+	<-k.done
 }
 
 // droppingWriter passes RTP packets on to next, except the one after drop was set. Only the
