@@ -4,7 +4,7 @@ BIN       := bin/parley
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Packages whose concurrency matters most run under the race detector in CI.
-RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/... ./internal/sip/... ./internal/webhook/... ./internal/console/... ./internal/cluster/...
+RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/... ./internal/sip/... ./internal/webhook/... ./internal/console/... ./internal/cluster/... ./internal/stream/...
 
 .PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference bench-hostile bench-stream clean
 
