@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"io"
 	"log/slog"
 	"net"
@@ -76,7 +77,10 @@ type Server struct {
 	draining atomic.Bool
 	// joined is set at the end of Start on a cluster node: until then its SIP and REST answer
 	// 503, and after it s.node and s.nodes are read without a lock.
-	joined   atomic.Bool
+	joined atomic.Bool
+	// bootID names this process in its legs' records on a single node (a cluster node has the
+	// cluster's boot id), so that its next run can close what it left live.
+	bootID   string
 	handlers sync.WaitGroup // one per inbound call being handled
 
 	runCtx    context.Context
@@ -114,7 +118,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.Logger = opts.Logger.With("node_id", nodeID)
 	}
 	m := newMetrics(nodeID)
-	s := &Server{cfg: cfg, log: opts.Logger, stdout: opts.Stdout, metrics: m, calls: call.NewObservedRegistry(m.callEnded)}
+	s := &Server{cfg: cfg, bootID: uuid.NewString(), log: opts.Logger, stdout: opts.Stdout, metrics: m, calls: call.NewObservedRegistry(m.callEnded)}
 	m.register.MustRegister(&serverCollector{s: s})
 	s.callMedia = newCallMedia(s)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

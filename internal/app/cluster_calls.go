@@ -19,26 +19,44 @@ import (
 // reapTimeout bounds one closing of a dead boot's calls.
 const reapTimeout = 30 * time.Second
 
-// clusterCallRecord adds to a new leg's record what the cluster needs: the node and boot that
-// hold it and, when it has a hangup webhook, where it goes and its parameters as known now.
-// On a single node it adds nothing.
+// ownsCallRecords reports whether this server keeps, in its legs' records, the node and boot
+// that hold them and their hangup webhooks, so that the legs a dead process left live can be
+// closed with their webhooks: a cluster node always; a single node on its own SQLite file
+// (nothing else writes there, so every live leg of another boot is its own earlier run's). A
+// single node on a PostgreSQL it may share with other unclustered processes keeps nothing:
+// it cannot tell their live legs from its own.
+func (s *Server) ownsCallRecords() bool {
+	return s.nodes != nil || s.cfg.DatabaseURL == ""
+}
+
+// self is the node and boot this process records its legs under: the cluster's view in a
+// cluster, else the configured node id and this process's boot id.
+func (s *Server) self() (nodeID, bootID string) {
+	if s.nodes != nil {
+		p := s.nodes.Self()
+		return p.ID, p.BootID
+	}
+	return s.cfg.NodeID(), s.bootID
+}
+
+// clusterCallRecord adds to a new leg's record the node and boot that hold it and, when it has
+// a hangup webhook, where it goes and its parameters as known now (see ownsCallRecords).
 func (s *Server) clusterCallRecord(rec *store.CallRecord, c *call.Call, hangupURL, hangupMethod string) {
-	if s.nodes == nil {
+	if !s.ownsCallRecords() {
 		return
 	}
-	self := s.nodes.Self()
-	rec.NodeID, rec.BootID = self.ID, self.BootID
+	rec.NodeID, rec.BootID = s.self()
 	if hangupURL != "" {
 		rec.HangupURL, rec.HangupMethod, rec.HangupParams = hangupURL, hangupMethod, flow.CallParams(c, "Hangup")
 	}
 }
 
-// callOptions are the options of a call this node holds. In a cluster its answer time goes to
-// its record at once, so that a survivor closing it after this node's death reports it answered
-// (CallStatus, AnswerTime, Duration).
+// callOptions are the options of a call this node holds. Where the records are owned, its
+// answer time goes to its record at once, so that the leg closed after this process's death
+// reports it answered (CallStatus, AnswerTime, Duration).
 func (s *Server) callOptions() call.Options {
 	o := call.Options{MediaTimeout: s.cfg.MediaTimeout, MaxAnswered: s.cfg.MaxCallDuration, Logger: s.log}
-	if s.nodes != nil {
+	if s.ownsCallRecords() {
 		o.OnAnswer = s.recordAnswer
 	}
 	return o
@@ -66,8 +84,8 @@ func (s *Server) onPeerDown(p cluster.Peer) {
 // closeEarlierBoots ends the legs that an earlier run of this node left live (it was killed
 // or lost its database); it runs once the node has joined, before it takes calls.
 func (s *Server) closeEarlierBoots() {
-	self := s.nodes.Self()
-	s.closeNodeCalls(store.NodeBoot{NodeID: self.ID, BootID: self.BootID, OtherBoots: true}, "earlier run of this node")
+	id, boot := s.self()
+	s.closeNodeCalls(store.NodeBoot{NodeID: id, BootID: boot, OtherBoots: true}, "earlier run of this node")
 }
 
 func (s *Server) closeNodeCalls(nb store.NodeBoot, why string) {
@@ -113,10 +131,10 @@ func (s *Server) nodeFailureHangup(rec store.CallRecord) (string, *store.OutboxI
 	return status, &item
 }
 
-// startCluster is what a cluster node does in Start before it takes calls; nothing on a single
-// node.
+// startCluster is what a node does in Start before it takes calls: it closes the legs its
+// earlier run left live (a cluster node, or a single node on its own SQLite file).
 func (s *Server) startCluster() {
-	if s.nodes == nil {
+	if !s.ownsCallRecords() {
 		return
 	}
 	s.closeEarlierBoots()

@@ -263,3 +263,47 @@ func TestRESTRefusedUntilJoined(t *testing.T) {
 		t.Errorf("after the join the local handler ran %d times, want 1", local)
 	}
 }
+
+// A single node on its own SQLite file closes, when it starts again, the legs its killed run
+// left live, with their hangup webhooks; on a PostgreSQL it may share with other unclustered
+// processes it keeps and closes nothing.
+func TestSingleNodeRestartClosesEarlierRun(t *testing.T) {
+	ctx := context.Background()
+	newSolo := func(st store.Store, boot, databaseURL string) *Server {
+		s := newReaperServer(t, st, nil)
+		s.cfg.NodeIDOverride, s.cfg.DatabaseURL, s.bootID = "solo", databaseURL, boot
+		return s
+	}
+	newCall := func() *call.Call {
+		c := call.New(call.Identity{AccountID: "MA_T", Direction: call.Inbound, From: "1", To: "2"}, calltest.NewLeg(), call.Options{})
+		t.Cleanup(func() { c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) })
+		return c
+	}
+
+	st := openMemoryStore(t)
+	killed := newSolo(st, "boot-1", "")
+	left := newCall()
+	killed.recordStart(left, "", "sip-1", "", "http://app.test/hangup", "POST")
+	again := newSolo(st, "boot-2", "")
+	own := newCall()
+	again.recordStart(own, "", "sip-2", "", "http://app.test/hangup", "POST")
+	again.startCluster()
+	if rec, err := st.GetCall(ctx, left.UUID()); err != nil || rec.EndTime == nil || rec.HangupCauseCode != 5030 {
+		t.Errorf("the killed run's call %+v, %v; want it ended with 5030", rec, err)
+	}
+	if rec, err := st.GetCall(ctx, own.UUID()); err != nil || rec.EndTime != nil {
+		t.Errorf("this run's call %+v, %v; want it live", rec, err)
+	}
+	if n, err := st.Pending(ctx); err != nil || n != 1 {
+		t.Errorf("%d webhooks pending, %v; want the killed run's call's one", n, err)
+	}
+
+	shared := openMemoryStore(t)
+	other := newSolo(shared, "boot-x", "postgres://db.invalid/parley")
+	theirs := newCall()
+	other.recordStart(theirs, "", "sip-3", "", "http://app.test/hangup", "POST")
+	newSolo(shared, "boot-y", "postgres://db.invalid/parley").startCluster()
+	if rec, err := shared.GetCall(ctx, theirs.UUID()); err != nil || rec.EndTime != nil || rec.NodeID != "" {
+		t.Errorf("an unclustered process's call on a shared database %+v, %v; want it live and unowned", rec, err)
+	}
+}
