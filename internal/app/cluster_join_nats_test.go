@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/conference"
-	"github.com/parley-voice/parley/internal/sip/siptest"
 )
 
 // TestRemoteMembersOverNATS is TestRemoteMembersAcrossNodes on three servers configured as a
@@ -39,23 +38,7 @@ func TestRemoteMembersOverNATS(t *testing.T) {
 	n1, n2, n3 := start("n1", 21500), start("n2", 21600), start("n3", 21700)
 	key := clusterRoomKey(clusterTestAccount, "R")
 
-	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	dial := func(srv *Server, from string, freq float64) *siptest.Call {
-		c, err := client.Dial(ctx, "sip:14155550199@"+srv.sip.Addr().String(), siptest.DialOptions{From: from, Send: loopTone(freq)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-c.Answered():
-		case <-time.After(10 * time.Second):
-			t.Fatal("not answered")
-		}
-		return c
-	}
+	dial := newRoomDialer(ctx, t)
 
 	dial(n1, "+14155550001", 440)
 	aUUID := liveCallUUID(t, n1)

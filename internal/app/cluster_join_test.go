@@ -152,6 +152,30 @@ func hearsSince(c *siptest.Call, freq float64, window time.Duration, since time.
 	return len(pcm) >= 800 && media.ToneDBFS(pcm, freq) > -30
 }
 
+// newRoomDialer returns dial, which calls the number of room R on srv from from, sending a
+// tone of freq, and waits up to 10 s for the answer. The client goes at the test's end.
+func newRoomDialer(ctx context.Context, t *testing.T) (dial func(srv *Server, from string, freq float64) *siptest.Call) {
+	t.Helper()
+	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return func(srv *Server, from string, freq float64) *siptest.Call {
+		t.Helper()
+		c, err := client.Dial(ctx, "sip:14155550199@"+srv.sip.Addr().String(), siptest.DialOptions{From: from, Send: loopTone(freq)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.Answered():
+		case <-time.After(10 * time.Second):
+			t.Fatal("not answered")
+		}
+		return c
+	}
+}
+
 // memberOf returns the member id of callUUID in room R on srv, 0 when absent.
 func memberOf(srv *Server, callUUID string) int64 {
 	snap, err := srv.conf.Get(context.Background(), clusterTestAccount, "R")
@@ -197,23 +221,7 @@ func TestRemoteMembersAcrossNodes(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	client, err := siptest.NewClient(siptest.Options{LocalIP: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	dial := func(srv *Server, from string, freq float64) *siptest.Call {
-		c, err := client.Dial(ctx, "sip:14155550199@"+srv.sip.Addr().String(), siptest.DialOptions{From: from, Send: loopTone(freq)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-c.Answered():
-		case <-time.After(10 * time.Second):
-			t.Fatal("not answered")
-		}
-		return c
-	}
+	dial := newRoomDialer(ctx, t)
 
 	// A on n1 makes n1 the home.
 	a := dial(n1, "+14155550001", 440)

@@ -18,6 +18,7 @@ import (
 	"github.com/parley-voice/parley/internal/webhook"
 	"github.com/parley-voice/parley/test/natstest"
 	"github.com/parley-voice/parley/test/pgtest"
+	"github.com/parley-voice/parley/test/svctest"
 )
 
 // pg and natsSrv are the PostgreSQL and NATS servers of this package's tests (started by
@@ -28,7 +29,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(natstest.Main(natstest.RunFunc(func() int { return pgtest.Main(m, &pg) }), &natsSrv))
+	os.Exit(natstest.Main(svctest.RunFunc(func() int { return pgtest.Main(m, &pg) }), &natsSrv))
 }
 
 // Two servers on one PostgreSQL database, started together, see the same configured data,

@@ -2,10 +2,8 @@ package kit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/parley-voice/parley/test/natstest"
 	"github.com/parley-voice/parley/test/pgtest"
+	"github.com/parley-voice/parley/test/svctest"
 )
 
 // ClusterOptions shape a cluster started by Kit.StartCluster.
@@ -49,7 +48,7 @@ func (k *Kit) StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	}
 	pg, err := k.postgres()
 	if err != nil {
-		missing(t, err, pgtest.ErrNotInstalled)
+		svctest.Missing(t, err, pgtest.ErrNotInstalled)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -60,7 +59,7 @@ func (k *Kit) StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	}
 	ns, err := natstest.Start(ctx)
 	if err != nil {
-		missing(t, err, natstest.ErrNotInstalled)
+		svctest.Missing(t, err, natstest.ErrNotInstalled)
 	}
 	t.Cleanup(func() {
 		if err := ns.Stop(); err != nil {
@@ -84,15 +83,6 @@ func (k *Kit) StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		c.NodeIDs = append(c.NodeIDs, id)
 	}
 	return c
-}
-
-// missing skips t when err is notInstalled (outside CI) and fails it otherwise.
-func missing(t testing.TB, err, notInstalled error) {
-	t.Helper()
-	if errors.Is(err, notInstalled) && os.Getenv("CI") != "true" {
-		t.Skip(err.Error())
-	}
-	t.Fatal(err)
 }
 
 // Kill9 kills node i with SIGKILL, as a machine that dies would stop it, and waits for the

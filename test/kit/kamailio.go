@@ -2,6 +2,7 @@ package kit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,10 +12,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-voice/parley/test/svctest"
 )
 
 // ErrNoKamailio: the Debian package kamailio is not installed.
@@ -23,10 +24,8 @@ var ErrNoKamailio = errors.New("kamailio is not installed (Debian package kamail
 // Kamailio is a kamailio process (Debian package kamailio) that dispatches new calls to
 // servers, as docs/cluster.md puts it in front of the nodes of a cluster.
 type Kamailio struct {
-	SIP    string // host:port (UDP and TCP) on 127.0.0.1
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *lockedLog
+	SIP  string // host:port (UDP and TCP) on 127.0.0.1
+	proc *svctest.Process
 }
 
 var (
@@ -41,12 +40,9 @@ var (
 // is skipped with the reason, except under CI (CI=true), where it fails.
 func StartKamailio(t testing.TB, cfg string, nodes []*Server) *Kamailio {
 	t.Helper()
-	bin, err := exec.LookPath("kamailio")
+	bin, err := svctest.Program("kamailio", ErrNoKamailio)
 	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/kamailio"); serr != nil {
-			missing(t, ErrNoKamailio, ErrNoKamailio)
-		}
-		bin = "/usr/sbin/kamailio"
+		svctest.Missing(t, err, ErrNoKamailio)
 	}
 	dir := t.TempDir()
 	var list strings.Builder
@@ -68,37 +64,24 @@ func StartKamailio(t testing.TB, cfg string, nodes []*Server) *Kamailio {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k := &Kamailio{SIP: addr, exited: make(chan struct{}), log: &lockedLog{}}
 	// -DD: stay in the foreground; -E: log to stderr; small memory pools; runtime files in dir.
-	k.cmd = exec.Command(bin, "-f", cfgPath, "-DD", "-E", "-m", "32", "-M", "4", "-Y", dir,
-		"-P", filepath.Join(dir, "kamailio.pid"), "-w", dir)
-	k.cmd.Stdout, k.cmd.Stderr = k.log, k.log
-	// kamailio forks its workers: they share a process group that the cleanup kills whole,
-	// and Wait does not wait for the output of a worker that outlived the kill.
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	k.cmd.WaitDelay = time.Second
-	if err := k.cmd.Start(); err != nil {
+	// kamailio forks its workers: they share a process group that the cleanup kills whole.
+	proc, err := svctest.StartProcess(exec.Command(bin, "-f", cfgPath, "-DD", "-E", "-m", "32", "-M", "4", "-Y", dir,
+		"-P", filepath.Join(dir, "kamailio.pid"), "-w", dir), true)
+	if err != nil {
 		t.Fatalf("starting kamailio: %v", err)
 	}
-	go func() { _ = k.cmd.Wait(); close(k.exited) }()
+	k := &Kamailio{SIP: addr, proc: proc}
 	t.Cleanup(func() {
-		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-		<-k.exited
+		proc.Kill()
 		if t.Failed() {
-			t.Logf("kamailio log:\n%s", k.log.String())
+			t.Logf("kamailio log:\n%s", proc.Log())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !k.answersOptions() {
-		select {
-		case <-k.exited:
-			t.Fatalf("kamailio exited:\n%s", k.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kamailio does not answer OPTIONS at %s:\n%s", addr, k.log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := proc.WaitReady(ctx, 100*time.Millisecond, k.answersOptions); err != nil {
+		t.Fatalf("kamailio does not answer OPTIONS at %s: %v", addr, err)
 	}
 	return k
 }
@@ -107,7 +90,7 @@ func StartKamailio(t testing.TB, cfg string, nodes []*Server) *Kamailio {
 func (k *Kamailio) URI(user string) string { return "sip:" + user + "@" + k.SIP }
 
 // Log is what kamailio wrote so far.
-func (k *Kamailio) Log() string { return k.log.String() }
+func (k *Kamailio) Log() string { return k.proc.Log() }
 
 // answersOptions sends one OPTIONS to kamailio itself and waits 300 ms for a 200.
 func (k *Kamailio) answersOptions() bool {
@@ -132,23 +115,4 @@ func (k *Kamailio) answersOptions() bool {
 	buf := make([]byte, 2048)
 	n, err := c.Read(buf)
 	return err == nil && bytes.HasPrefix(buf[:n], []byte("SIP/2.0 200"))
-}
-
-// lockedLog collects a process's output, written by the exec package's copier and read by the
-// test.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

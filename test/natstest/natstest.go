@@ -4,13 +4,12 @@
 // nats-server on PATH), which `make test` installs when missing.
 //
 // When nats-server is not installed the tests that need it are skipped with the reason, except
-// under CI (CI=true), where that is a failure: CI must run them.
+// under CI (CI=true), where that is a failure: CI must run them (test/svctest holds that rule).
 //
 // It must NOT know about Parley's use of NATS (buckets, subjects): it hands out a server.
 package natstest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,55 +18,27 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-voice/parley/test/svctest"
 )
 
 // Server is one running nats-server, or the reason there is none.
 type Server struct {
 	dir         string // the JetStream store and the log; removed by Stop
 	port        int
-	cmd         *exec.Cmd
-	exited      chan struct{}
-	log         *lockedBuffer
+	proc        *svctest.Process
 	unavailable string
 }
 
-// Runner runs a package's tests: a *testing.M, or a RunFunc around another helper's Main
-// (natstest.Main(natstest.RunFunc(func() int { return pgtest.Main(m, &pg) }), &nats)).
-type Runner interface{ Run() int }
-
-// RunFunc makes a function a Runner.
-type RunFunc func() int
-
-// Run calls f.
-func (f RunFunc) Run() int { return f() }
-
 // Main is for TestMain: it starts a server in *srv, runs the tests and stops it, and returns
 // the exit code. Without nats-server, *srv holds the reason and Require skips (or, under CI,
-// Main fails before running anything).
-func Main(m Runner, srv **Server) int {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	s, err := Start(ctx)
-	cancel()
-	switch {
-	case errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "true":
-		*srv = &Server{unavailable: err.Error()}
-		return m.Run()
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "natstest:", err)
-		return 1
-	}
-	*srv = s
-	code := m.Run()
-	if err := s.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "natstest:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+// Main fails before running anything). m is a *testing.M or, to start other services around
+// the tests too, a svctest.RunFunc around their Main.
+func Main(m svctest.Runner, srv **Server) int {
+	return svctest.Main(m, srv, "natstest", ErrNotInstalled, time.Minute, Start,
+		func(reason string) *Server { return &Server{unavailable: reason} })
 }
 
 // ErrNotInstalled: no nats-server on this machine.
@@ -76,25 +47,14 @@ var ErrNotInstalled = errors.New("nats-server is not installed (Debian package n
 // Require returns the server, or skips t when nats-server is not installed.
 func (s *Server) Require(t testing.TB) *Server {
 	t.Helper()
-	if s == nil {
-		t.Fatal("natstest: no server: call natstest.Main from TestMain")
-	}
-	if s.unavailable != "" {
-		t.Skip("natstest: " + s.unavailable)
-	}
-	return s
+	return svctest.Require(t, "natstest", s)
 }
 
+// Unavailable is why there is no server ("" when there is one).
+func (s *Server) Unavailable() string { return s.unavailable }
+
 // Binary finds the nats-server program.
-func Binary() (string, error) {
-	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
-		return "/usr/sbin/nats-server", nil
-	}
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p, nil
-	}
-	return "", ErrNotInstalled
-}
+func Binary() (string, error) { return svctest.Program("nats-server", ErrNotInstalled) }
 
 // Start starts a server with JetStream in a new temporary directory and waits until it
 // accepts connections.
@@ -122,43 +82,22 @@ func Start(ctx context.Context) (*Server, error) {
 }
 
 func start(ctx context.Context, bin, dir string) (*Server, error) {
-	port, err := freePort()
+	port, err := svctest.FreePort()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("natstest: %w", err)
 	}
-	s := &Server{dir: dir, port: port, exited: make(chan struct{}), log: &lockedBuffer{}}
+	s := &Server{dir: dir, port: port}
 	// Not CommandContext: the server outlives Start's context; Stop ends it.
-	s.cmd = exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-sd", filepath.Join(dir, "jetstream"))
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("natstest: start %s: %w", bin, err)
-	}
-	go func() { s.cmd.Wait(); close(s.exited) }()
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return s, nil
-		}
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("natstest: nats-server exited:\n%s", s.log.String())
-		case <-ctx.Done():
-			s.kill()
-			return nil, fmt.Errorf("natstest: nats-server did not accept on %s: %w\n%s", s.Addr(), ctx.Err(), s.log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s.proc, err = svctest.StartProcess(exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-sd", filepath.Join(dir, "jetstream")), false)
 	if err != nil {
-		return 0, fmt.Errorf("natstest: find a free port: %w", err)
+		return nil, fmt.Errorf("natstest: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	if err := s.proc.WaitReady(ctx, 20*time.Millisecond, func() bool { return svctest.Accepts(s.Addr()) }); err != nil {
+		s.proc.Kill()
+		return nil, fmt.Errorf("natstest: nats-server on %s: %w", s.Addr(), err)
+	}
+	return s, nil
 }
 
 // Addr is the server's host:port.
@@ -168,39 +107,10 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 func (s *Server) URL() string { return "nats://" + s.Addr() }
 
 // Log is what the server wrote so far.
-func (s *Server) Log() string { return s.log.String() }
+func (s *Server) Log() string { return s.proc.Log() }
 
-func (s *Server) kill() {
-	s.cmd.Process.Kill()
-	<-s.exited
-}
-
-// Stop ends the server (SIGTERM, then SIGKILL after 10 s) and removes its directory.
+// Stop ends the server (SIGINT, then SIGKILL after 10 s) and removes its directory.
 func (s *Server) Stop() error {
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		s.kill()
-	}
+	s.proc.Stop(10 * time.Second)
 	return os.RemoveAll(s.dir)
-}
-
-// lockedBuffer collects the server's output, written by the exec package's copier and read by
-// the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

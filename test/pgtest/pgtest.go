@@ -5,7 +5,7 @@
 // refuses to run as root, so under root the server runs as the package's postgres user.
 //
 // When PostgreSQL is not installed the tests that need it are skipped with the reason, except
-// under CI (CI=true), where that is a failure: CI must run them.
+// under CI (CI=true), where that is a failure: CI must run them (test/svctest holds that rule).
 //
 // It must NOT know about Parley's schema: it hands out empty databases.
 package pgtest
@@ -14,10 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -27,6 +25,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-voice/parley/test/svctest"
 )
 
 // superuser is the role initdb creates; it connects without a password (trust on loopback).
@@ -43,28 +43,11 @@ type Server struct {
 
 // Main is for TestMain: it starts a server in *srv, runs the tests and stops it, and returns
 // the exit code. Without PostgreSQL, *srv holds the reason and Require skips (or, under CI,
-// Main fails before running anything).
-func Main(m *testing.M, srv **Server) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s, err := Start(ctx)
-	cancel()
-	switch {
-	case errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "true":
-		*srv = &Server{unavailable: err.Error()}
-		return m.Run()
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "pgtest:", err)
-		return 1
-	}
-	*srv = s
-	code := m.Run()
-	if err := s.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "pgtest:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+// Main fails before running anything). m is a *testing.M or, to start other services around
+// the tests too, a svctest.RunFunc around their Main.
+func Main(m svctest.Runner, srv **Server) int {
+	return svctest.Main(m, srv, "pgtest", ErrNotInstalled, 2*time.Minute, Start,
+		func(reason string) *Server { return &Server{unavailable: reason} })
 }
 
 // ErrNotInstalled: no PostgreSQL server binaries on this machine.
@@ -73,14 +56,11 @@ var ErrNotInstalled = errors.New("PostgreSQL is not installed (Debian package po
 // Require returns the server, or skips t when PostgreSQL is not installed.
 func (s *Server) Require(t testing.TB) *Server {
 	t.Helper()
-	if s == nil {
-		t.Fatal("pgtest: no server: call pgtest.Main from TestMain")
-	}
-	if s.unavailable != "" {
-		t.Skip("pgtest: " + s.unavailable)
-	}
-	return s
+	return svctest.Require(t, "pgtest", s)
 }
+
+// Unavailable is why there is no server ("" when there is one).
+func (s *Server) Unavailable() string { return s.unavailable }
 
 // binDir finds the newest installed server's bin directory.
 func binDir() (string, error) {
@@ -111,9 +91,10 @@ func Start(ctx context.Context) (*Server, error) {
 	}
 	s := &Server{dir: dir, bin: bin}
 	if os.Geteuid() == 0 {
-		if s.cred, err = postgresUser(); err != nil {
+		// The Debian package's system user.
+		if s.cred, err = svctest.SystemUser("postgres"); err != nil {
 			os.RemoveAll(dir)
-			return nil, err
+			return nil, fmt.Errorf("pgtest: %w", err)
 		}
 		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
 			os.RemoveAll(dir)
@@ -127,7 +108,8 @@ func Start(ctx context.Context) (*Server, error) {
 	}
 	// A free port can be taken between our probe and the server's bind: try a few.
 	for try := 0; ; try++ {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = svctest.FreePort(); err != nil {
+			err = fmt.Errorf("pgtest: %w", err)
 			break
 		}
 		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off"+
@@ -158,29 +140,6 @@ func (s *Server) run(ctx context.Context, prog string, args ...string) ([]byte, 
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	}
 	return cmd.CombinedOutput()
-}
-
-// postgresUser is the system user the Debian package creates.
-func postgresUser() (*syscall.Credential, error) {
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("pgtest: running as root needs the postgres system user: %w", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("pgtest: postgres user: %w", err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgtest: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // URL is the connection URL of database db.
