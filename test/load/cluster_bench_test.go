@@ -190,7 +190,9 @@ func TestClusterBench(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("room %s on node 1 has %d members, want %d (%v)\nnode 1:\n%s\nnode 2:\n%s", clusterRoom, len(ms), want, err, home.Tail(3000), other.Tail(3000))
+				t.Fatalf("room %s on node 1 has %d members, want %d (%v); nodes expelled as dead: node1 %d, node2 %d\nnode 1:\n%s\nnode 2:\n%s",
+					clusterRoom, len(ms), want, err, countLines(home.LogPath(), "was taken for dead"), countLines(other.LogPath(), "was taken for dead"),
+					home.Tail(3000), other.Tail(3000))
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
