@@ -576,7 +576,7 @@ func firstDiff(a, b []byte) string {
 	return fmt.Sprintf("byte %d: %q vs %q", i, cut(a), cut(b))
 }
 
-// nodeName is "node 1" or "node 2" from the node's log file name.
+// nodeName is "node1" or "node2", from the name of the node's log file.
 func nodeName(s *kit.Server) string {
 	return strings.TrimSuffix(filepath.Base(s.LogPath()), ".log")
 }
