@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Packages whose concurrency matters most run under the race detector in CI.
 RACE_PKGS := ./internal/conference/... ./internal/flow/... ./internal/call/... ./internal/sip/... ./internal/webhook/... ./internal/console/... ./internal/cluster/... ./internal/stream/...
 
-.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference bench-hostile bench-stream clean
+.PHONY: all build run test deps deps-test vet bench bench-setup bench-outbound bench-conference bench-hostile bench-stream bench-cluster clean
 
 all: build
 
@@ -61,6 +61,11 @@ bench-hostile:
 # Audio streams: 300 bidirectional μ-law streams, gaps, latency, clearAudio, playedStream (docs/BENCHMARKS.md).
 bench-stream: deps-test
 	./scripts/bench-stream.sh
+
+# Cluster: CPU of a member relayed from another node against a local one; REST through a
+# forwarding node (two nodes, PostgreSQL, nats-server; docs/BENCHMARKS.md).
+bench-cluster: deps-test
+	./scripts/bench-cluster.sh
 
 clean:
 	rm -rf bin

@@ -22,6 +22,10 @@ type ClusterOptions struct {
 	App *App
 	// Env is set on every node on top of the cluster's variables (as Options.Env).
 	Env map[string]string
+	// Node, when set, adjusts the options of node i (from 0) just before it starts: an RTP
+	// range or log file of its own, as a benchmark needs. o.Env already holds the cluster's
+	// variables and Env.
+	Node func(i int, o *Options)
 }
 
 // Cluster is several parley processes that share one PostgreSQL database and one nats-server,
@@ -79,7 +83,11 @@ func (k *Kit) StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		for k, v := range opts.Env {
 			env[k] = v
 		}
-		c.Nodes = append(c.Nodes, k.Start(t, Options{App: opts.App, Env: env}))
+		o := Options{App: opts.App, Env: env}
+		if opts.Node != nil {
+			opts.Node(i, &o)
+		}
+		c.Nodes = append(c.Nodes, k.Start(t, o))
 		c.NodeIDs = append(c.NodeIDs, id)
 	}
 	return c
@@ -95,6 +103,9 @@ func (c *Cluster) Restart(t testing.TB, i int) {
 	t.Helper()
 	c.Nodes[i].Restart()
 }
+
+// NATSPID is the process id of the cluster's nats-server.
+func (c *Cluster) NATSPID() int { return c.nats.PID() }
 
 // NATSLog is what the cluster's nats-server wrote so far, for failure messages.
 func (c *Cluster) NATSLog() string { return c.nats.Log() }

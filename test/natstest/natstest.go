@@ -106,6 +106,9 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // URL is the server's client URL, nats://127.0.0.1:<port>.
 func (s *Server) URL() string { return "nats://" + s.Addr() }
 
+// PID is the nats-server's process id (benchmarks read its CPU time).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // Log is what the server wrote so far.
 func (s *Server) Log() string { return s.proc.Log() }
 
