@@ -18,16 +18,18 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	}
 	rooms := newClusterRooms(s)
 	node, err := cluster.Join(ctx, cluster.Options{
-		URL:      s.cfg.NATSURL,
-		NodeID:   s.cfg.NodeID(),
-		Replicas: s.cfg.NATSReplicas,
-		SIPAddr:  withBoundPort(sipAddr, int(s.sip.Addr().Port())),
-		HTTPAddr: s.nodeHTTPAddr(sipAddr),
-		Logger:   s.log,
-		Handlers: s.clusterHandlers(rooms),
-		PeerDown: s.peerDown,
-		RoomLost: s.roomLost,
-		Expelled: s.expelled,
+		URL:               s.cfg.NATSURL,
+		NodeID:            s.cfg.NodeID(),
+		Replicas:          s.cfg.NATSReplicas,
+		HeartbeatInterval: s.cfg.NodeHeartbeat,
+		PeerTimeout:       s.cfg.NodePeerTimeout,
+		SIPAddr:           withBoundPort(sipAddr, int(s.sip.Addr().Port())),
+		HTTPAddr:          s.nodeHTTPAddr(sipAddr),
+		Logger:            s.log,
+		Handlers:          s.clusterHandlers(rooms),
+		PeerDown:          s.peerDown,
+		RoomLost:          s.roomLost,
+		Expelled:          s.expelled,
 	})
 	if err != nil {
 		return fmt.Errorf("joining the cluster at %s: %w", s.cfg.NATSURL, err)

@@ -62,6 +62,11 @@ type Config struct {
 	NodeSIPAddrOverride string
 	// NATSReplicas is how many NATS servers keep the cluster's key-value buckets (1–5).
 	NATSReplicas int
+	// NodeHeartbeat is how often a cluster node renews its registry entry and room leases.
+	NodeHeartbeat time.Duration
+	// NodePeerTimeout is how long a cluster node may stay silent before the others take it
+	// for dead: its calls are closed and its rooms re-homed, so a starved node must not hit it.
+	NodePeerTimeout time.Duration
 
 	// APIProfile is ProfileClassic or ProfileCurrent.
 	APIProfile string

@@ -650,6 +650,13 @@ func TestClusterSettings(t *testing.T) {
 	if c.NATSReplicas != 1 {
 		t.Errorf("default nats_replicas = %d, want 1", c.NATSReplicas)
 	}
+	if c.NodeHeartbeat != 500*time.Millisecond || c.NodePeerTimeout != 2*time.Second {
+		t.Errorf("default node_heartbeat %v, node_peer_timeout %v; want 500ms, 2s", c.NodeHeartbeat, c.NodePeerTimeout)
+	}
+	if c, err := Load([]string{"--node-peer-timeout", "5s"}, env(map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_DATABASE_URL": db,
+		"PARLEY_SIP_ADDR": "10.1.1.1:5060", "PARLEY_NODE_HEARTBEAT": "1s"})); err != nil || c.NodePeerTimeout != 5*time.Second || c.NodeHeartbeat != time.Second {
+		t.Errorf("--node-peer-timeout 5s with heartbeat 1s: %+v, %v", c, err)
+	}
 	if c, err := Load([]string{"--nats-replicas", "3"}, env(map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_DATABASE_URL": db,
 		"PARLEY_SIP_ADDR": "10.1.1.1:5060"})); err != nil || c.NATSReplicas != 3 {
 		t.Errorf("--nats-replicas 3: %v", err)
@@ -703,6 +710,8 @@ func TestClusterSettings(t *testing.T) {
 		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_SIP_ADDR": "10.0.0.5:0"}, "node_sip_addr", "port"},
 		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NATS_REPLICAS": "0"}, "nats_replicas", "1–5"},
 		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NATS_REPLICAS": "6"}, "nats_replicas", "1–5"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_HEARTBEAT": "10ms"}, "node_heartbeat", "at least 50ms"},
+		{map[string]string{"PARLEY_NATS_URL": "nats://n1", "PARLEY_NODE_PEER_TIMEOUT": "1s"}, "node_peer_timeout", "at least 3 heartbeats"},
 	} {
 		e := map[string]string{"PARLEY_DATABASE_URL": db, "PARLEY_SIP_ADDR": "10.1.1.1:5060"}
 		for k, v := range tc.env {

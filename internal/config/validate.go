@@ -323,6 +323,12 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
 		bad("nats_replicas", "must be 1–5 (JetStream's limit)")
 	}
+	if c.NodeHeartbeat < 50*time.Millisecond {
+		bad("node_heartbeat", "must be at least 50ms")
+	}
+	if c.NodePeerTimeout < 3*c.NodeHeartbeat {
+		bad("node_peer_timeout", "must be at least 3 heartbeats (node_heartbeat %v)", c.NodeHeartbeat)
+	}
 	if err := cluster.ValidateNodeID(c.NodeID()); err != nil {
 		if c.NodeIDOverride == "" {
 			bad("node_id", "the host name is no node ID (%v): set node_id", err)

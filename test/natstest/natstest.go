@@ -107,7 +107,7 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 func (s *Server) URL() string { return "nats://" + s.Addr() }
 
 // PID is the nats-server's process id (benchmarks read its CPU time).
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+func (s *Server) PID() int { return s.proc.PID() }
 
 // Log is what the server wrote so far.
 func (s *Server) Log() string { return s.proc.Log() }

@@ -185,6 +185,9 @@ func StartProcess(cmd *exec.Cmd, group bool) (*Process, error) {
 // Log is what the program wrote so far.
 func (p *Process) Log() string { return p.log.String() }
 
+// PID is the program's process id (benchmarks read its CPU time).
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // WaitReady calls ready every interval until it reports true (nil), the program exits or ctx
 // ends (an error that carries the program's output). It does not stop the program.
 func (p *Process) WaitReady(ctx context.Context, interval time.Duration, ready func() bool) error {
