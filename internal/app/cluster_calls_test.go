@@ -44,20 +44,6 @@ func openMemoryStore(t *testing.T) store.Store {
 	return st
 }
 
-// A single node's records name no node and keep no hangup webhook: nothing can close them.
-func TestSingleNodeRecordsNoNode(t *testing.T) {
-	st := openMemoryStore(t)
-	s := newReaperServer(t, st, nil)
-	c := call.New(call.Identity{AccountID: "MA_T", Direction: call.Inbound, From: "1415", To: "1416"}, calltest.NewLeg(), call.Options{})
-	t.Cleanup(func() { c.Hangup(call.CauseNormalHangup, call.SourceVobiz, 0) })
-	s.recordStart(c, "", "sip-id", "192.0.2.1", "http://app.test/hangup", "POST")
-	rec, err := st.GetCall(context.Background(), c.UUID())
-	if err != nil || rec.NodeID != "" || rec.BootID != "" || rec.HangupURL != "" || rec.HangupParams != nil {
-		t.Errorf("single-node record %+v, %v", rec, err)
-	}
-	s.startCluster() // nothing to do without a cluster; must not touch the store
-}
-
 // The calls of a dead node boot are ended once, whichever survivors run the reaper and however
 // often, with cause 5030 and one hangup webhook each that carries what a normal hangup webhook
 // carries; B legs get no webhook; the calls of other boots and nodes stay live.
