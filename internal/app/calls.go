@@ -159,23 +159,22 @@ func (a callsAPI) MakeCall(ctx context.Context, acct string, p api.MakeCallParam
 
 func (a callsAPI) List(_ context.Context, acct string, f api.CallFilter) ([]string, error) {
 	var out []string
-	for _, id := range a.s.liveCalls(acct, f) {
-		out = append(out, id.UUID)
+	for _, c := range a.s.liveCalls(acct, f) {
+		out = append(out, c.UUID())
 	}
 	return out, nil
 }
 
-// liveCalls are the identities of the account's live legs on this node that match f, oldest
-// first.
-func (s *Server) liveCalls(acct string, f api.CallFilter) []call.Identity {
-	var out []call.Identity
+// liveCalls are the account's live legs on this node that match f, oldest first.
+func (s *Server) liveCalls(acct string, f api.CallFilter) []*call.Call {
+	var out []*call.Call
 	for _, c := range s.calls.List(acct) {
 		id := c.Identity()
 		if (f.Direction != "" && string(id.Direction) != f.Direction) ||
 			(f.FromNumber != "" && id.From != f.FromNumber) || (f.ToNumber != "" && id.To != f.ToNumber) {
 			continue
 		}
-		out = append(out, id)
+		out = append(out, c)
 	}
 	return out
 }

@@ -63,10 +63,14 @@ func (s *Server) nodeHTTPAddr(nodeSIPAddr string) string {
 }
 
 // clusterHandlers are the methods this node serves to the others (see the cluster design:
-// "http", "calls.live", "conferences.list", "room.prepare", "room.result").
+// "http", "calls.live", "conferences.list", "room.prepare", "room.result"; and
+// "console.action").
 func (s *Server) clusterHandlers(rooms *clusterRooms) map[string]cluster.Handler {
 	h := s.restHandlers()
 	for method, fn := range rooms.handlers() {
+		h[method] = fn
+	}
+	for method, fn := range s.consoleHandlers() {
 		h[method] = fn
 	}
 	return h

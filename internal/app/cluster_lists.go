@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/api"
 	"github.com/parley-voice/parley/internal/cluster"
+	"github.com/parley-voice/parley/internal/console"
 )
 
 // Cluster-wide lists: every live node's part, asked for concurrently and merged. A node that
@@ -27,23 +28,30 @@ const (
 type liveCallsQuery struct {
 	Account string         `json:"account"`
 	Filter  api.CallFilter `json:"filter"`
+	// Console asks for the web console's view of each call too (state, codec, media figures);
+	// the REST list needs only the ids.
+	Console bool `json:"console,omitempty"`
 }
 
 // liveCallPart is one live leg of a node's answer to "calls.live".
 type liveCallPart struct {
-	UUID    string    `json:"uuid"`
-	Created time.Time `json:"created"`
+	UUID    string        `json:"uuid"`
+	Created time.Time     `json:"created"`
+	Console *console.Call `json:"console,omitempty"`
 }
 
 // roomsQuery is the body of "conferences.list".
 type roomsQuery struct {
 	Account string `json:"account"`
+	// Console asks for the web console's view of each room too (its members).
+	Console bool `json:"console,omitempty"`
 }
 
 // roomPart is one room of a node's answer to "conferences.list" (the rooms it is home of).
 type roomPart struct {
-	Name    string    `json:"name"`
-	Started time.Time `json:"started"`
+	Name    string        `json:"name"`
+	Started time.Time     `json:"started"`
+	Console *console.Room `json:"console,omitempty"`
 }
 
 // restHandlers are the methods of REST on any node: forwarded requests and this node's parts
@@ -56,14 +64,14 @@ func (s *Server) restHandlers() map[string]cluster.Handler {
 			if err := json.Unmarshal(body, &q); err != nil {
 				return nil, fmt.Errorf("reading a live calls query: %w", err)
 			}
-			return json.Marshal(s.localLiveCalls(q.Account, q.Filter))
+			return json.Marshal(s.localLiveCalls(q.Account, q.Filter, q.Console))
 		},
 		methodConferencesList: func(ctx context.Context, body []byte) ([]byte, error) {
 			var q roomsQuery
 			if err := json.Unmarshal(body, &q); err != nil {
 				return nil, fmt.Errorf("reading a conference list query: %w", err)
 			}
-			return json.Marshal(s.localRooms(ctx, q.Account))
+			return json.Marshal(s.localRooms(ctx, q.Account, q.Console))
 		},
 		methodConferencesHangupAll: func(ctx context.Context, body []byte) ([]byte, error) {
 			var q roomsQuery
@@ -80,23 +88,37 @@ func (s *Server) localConferences() conferenceAPI {
 	return conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth, awaitEnded: s.awaitEnded}
 }
 
-func (s *Server) localLiveCalls(acct string, f api.CallFilter) []liveCallPart {
+// localLiveCalls are the account's live legs on this node that match f, with the console's
+// view of each when withConsole.
+func (s *Server) localLiveCalls(acct string, f api.CallFilter, withConsole bool) []liveCallPart {
 	out := []liveCallPart{}
-	for _, id := range s.liveCalls(acct, f) {
-		out = append(out, liveCallPart{UUID: id.UUID, Created: id.Created})
+	for _, c := range s.liveCalls(acct, f) {
+		id := c.Identity()
+		p := liveCallPart{UUID: id.UUID, Created: id.Created}
+		if withConsole {
+			v := consoleCall(c)
+			p.Console = &v
+		}
+		out = append(out, p)
 	}
 	return out
 }
 
-// localRooms are the account's rooms with members that this node is home of, oldest first.
-func (s *Server) localRooms(ctx context.Context, acct string) []roomPart {
+// localRooms are the account's rooms with members that this node is home of, oldest first,
+// with the console's view of each when withConsole.
+func (s *Server) localRooms(ctx context.Context, acct string, withConsole bool) []roomPart {
 	out := []roomPart{}
 	for _, name := range s.conf.List(acct) {
 		snap, err := s.conf.Get(ctx, acct, name)
 		if err != nil {
 			continue // it ended meanwhile
 		}
-		out = append(out, roomPart{Name: name, Started: snap.Started})
+		p := roomPart{Name: name, Started: snap.Started}
+		if withConsole {
+			v := consoleRoom(snap)
+			p.Console = &v
+		}
+		out = append(out, p)
 	}
 	return out
 }
@@ -146,19 +168,29 @@ func gatherParts[T any](ctx context.Context, s *Server, method string, timeout t
 type clusterCalls struct{ callsAPI }
 
 func (a clusterCalls) List(ctx context.Context, acct string, f api.CallFilter) ([]string, error) {
-	s := a.s
-	parts := gatherParts(ctx, s, methodCallsLive, listPartTimeout, liveCallsQuery{Account: acct, Filter: f},
-		func() []liveCallPart { return s.localLiveCalls(acct, f) })
-	slices.SortStableFunc(parts, func(a, b liveCallPart) int { return a.Created.Compare(b.Created) })
 	var out []string
+	for _, p := range a.live(ctx, acct, f, false) {
+		out = append(out, p.UUID)
+	}
+	return out, nil
+}
+
+// live are the live legs of every node that match f, oldest first, each once; with the
+// console's view of each when withConsole (the REST list and the console share this rule).
+func (a clusterCalls) live(ctx context.Context, acct string, f api.CallFilter, withConsole bool) []liveCallPart {
+	s := a.s
+	parts := gatherParts(ctx, s, methodCallsLive, listPartTimeout, liveCallsQuery{Account: acct, Filter: f, Console: withConsole},
+		func() []liveCallPart { return s.localLiveCalls(acct, f, withConsole) })
+	slices.SortStableFunc(parts, func(a, b liveCallPart) int { return a.Created.Compare(b.Created) })
+	var out []liveCallPart
 	seen := map[string]bool{}
 	for _, p := range parts {
 		if !seen[p.UUID] {
 			seen[p.UUID] = true
-			out = append(out, p.UUID)
+			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // clusterConferences lists the rooms of every node. A room being re-homed may show on two
@@ -184,19 +216,29 @@ func (c clusterConferences) HangupAll(ctx context.Context, acct string) error {
 }
 
 func (c clusterConferences) List(ctx context.Context, acct string) ([]string, error) {
-	s := c.s
-	parts := gatherParts(ctx, s, methodConferencesList, listPartTimeout, roomsQuery{Account: acct},
-		func() []roomPart { return s.localRooms(ctx, acct) })
-	slices.SortStableFunc(parts, func(a, b roomPart) int { return a.Started.Compare(b.Started) })
 	var out []string
+	for _, p := range c.rooms(ctx, acct, false) {
+		out = append(out, p.Name)
+	}
+	return out, nil
+}
+
+// rooms are the rooms of every node, oldest first, each once; with the console's view of each
+// when withConsole (the REST list and the console share this rule).
+func (c clusterConferences) rooms(ctx context.Context, acct string, withConsole bool) []roomPart {
+	s := c.s
+	parts := gatherParts(ctx, s, methodConferencesList, listPartTimeout, roomsQuery{Account: acct, Console: withConsole},
+		func() []roomPart { return s.localRooms(ctx, acct, withConsole) })
+	slices.SortStableFunc(parts, func(a, b roomPart) int { return a.Started.Compare(b.Started) })
+	var out []roomPart
 	seen := map[string]bool{}
 	for _, p := range parts {
 		if !seen[p.Name] {
 			seen[p.Name] = true
-			out = append(out, p.Name)
+			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // listAdapters returns the REST adapters of the live lists: on a single node the local ones as

@@ -97,31 +97,46 @@ func (s *Server) restNode(r *http.Request) (string, bool) {
 	if !ok || t.ID == "" {
 		return "", false
 	}
-	self := s.nodes.Self().ID
 	switch t.Resource {
 	case "Conference":
-		home, ok, err := s.nodes.RoomHome(r.Context(), roomKey(t.Account, t.ID))
-		if err != nil {
-			s.log.Warn("finding the home of a room", "conference", t.ID, "err", err)
-			return "", false
-		}
-		if ok && home.ID != self {
-			return home.ID, true
-		}
+		return s.roomNode(r.Context(), t.Account, t.ID)
 	case "Call", "Request": // a request_uuid is the CallUUID
-		node, err := s.store.LiveCallNode(r.Context(), t.ID)
-		if err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
-				s.log.Warn("finding the node of a call", "call_uuid", t.ID, "err", err)
-			}
-			return "", false
+		return s.callNode(r.Context(), t.ID)
+	}
+	return "", false
+}
+
+// roomNode returns the live home of the room when it is another node. A room without a live
+// home, or a failed look-up, is this node's to answer (as not found). The REST forwarding and
+// the console's actions both ask here.
+func (s *Server) roomNode(ctx context.Context, acct, name string) (string, bool) {
+	home, ok, err := s.nodes.RoomHome(ctx, roomKey(acct, name))
+	if err != nil {
+		s.log.Warn("finding the home of a room", "conference", name, "err", err)
+		return "", false
+	}
+	if ok && home.ID != s.nodes.Self().ID {
+		return home.ID, true
+	}
+	return "", false
+}
+
+// callNode returns the live node that holds the live call when it is another node (the call
+// directory: the node_id of its record). An unknown or ended call, or a failed look-up, is
+// this node's to answer. The REST forwarding and the console's actions both ask here.
+func (s *Server) callNode(ctx context.Context, callUUID string) (string, bool) {
+	node, err := s.store.LiveCallNode(ctx, callUUID)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("finding the node of a call", "call_uuid", callUUID, "err", err)
 		}
-		if node == "" || node == self {
-			return "", false
-		}
-		if _, live := s.nodes.Peer(node); live {
-			return node, true
-		}
+		return "", false
+	}
+	if node == "" || node == s.nodes.Self().ID {
+		return "", false
+	}
+	if _, live := s.nodes.Peer(node); live {
+		return node, true
 	}
 	return "", false
 }

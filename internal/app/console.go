@@ -16,13 +16,14 @@ import (
 // newConsole builds the web console on the same adapters as the REST API (conferenceAPI,
 // callsAPI, recordingAPI, accountsAPI), so a click does exactly what the matching REST request
 // does. Calls starting and ending reach open consoles through the registry; room events
-// through onConferenceEvent (consoleEvent).
+// through onConferenceEvent (consoleEvent). On a node of a cluster its live lists and actions
+// cover every node, its events only this node (cluster_console.go); until the node has joined,
+// and on a single node, they are the local adapters (consoleConferences, consoleCalls).
 func (s *Server) newConsole() *console.Console {
-	conf := conferenceAPI{m: s.conf, audio: s.runner.Audio, synth: s.synth, awaitEnded: s.awaitEnded}
 	c := console.New(console.Options{
 		Accounts:    accountsAPI{s},
-		Conferences: consoleConferences{api: conf},
-		Calls:       consoleCalls{s: s, api: callsAPI{s}},
+		Conferences: clusterConsoleConferences{s},
+		Calls:       clusterConsoleCalls{s},
 		Deliveries:  consoleDeliveries{st: s.store},
 		Recordings:  consoleRecordings{api: recordingAPI{st: s.store}},
 		Logger:      s.log,
@@ -51,9 +52,14 @@ func (s *Server) consoleEvent(ev conference.Event) {
 	s.console.Publish(out)
 }
 
-// consoleConferences adapts conferenceAPI (the REST API's adapter) to the console; the room
-// listing reads the manager's snapshots, which carry the talking flags the REST view has not.
+// consoleConferences adapts conferenceAPI (the REST API's adapter) to the console for the rooms
+// this node is home of; the room listing reads the manager's snapshots, which carry the talking
+// flags the REST view has not.
 type consoleConferences struct{ api conferenceAPI }
+
+func (s *Server) localConsoleConferences() consoleConferences {
+	return consoleConferences{api: s.localConferences()}
+}
 
 func one(member int64) api.MemberSelector {
 	if member == console.AllMembers {
@@ -72,16 +78,21 @@ func (c consoleConferences) Rooms(ctx context.Context, acct string) ([]console.R
 		if err != nil {
 			return out, err
 		}
-		room := console.Room{Name: snap.Name, Started: snap.Started, Members: make([]console.Member, len(snap.Members))}
-		for i, m := range snap.Members {
-			room.Members[i] = console.Member{
-				ID: m.ID, From: m.Call.From, To: m.Call.To, CallerName: m.Call.CallerName, Direction: m.Call.Direction,
-				CallUUID: m.Call.CallUUID, Muted: m.Muted, Deaf: m.Deaf, Waiting: m.Waiting, Talking: m.Talking, Joined: m.Joined,
-			}
-		}
-		out = append(out, room)
+		out = append(out, consoleRoom(snap))
 	}
 	return out, nil
+}
+
+// consoleRoom is the console's view of a room.
+func consoleRoom(snap conference.Snapshot) console.Room {
+	room := console.Room{Name: snap.Name, Started: snap.Started, Members: make([]console.Member, len(snap.Members))}
+	for i, m := range snap.Members {
+		room.Members[i] = console.Member{
+			ID: m.ID, From: m.Call.From, To: m.Call.To, CallerName: m.Call.CallerName, Direction: m.Call.Direction,
+			CallUUID: m.Call.CallUUID, Muted: m.Muted, Deaf: m.Deaf, Waiting: m.Waiting, Talking: m.Talking, Joined: m.Joined,
+		}
+	}
+	return room
 }
 
 func (c consoleConferences) Kick(ctx context.Context, acct, room string, member int64) error {
@@ -127,28 +138,36 @@ func (c consoleConferences) Record(ctx context.Context, acct, room string, on bo
 	return err
 }
 
-// consoleCalls lists live calls with their media figures; commands go through callsAPI.
+// consoleCalls lists this node's live calls with their media figures; commands go through
+// callsAPI.
 type consoleCalls struct {
 	s   *Server
 	api callsAPI
 }
 
+func (s *Server) localConsoleCalls() consoleCalls { return consoleCalls{s: s, api: callsAPI{s}} }
+
 func (c consoleCalls) Live(_ context.Context, acct string) ([]console.Call, error) {
 	var out []console.Call
 	for _, x := range c.s.calls.List(acct) {
-		id, st := x.Identity(), x.MediaStats()
-		v := console.Call{
-			UUID: id.UUID, From: id.From, To: id.To, Direction: string(id.Direction), State: x.State().String(),
-			Started: id.Created, Codec: x.Codec().String(),
-			PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut, PacketsLost: st.PacketsLost,
-			JitterMs: float64(st.Jitter.Microseconds()) / 1000,
-		}
-		if x.State() == call.Answered {
-			v.Answered = x.AnswerTime()
-		}
-		out = append(out, v)
+		out = append(out, consoleCall(x))
 	}
 	return out, nil
+}
+
+// consoleCall is the console's view of a live call.
+func consoleCall(x *call.Call) console.Call {
+	id, st := x.Identity(), x.MediaStats()
+	v := console.Call{
+		UUID: id.UUID, From: id.From, To: id.To, Direction: string(id.Direction), State: x.State().String(),
+		Started: id.Created, Codec: x.Codec().String(),
+		PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut, PacketsLost: st.PacketsLost,
+		JitterMs: float64(st.Jitter.Microseconds()) / 1000,
+	}
+	if x.State() == call.Answered {
+		v.Answered = x.AnswerTime()
+	}
+	return v
 }
 
 func (c consoleCalls) Hangup(ctx context.Context, acct, uuid string) error {
