@@ -24,7 +24,7 @@ func (s *Server) newConsole() *console.Console {
 		Conferences: consoleConferences{api: conf},
 		Calls:       consoleCalls{s: s, api: callsAPI{s}},
 		Deliveries:  consoleDeliveries{st: s.store},
-		Recordings:  consoleRecordings{api: recordingAPI{st: s.store}},
+		Recordings:  consoleRecordings{api: s.recordingAPI()},
 		Logger:      s.log,
 	})
 	s.calls.OnChange(func(acct string) { c.Publish(console.Event{Account: acct, Kind: console.EventCall}) })
