@@ -317,9 +317,11 @@ type recordingAPI struct {
 	open func(path string) (*os.File, error)
 	// elsewhere, for a row whose file is not on this node's disk, returns the
 	// *api.RecordingElsewhere that fetches it from the node holding it, or nil (not found).
+	// nil: only this node's files are found.
 	elsewhere func(row store.Recording) error
 }
 
+// recordingAPI is the REST API's: it fetches the files other nodes hold.
 func (s *Server) recordingAPI() recordingAPI {
 	return recordingAPI{st: s.store, open: s.openRecordingFile, elsewhere: s.recordingElsewhere}
 }
@@ -390,6 +392,9 @@ func (r recordingAPI) Open(ctx context.Context, acct, id, format string) (io.Rea
 	// directory, and then no file is ever fetched from another node.
 	f, err := r.open(row.FilePath)
 	if errors.Is(err, os.ErrNotExist) {
+		if r.elsewhere == nil {
+			return nil, 0, time.Time{}, api.ErrRecordingNotFound
+		}
 		if err := r.elsewhere(row); err != nil {
 			return nil, 0, time.Time{}, err
 		}
