@@ -196,11 +196,13 @@ func (f *fakeConferences) StopRecording(ctx context.Context, a, n string) error 
 
 // fakeRecordings keeps recordings and their file bytes in memory.
 type fakeRecordings struct {
-	mu      sync.Mutex
-	recs    map[string][]Recording // account -> recordings, newest first
-	files   map[string][]byte      // id.format -> bytes
-	filters []RecordingFilter
-	deleted []string
+	mu    sync.Mutex
+	recs  map[string][]Recording // account -> recordings, newest first
+	files map[string][]byte      // id.format -> bytes
+	// elsewhere serves the files another process holds (id.format -> handler).
+	elsewhere map[string]http.Handler
+	filters   []RecordingFilter
+	deleted   []string
 }
 
 type readSeekNopCloser struct{ *bytes.Reader }
@@ -250,6 +252,9 @@ func (f *fakeRecordings) Open(ctx context.Context, account, id, format string) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.find(account, id)
+	if h, held := f.elsewhere[id+"."+format]; ok && held {
+		return nil, 0, time.Time{}, &RecordingElsewhere{Serve: h}
+	}
 	data, has := f.files[id+"."+format]
 	if !ok || !has || r.Format != format {
 		return nil, 0, time.Time{}, ErrRecordingNotFound

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -22,9 +23,18 @@ type Recordings interface {
 	// Delete removes the recording and its file.
 	Delete(ctx context.Context, accountID, id string) error
 	// Open opens the file of a recording in format ("mp3" or "wav"); ErrRecordingNotFound
-	// when the recording has no file in that format.
+	// when the recording has no file in that format; a *RecordingElsewhere when another
+	// process holds the file and answers the download.
 	Open(ctx context.Context, accountID, id, format string) (f io.ReadSeekCloser, size int64, modTime time.Time, err error)
 }
+
+// RecordingElsewhere is the error Recordings.Open returns when another process holds the
+// file (another node of a cluster): Serve answers the download request that asked for it.
+type RecordingElsewhere struct {
+	Serve http.Handler
+}
+
+func (e *RecordingElsewhere) Error() string { return "the recording file is held elsewhere" }
 
 // RecordingFilter selects recordings for List. Empty strings and nil times do not filter.
 type RecordingFilter struct {
@@ -238,6 +248,10 @@ var audioTypes = map[string]string{"mp3": "audio/mpeg", "wav": "audio/wav"}
 
 func (s *server) downloadRecording(w http.ResponseWriter, r *http.Request, q *request, id, format string) error {
 	f, _, modTime, err := s.opts.Recordings.Open(r.Context(), q.account, id, format)
+	if elsewhere := (*RecordingElsewhere)(nil); errors.As(err, &elsewhere) {
+		elsewhere.Serve.ServeHTTP(w, r)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -194,6 +194,31 @@ func TestRecordingDownload(t *testing.T) {
 	}
 }
 
+// A file another process holds is answered by the handler Open returns, once the request is
+// authenticated, with the request as the client sent it.
+func TestRecordingDownloadElsewhere(t *testing.T) {
+	fx := newFixture(t, nil)
+	id := testRecording(1).ID
+	var seen []string
+	fx.recs.elsewhere = map[string]http.Handler{id + ".mp3": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.URL.Path+" "+r.Header.Get("Range"))
+		w.WriteHeader(http.StatusPartialContent)
+		io.WriteString(w, "from the holder")
+	})}
+	path := "/v1/Account/MA_X/Recording/" + id + ".mp3"
+	w := fx.do(t, req{method: "GET", path: path, header: http.Header{"Range": {"bytes=0-3"}}})
+	if w.Code != http.StatusPartialContent || w.Body.String() != "from the holder" {
+		t.Errorf("download held elsewhere: %d %q", w.Code, w.Body)
+	}
+	if want := []string{path + " bytes=0-3"}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("the holder saw %q, want %q", seen, want)
+	}
+	w = fx.do(t, req{method: "GET", path: path, noAuth: true})
+	if w.Code != http.StatusUnauthorized || len(seen) != 1 {
+		t.Errorf("unauthenticated download held elsewhere: %d, holder asked %d times", w.Code, len(seen))
+	}
+}
+
 func TestMsString(t *testing.T) {
 	for in, want := range map[int64]string{0: "0.00000", 10080000: "10080.00000", 1762436949502000: "1762436949502.00000", 1500: "1.50000", 7: "0.00700", -1500: "-1.50000"} {
 		if got := msString(in); got != want {

@@ -98,6 +98,11 @@ type Server struct {
 	nodes clusterNode
 	// restAPI is the REST handler without the forwarding, which serves forwarded requests.
 	restAPI http.Handler
+	// peerTransport fetches recording files from the other nodes (cluster_recordings.go).
+	peerTransport *http.Transport
+	// hideRecordingFiles, set by tests, makes files this node would find look absent, as
+	// another node's files are on its own disk.
+	hideRecordingFiles func(path string) bool
 }
 
 // New builds a Server from the configuration: it prepares the data directory, opens the store
@@ -151,6 +156,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Version:            opts.Version,
 		Timeout:            cfg.WebhookTimeout,
 		InsecureSkipVerify: !cfg.WebhookTLSVerify,
+	}
+	if s.peerTransport, err = s.newPeerTransport(); err != nil {
+		st.Close()
+		return nil, err
 	}
 	s.docs = webhook.NewClient(webhook.ClientOptions{HTTPOptions: httpOpts, Logger: s.log})
 	s.dispatcher = webhook.NewDispatcher(ob, s.token, webhook.DispatcherOptions{

@@ -58,7 +58,19 @@ type fakeNode struct {
 	handlers map[string]cluster.Handler
 }
 
-func (n *fakeNode) Self() cluster.Peer { return n.self }
+func (n *fakeNode) Self() cluster.Peer {
+	n.bus.mu.Lock()
+	defer n.bus.mu.Unlock()
+	return n.self
+}
+
+// setHTTPAddr gives a live node the HTTP address the others see (its listener is bound only
+// once it has joined).
+func (b *fakeBus) setHTTPAddr(id, addr string) {
+	b.mu.Lock()
+	b.live[id].self.HTTPAddr = addr
+	b.mu.Unlock()
+}
 
 func (n *fakeNode) Peers() []cluster.Peer {
 	n.bus.mu.Lock()

@@ -110,6 +110,7 @@ func (s *Server) conferenceRecordingDone(ev conference.Event) {
 		EndMs:          rec.End.UnixMilli(),
 		DurationMs:     rec.Duration.Milliseconds(),
 		FilePath:       rec.Path,
+		NodeID:         s.recordingNode(),
 	}
 	if _, err := s.store.InsertRecording(context.Background(), row); err != nil {
 		log.Error("storing the recording failed", "err", err)
@@ -145,7 +146,7 @@ func (s *Server) saveCallRecording(ctx context.Context, m flow.RecordingMeta) er
 	_, err := s.store.InsertRecording(ctx, store.Recording{
 		RecordingID: m.ID, AuthID: m.AccountID, CallUUID: m.CallUUID, FromNumber: m.From, ToNumber: m.To,
 		Format: m.Format, Type: "call", StartMs: m.Start.UnixMilli(), EndMs: m.End.UnixMilli(),
-		DurationMs: m.Duration.Milliseconds(), FilePath: m.Path,
+		DurationMs: m.Duration.Milliseconds(), FilePath: m.Path, NodeID: s.recordingNode(),
 	})
 	return err
 }
@@ -310,7 +311,20 @@ func (c conferenceAPI) StopRecording(ctx context.Context, acct, name string) err
 }
 
 // recordingAPI adapts the store and the recording files to the REST API.
-type recordingAPI struct{ st store.RecordingStore }
+type recordingAPI struct {
+	st store.RecordingStore
+	// open opens a file on this node's disk.
+	open func(path string) (*os.File, error)
+	// elsewhere, for a row whose file is not on this node's disk, returns the
+	// *api.RecordingElsewhere that fetches it from the node holding it, or nil (not found).
+	// nil: only this node's files are found.
+	elsewhere func(row store.Recording) error
+}
+
+// recordingAPI is the REST API's: it fetches the files other nodes hold.
+func (s *Server) recordingAPI() recordingAPI {
+	return recordingAPI{st: s.store, open: s.openRecordingFile, elsewhere: s.recordingElsewhere}
+}
 
 func recordingView(r store.Recording) api.Recording {
 	v := api.Recording{
@@ -374,8 +388,16 @@ func (r recordingAPI) Open(ctx context.Context, acct, id, format string) (io.Rea
 	if err != nil {
 		return nil, 0, time.Time{}, err
 	}
-	f, err := os.Open(row.FilePath)
+	// A file on this node's disk first: the recordings_dir of every node may be one shared
+	// directory, and then no file is ever fetched from another node.
+	f, err := r.open(row.FilePath)
 	if errors.Is(err, os.ErrNotExist) {
+		if r.elsewhere == nil {
+			return nil, 0, time.Time{}, api.ErrRecordingNotFound
+		}
+		if err := r.elsewhere(row); err != nil {
+			return nil, 0, time.Time{}, err
+		}
 		return nil, 0, time.Time{}, api.ErrRecordingNotFound
 	}
 	if err != nil {

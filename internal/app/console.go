@@ -25,7 +25,7 @@ func (s *Server) newConsole() *console.Console {
 		Conferences: clusterConsoleConferences{s},
 		Calls:       clusterConsoleCalls{s},
 		Deliveries:  consoleDeliveries{st: s.store},
-		Recordings:  consoleRecordings{api: recordingAPI{st: s.store}},
+		Recordings:  consoleRecordings{api: recordingAPI{st: s.store, open: s.openRecordingFile}},
 		Logger:      s.log,
 	})
 	s.calls.OnChange(func(acct string) { c.Publish(console.Event{Account: acct, Kind: console.EventCall}) })
@@ -214,7 +214,8 @@ func (d consoleDeliveries) Recent(ctx context.Context, acct string, limit int) (
 	return out, nil
 }
 
-// consoleRecordings adapts recordingAPI (the REST API's adapter) to the console.
+// consoleRecordings adapts recordingAPI (the REST API's adapter) to the console. The console
+// plays the files on its node's disk only: another node's file is not found.
 type consoleRecordings struct{ api recordingAPI }
 
 func consoleRecording(r api.Recording) console.Recording {

@@ -90,7 +90,7 @@ func (s *Server) httpHandler() http.Handler {
 	rest := s.clusterREST(api.New(api.Options{
 		Accounts:           accountsAPI{s},
 		Conferences:        confs,
-		Recordings:         recordingAPI{st: s.store},
+		Recordings:         s.recordingAPI(),
 		Applications:       applicationsAPI{st: s.store},
 		Calls:              calls,
 		Streams:            streamsAPI{s},

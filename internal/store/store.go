@@ -355,6 +355,9 @@ type Recording struct {
 	DurationMs     int64
 	FilePath       string
 	AddTime        time.Time // when the file became final; now when zero
+	// NodeID is the node whose recordings_dir holds the file ('' when unknown: a row written
+	// before nodes were recorded, or by a single node on a shared PostgreSQL).
+	NodeID string
 }
 
 // RecordingFilter selects recordings; empty strings and nil times do not filter.

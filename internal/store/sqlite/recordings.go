@@ -11,14 +11,14 @@ import (
 )
 
 const recordingCols = `recording_id, auth_id, call_uuid, conference_name, from_number, to_number,
-	format, type, start_ms, end_ms, duration_ms, file_path, add_time`
+	format, type, start_ms, end_ms, duration_ms, file_path, add_time, node_id`
 
 func scanRecording(sc scanner) (store.Recording, error) {
 	var r store.Recording
 	var conf sql.NullString
 	var added int64
 	err := sc.Scan(&r.RecordingID, &r.AuthID, &r.CallUUID, &conf, &r.FromNumber, &r.ToNumber,
-		&r.Format, &r.Type, &r.StartMs, &r.EndMs, &r.DurationMs, &r.FilePath, &added)
+		&r.Format, &r.Type, &r.StartMs, &r.EndMs, &r.DurationMs, &r.FilePath, &added, &r.NodeID)
 	if err != nil {
 		return store.Recording{}, err
 	}
@@ -45,9 +45,9 @@ func (s *Store) InsertRecording(ctx context.Context, r store.Recording) (store.R
 	}
 	r.AddTime = r.AddTime.UTC()
 	_, err := s.q.ExecContext(ctx, `INSERT INTO recordings (`+recordingCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.RecordingID, r.AuthID, r.CallUUID, nullString(r.ConferenceName), r.FromNumber, r.ToNumber,
-		r.Format, r.Type, r.StartMs, r.EndMs, r.DurationMs, r.FilePath, nanos(r.AddTime))
+		r.Format, r.Type, r.StartMs, r.EndMs, r.DurationMs, r.FilePath, nanos(r.AddTime), r.NodeID)
 	if isUniqueViolation(err) {
 		return store.Recording{}, fmt.Errorf("recording %s: %w", r.RecordingID, store.ErrConflict)
 	}

@@ -578,8 +578,8 @@ func testRecordings(t *testing.T, open Open) {
 	base := time.Date(2026, 11, 6, 13, 0, 0, 0, time.UTC)
 	room := "Room1"
 	recs := []store.Recording{
-		{AuthID: "MA_A", CallUUID: "call-1", FromNumber: "111", ToNumber: "222", Format: "mp3", Type: "call", AddTime: base},
-		{AuthID: "MA_A", CallUUID: "conf-1", ConferenceName: &room, Format: "wav", Type: "conference", AddTime: base.Add(time.Hour)},
+		{AuthID: "MA_A", CallUUID: "call-1", FromNumber: "111", ToNumber: "222", Format: "mp3", Type: "call", AddTime: base, NodeID: "node-a"},
+		{AuthID: "MA_A", CallUUID: "conf-1", ConferenceName: &room, Format: "wav", Type: "conference", AddTime: base.Add(time.Hour), NodeID: "node.b"},
 		{AuthID: "MA_A", CallUUID: "call-2", FromNumber: "111", ToNumber: "333", Format: "wav", Type: "call", AddTime: base.Add(2 * time.Hour)},
 		// Same add_time as the previous one: the later insert counts as newer.
 		{AuthID: "MA_A", CallUUID: "call-1", FromNumber: "111", ToNumber: "222", Format: "mp3", Type: "call", AddTime: base.Add(2 * time.Hour)},
@@ -644,7 +644,20 @@ func testRecordings(t *testing.T, open Open) {
 		})
 	}
 
-	_, err := s.InsertRecording(ctx, store.Recording{AuthID: "MA_A", RecordingID: ids[0], Format: "mp3", Type: "call"})
+	// The node that holds each file comes back with the row, in lists too.
+	all, _, err := s.ListRecordings(ctx, "MA_A", store.RecordingFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]string{}
+	for _, r := range all {
+		nodes[r.RecordingID] = r.NodeID
+	}
+	if want := map[string]string{ids[0]: "node-a", ids[1]: "node.b", ids[2]: "", ids[3]: ""}; !reflect.DeepEqual(nodes, want) {
+		t.Errorf("listed nodes %v, want %v", nodes, want)
+	}
+
+	_, err = s.InsertRecording(ctx, store.Recording{AuthID: "MA_A", RecordingID: ids[0], Format: "mp3", Type: "call"})
 	wantErr(t, "duplicate id", err, store.ErrConflict)
 	_, err = s.InsertRecording(ctx, store.Recording{AuthID: "MA_A", Format: "ogg", Type: "call"})
 	wantErr(t, "bad format", err, store.ErrInvalid)
